@@ -1,0 +1,224 @@
+"""
+The relay's side of a client connection: the P2P server role.
+
+A L{ClientSession} greets the client (C{AUTH-SUCCESS}), negotiates the
+version, enforces the server mode (read-only, append-only), answers bad
+input, and hands each request to its target (L{ITarget}), one request at a
+time.  It does not know how nodes are reached.
+
+Session states, in order: C{greeting} (before the first message),
+C{serving} (between requests), C{in-request}, C{closed}.
+"""
+
+import enum
+
+from zope.interface import Attribute, Interface
+from twisted.internet import defer, error
+from twisted.logger import Logger
+
+from annexrelay.p2p import messages
+from annexrelay.p2p.framing import MAX_LINE, LineTooLong, P2PFramer
+from annexrelay.p2p.messages import Message, Unparsable
+
+
+class Mode(enum.Enum):
+    """
+    Server modes, as selected by C{GIT_ANNEX_SHELL_READONLY} and
+    C{GIT_ANNEX_SHELL_APPENDONLY}.
+    """
+
+    READ_WRITE = "read-write"
+    APPEND_ONLY = "append-only"
+    READ_ONLY = "read-only"
+
+    @classmethod
+    def fromEnvironment(cls, env):
+        if env.get("GIT_ANNEX_SHELL_READONLY"):
+            return cls.READ_ONLY
+        if env.get("GIT_ANNEX_SHELL_APPENDONLY"):
+            return cls.APPEND_ONLY
+        return cls.READ_WRITE
+
+
+class SessionAborted(Exception):
+    """
+    The session cannot go on (a node died mid-transfer, the client broke
+    framing); the reason is logged and the client connection closed.
+    """
+
+
+class ITarget(Interface):
+    """
+    What the client reaches through the relay: one proxied remote (later a
+    cluster).  A target is made per client session.
+    """
+
+    uuid = Attribute("The UUID the client sees in AUTH-SUCCESS (bytes).")
+
+    def negotiate(session, version):
+        """
+        The client asked for C{version} (already capped at 4).
+
+        @return: a L{Deferred} firing with the version to answer.
+        """
+
+    def handle(session, msg):
+        """
+        Serve one request message; may read further client messages and
+        payload through C{session}.
+
+        @return: a L{Deferred} firing when the request is over.
+        """
+
+    def close():
+        """
+        The session ended: give back node connections.
+        """
+
+
+# Requests a target serves; everything else at top level is the session's.
+REQUESTS = frozenset(
+    ["CHECKPRESENT", "LOCKCONTENT", "REMOVE", "REMOVE-BEFORE", "GETTIMESTAMP", "GET", "PUT"]
+)
+_WRITES = frozenset(["PUT"])
+_REMOVALS = frozenset(["REMOVE", "REMOVE-BEFORE"])
+_UNSUPPORTED = {
+    "NOTIFYCHANGE": "NOTIFYCHANGE is not supported on this connection",
+    "CONNECT": "CONNECT is not supported on this connection",
+}
+
+
+class ClientSession(P2PFramer):
+    """
+    One client's P2P session.
+
+    @param target: the L{ITarget} serving requests.
+    @param mode: the L{Mode} of this session.
+    @param peer: a short description of the client for logs.
+    @ivar done: a L{Deferred} firing when the session is over.
+    """
+
+    log = Logger()
+
+    def __init__(self, target, mode=Mode.READ_WRITE, peer="client"):
+        P2PFramer.__init__(self)
+        self.target = target
+        self.mode = mode
+        self.peer = peer
+        self.version = 0
+        self.bypass = ()
+        self.state = "greeting"
+        self.requests = 0
+        self.done = defer.Deferred()
+
+    def connectionMade(self):
+        self.log.info(
+            "session from {peer} to {target} ({mode})",
+            peer=self.peer,
+            target=self.target.uuid.decode(),
+            mode=self.mode.value,
+        )
+        self.sendMessage(Message("AUTH-SUCCESS", (self.target.uuid,)))
+        d = defer.ensureDeferred(self._run())
+        d.addErrback(self._crashed)
+
+    def _crashed(self, f):
+        self.log.failure("session from {peer} failed", f, peer=self.peer)
+        self._finish(str(f.value))
+
+    async def _run(self):
+        reason = "client closed the session"
+        try:
+            first = await self.nextMessage()
+            if isinstance(first, Message) and first.name == "VERSION":
+                await self._negotiate(first.args[0])
+                msg = await self.nextMessage()
+            else:
+                msg = first
+            self.state = "serving"
+            while True:
+                if not await self._serve(msg):
+                    reason = "client sent ERROR"
+                    break
+                msg = await self.nextMessage()
+        except SessionAborted as e:
+            reason = str(e)
+            self.log.warn("closing session from {peer}: {reason}", peer=self.peer, reason=reason)
+        except LineTooLong:
+            reason = "line longer than %d bytes" % (MAX_LINE,)
+            self.sendMessage(messages.error("protocol error: line too long"))
+            self.log.warn("closing session from {peer}: {reason}", peer=self.peer, reason=reason)
+        except (error.ConnectionDone, error.ConnectionLost):
+            pass
+        self._finish(reason)
+
+    def _finish(self, reason):
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        try:
+            self.target.close()
+        finally:
+            if self.transport is not None:
+                self.transport.loseConnection()
+            self.log.info(
+                "session from {peer} ended after {n} request(s): {reason}",
+                peer=self.peer,
+                n=self.requests,
+                reason=reason,
+            )
+            self.done.callback(reason)
+
+    async def _negotiate(self, asked):
+        wanted = max(0, min(asked, messages.MAX_VERSION))
+        self.version = await self.target.negotiate(self, wanted)
+        self.sendMessage(messages.version(self.version))
+
+    async def _serve(self, msg):
+        """
+        Serve one top-level message.
+
+        @return: False if the session should end.
+        """
+        if isinstance(msg, Unparsable):
+            self.log.info("unparsable line from {peer}: {line!r}", peer=self.peer, line=msg.line[:200])
+            self.sendMessage(messages.UNKNOWN_COMMAND)
+            return True
+        name = msg.name
+        if name in REQUESTS:
+            refusal = self._refusal(name)
+            if refusal is not None:
+                self.sendMessage(refusal)
+                return True
+            if name == "GET" and msg.args[0] < 0:
+                self.sendMessage(messages.error("invalid offset %d" % msg.args[0]))
+                return True
+            self.state = "in-request"
+            self.requests += 1
+            await self.target.handle(self, msg)
+            self.state = "serving"
+            return True
+        if name == "VERSION":
+            await self._negotiate(msg.args[0])
+            return True
+        if name == "BYPASS":
+            self.bypass = msg.args[0]
+            return True
+        if name == "ERROR":
+            self.log.info("client {peer} sent ERROR {text!r}", peer=self.peer, text=msg.args[0])
+            return False
+        if name in _UNSUPPORTED:
+            self.sendMessage(messages.error(_UNSUPPORTED[name]))
+            return True
+        if name == "DATA":
+            # Out of place: drop the payload so it is not read as lines.
+            await self.readData(msg.args[0], None)
+        self.sendMessage(messages.UNEXPECTED_COMMAND)
+        return True
+
+    def _refusal(self, name):
+        if self.mode is Mode.READ_ONLY and (name in _WRITES or name in _REMOVALS):
+            return messages.READ_ONLY
+        if self.mode is Mode.APPEND_ONLY and name in _REMOVALS:
+            return messages.APPEND_ONLY
+        return None

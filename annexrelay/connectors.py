@@ -1,0 +1,192 @@
+"""
+Reaching nodes, and keeping idle connections to them for reuse.
+
+L{ProcessConnector} starts C{git-annex-shell p2pstdio} for a node (locally
+for a path, through OpenSSH for an ssh URL, so the user's ssh config
+applies).  The process talks to the relay over a socketpair, not pipes: the
+relay reads it in 64 KiB chunks and it looks like any other stream
+transport.  Its stderr is kept to explain failures.
+
+L{NodePool} hands out handshaken L{NodeConnection}s: it connects lazily,
+the first time a request needs the node, reuses idle connections across
+client sessions, and closes them after an idle timeout.
+"""
+
+import os
+import socket
+
+from zope.interface import Interface, implementer
+from twisted.internet import defer, error
+from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from annexrelay.nodeside import NodeConnection, NodeError
+
+log = Logger()
+
+_STDERR_KEEP = 4096
+
+
+class INodeConnector(Interface):
+    """
+    Makes a transport to a node and runs the handshake on it.
+    """
+
+    def connect(node, version, bypass):
+        """
+        @return: a L{Deferred} firing with a handshaken L{NodeConnection}, or
+            failing with L{NodeError} saying why the node is unreachable.
+        """
+
+
+class _NodeProcess(ProcessProtocol):
+    def __init__(self, node):
+        self.node = node
+        self.stderr = b""
+        self.ended = defer.Deferred()
+
+    def childDataReceived(self, fd, data):
+        self.stderr = (self.stderr + data)[-_STDERR_KEEP:]
+
+    def processEnded(self, reason):
+        self.ended.callback(reason)
+
+
+@implementer(INodeConnector)
+class ProcessConnector:
+    """
+    Reach a node by running its C{git-annex-shell p2pstdio}.
+
+    @param commandFor: a callable from L{Node} to the argv to run.
+    """
+
+    timeout = 60
+
+    def __init__(self, reactor, commandFor):
+        self.reactor = reactor
+        self.commandFor = commandFor
+
+    def connect(self, node, version, bypass=()):
+        return defer.ensureDeferred(self._connect(node, version, bypass))
+
+    async def _connect(self, node, version, bypass):
+        argv = self.commandFor(node)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pp = _NodeProcess(node)
+        conn = NodeConnection(node)
+        try:
+            try:
+                process = self.reactor.spawnProcess(
+                    pp,
+                    argv[0],
+                    argv,
+                    env=os.environ,
+                    childFDs={0: theirs.fileno(), 1: theirs.fileno(), 2: "r"},
+                )
+            except OSError as e:
+                raise NodeError("node %s: cannot run %s: %s" % (node.name, argv[0], e))
+            conn.process = process
+            factory = Factory.forProtocol(lambda: conn)
+            self.reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX, factory)
+        finally:
+            ours.close()
+            theirs.close()
+        conn.processEnded = pp.ended
+        timer = self.reactor.callLater(self.timeout, conn.abort)
+        try:
+            await conn.handshake(version, bypass)
+        except Exception as e:
+            conn.abort()
+            await pp.ended
+            why = pp.stderr.decode("utf-8", "replace").strip().replace("\n", " | ")
+            if not why:
+                why = str(e) if not isinstance(e, error.ConnectionDone) else "connection closed"
+            raise NodeError("cannot reach node %s (%s): %s" % (node.name, node.url, why))
+        finally:
+            if timer.active():
+                timer.cancel()
+        conn.stderrSource = pp
+        log.debug("connected to node {node} at version {v}", node=node.name, v=conn.version)
+        return conn
+
+
+class NodePool:
+    """
+    Idle node connections, keyed by node, protocol version and BYPASS set.
+
+    @param idleTimeout: seconds an unused connection is kept open.
+    """
+
+    def __init__(self, clock, connector, idleTimeout=60.0):
+        self.clock = clock
+        self.connector = connector
+        self.idleTimeout = idleTimeout
+        self._idle = {}  # key -> list of (conn, timer)
+        self.opened = 0
+
+    def acquire(self, node, version, bypass=()):
+        """
+        @return: a L{Deferred} firing with a L{NodeConnection} for the caller
+            alone until it is given back with L{release}.
+        """
+        key = (node.uuid, node.url, version, tuple(sorted(bypass)))
+        idle = self._idle.get(key)
+        while idle:
+            conn, timer = idle.pop()
+            if timer.active():
+                timer.cancel()
+            if not conn.broken:
+                return defer.succeed(conn)
+        self.opened += 1
+        return self.connector.connect(node, version, bypass)
+
+    def release(self, conn):
+        """
+        Take C{conn} back; it is kept for reuse if it is healthy.
+        """
+        if conn.broken or self.idleTimeout <= 0:
+            conn.close()
+            return
+        key = (conn.node.uuid, conn.node.url, conn.requestedVersion, conn.bypass)
+        entry = []
+
+        def expire():
+            lst = self._idle.get(key, [])
+            if entry[0] in lst:
+                lst.remove(entry[0])
+            conn.close()
+
+        timer = self.clock.callLater(self.idleTimeout, expire)
+        entry.append((conn, timer))
+        self._idle.setdefault(key, []).append(entry[0])
+
+        def lost(_):
+            lst = self._idle.get(key, [])
+            if entry[0] in lst:
+                lst.remove(entry[0])
+                if timer.active():
+                    timer.cancel()
+            return None
+
+        conn.closed.addBoth(lost)
+
+    def idleCount(self):
+        return sum(len(v) for v in self._idle.values())
+
+    def closeAll(self):
+        """
+        Close every idle connection (at shutdown).
+        """
+        for lst in self._idle.values():
+            for conn, timer in lst:
+                if timer.active():
+                    timer.cancel()
+                conn.close()
+        self._idle.clear()
+
+
+def describeFailure(f):
+    if isinstance(f, Failure):
+        return f.getErrorMessage()
+    return str(f)

@@ -1,0 +1,232 @@
+"""
+Throw-away git-annex setups: a proxy repository with nodes, and a client
+that reaches it through an ssh stand-in.  Used by the demo, the benchmark
+and the interoperability tests; nothing here is needed to run the relay.
+
+The ssh stand-in ignores the host and runs the remote command locally the
+way an sshd forced command would: C{SHELL -c "$SSH_ORIGINAL_COMMAND"}, with
+SHELL being annexrelay-shell (or git-annex-shell, to compare).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+FAKE_SSH = r'''#!%(python)s
+# ssh stand-in: runs the command locally like an sshd forced command.
+import os, sys
+args = sys.argv[1:]
+with_arg = set("BbcDEeFIiJLlmOopQRSWw")
+i = 0
+host = None
+null_stdin = False
+while i < len(args):
+    a = args[i]
+    if a.startswith("-") and len(a) > 1:
+        if a[1] in with_arg:
+            i += 2 if len(a) == 2 else 1
+            continue
+        if "n" in a[1:]:
+            null_stdin = True
+        i += 1
+        continue
+    if host is None:
+        host = a
+        i += 1
+        continue
+    break
+cmd = " ".join(args[i:])
+if cmd.strip() in ("", "true"):
+    sys.exit(0)
+if null_stdin:
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(fd, 0)
+    os.close(fd)
+os.environ["SSH_ORIGINAL_COMMAND"] = cmd
+shell = os.environ.get("FAKE_SSH_SHELL", "annexrelay-shell")
+os.execvp(shell, [shell, "-c", cmd])
+'''
+
+
+def git_env(bindir, extra=None):
+    """
+    An environment where C{ssh} is the stand-in and git can commit.
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([bindir, os.path.dirname(sys.executable), env.get("PATH", "")])
+    env.update(
+        GIT_AUTHOR_NAME="annexrelay",
+        GIT_AUTHOR_EMAIL="annexrelay@localhost",
+        GIT_COMMITTER_NAME="annexrelay",
+        GIT_COMMITTER_EMAIL="annexrelay@localhost",
+        GIT_CONFIG_NOSYSTEM="1",
+    )
+    for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_ANNEX_SHELL_READONLY", "GIT_ANNEX_SHELL_APPENDONLY"):
+        env.pop(k, None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def write_fake_ssh(bindir):
+    os.makedirs(bindir, exist_ok=True)
+    path = os.path.join(bindir, "ssh")
+    with open(path, "w") as f:
+        f.write(FAKE_SSH % {"python": sys.executable})
+    os.chmod(path, 0o755)
+    return path
+
+
+class Setup:
+    """
+    A proxy repository C{proxy} with nodes C{n1..nN} on local paths, and
+    helpers to make clients of it.
+    """
+
+    def __init__(self, base, nodes=2, env=None):
+        self.base = os.path.abspath(base)
+        os.makedirs(self.base, exist_ok=True)
+        self.bindir = os.path.join(self.base, "bin")
+        write_fake_ssh(self.bindir)
+        self.env = git_env(self.bindir, env)
+        self.proxy = os.path.join(self.base, "proxy")
+        self.nodes = {}
+        self.git("init", "-q", "-b", "main", self.proxy, cwd=self.base)
+        self.git("annex", "init", "-q", "proxy", cwd=self.proxy)
+        for i in range(1, nodes + 1):
+            self.addNode("n%d" % i)
+        self.git("annex", "updateproxy", "-q", cwd=self.proxy)
+        self.proxyUUID = self.git("config", "annex.uuid", cwd=self.proxy).strip()
+
+    def addNode(self, name, proxied=True):
+        path = os.path.join(self.base, name)
+        self.git("init", "-q", "-b", "main", path, cwd=self.base)
+        self.git("annex", "init", "-q", name, cwd=path)
+        self.git("remote", "add", name, path, cwd=self.proxy)
+        self.git("fetch", "-q", name, cwd=self.proxy)
+        if proxied:
+            self.git("config", "remote.%s.annex-proxy" % name, "true", cwd=self.proxy)
+        self.nodes[name] = path
+        return path
+
+    def uuidOf(self, repo):
+        return self.git("config", "annex.uuid", cwd=repo).strip()
+
+    def git(self, *args, cwd, env=None, check=True, input=None):
+        e = self.env if env is None else env
+        p = subprocess.run(
+            ["git"] + list(args),
+            cwd=cwd,
+            env=e,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            input=input,
+        )
+        if check and p.returncode != 0:
+            raise RuntimeError(
+                "git %s failed (%d):\n%s\n%s"
+                % (" ".join(args), p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
+            )
+        return p.stdout.decode("utf-8", "replace")
+
+    def makeClient(self, name="client", url=None):
+        """
+        Clone the proxy over the ssh stand-in and initialise git-annex, so
+        the proxied remotes show up as C{origin-n1}, ...
+        """
+        path = os.path.join(self.base, name)
+        url = url or "localhost:" + self.proxy
+        self.git("clone", "-q", url, path, cwd=self.base)
+        self.git("annex", "init", "-q", name, cwd=path)
+        return path
+
+    def addFile(self, client, name, content):
+        with open(os.path.join(client, name), "wb") as f:
+            f.write(content)
+        self.git("annex", "add", "-q", name, cwd=client)
+        self.git("commit", "-q", "-m", "add " + name, cwd=client)
+
+    def startDaemon(self, extra=(), logfile=None):
+        """
+        Start C{twistd -n annexrelay} for the proxy and wait for its socket.
+
+        @return: the L{subprocess.Popen}.
+        """
+        sock = os.path.join(self.proxy, ".git", "annex", "annexrelay.sock")
+        if os.path.exists(sock):
+            os.unlink(sock)
+        log = open(logfile or os.path.join(self.base, "annexrelay.log"), "ab")
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        p = subprocess.Popen(
+            [twistd, "-n", "--pidfile=", "annexrelay", "--repo", self.proxy] + list(extra),
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.base,
+        )
+        log.close()
+        # Waiting on a file's appearance, bounded; not a timing assumption.
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sock):
+            if p.poll() is not None:
+                raise RuntimeError("annexrelay exited with %s; see %s" % (p.returncode, self.base))
+            if time.monotonic() > deadline:
+                p.kill()
+                raise RuntimeError("annexrelay did not start")
+            time.sleep(0.02)
+        return p
+
+
+def say(*parts):
+    sys.stdout.write(" ".join(str(p) for p in parts) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv=None):
+    """
+    The demo: a proxy with two nodes, the daemon, and a client copying,
+    dropping and getting a file through it.
+    """
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="annexrelay-demo-")
+    say("Building a throw-away proxy repository with two nodes in", base)
+    s = Setup(base, nodes=2)
+    daemon = s.startDaemon()
+    say("annexrelay daemon running (pid %d), log: %s/annexrelay.log" % (daemon.pid, base))
+    try:
+        client = s.makeClient()
+        s.addFile(client, "hello.txt", b"Hello through annexrelay\n")
+        steps = [
+            ("annex", "copy", "--to", "origin-n1", "hello.txt"),
+            ("annex", "copy", "--to", "origin-n2", "hello.txt"),
+            ("annex", "drop", "--from", "origin-n1", "hello.txt"),
+            ("annex", "drop", "hello.txt"),
+            ("annex", "get", "--from", "origin-n2", "hello.txt"),
+            ("annex", "pull", "--no-content", "origin"),
+            ("annex", "whereis", "hello.txt"),
+        ]
+        for step in steps:
+            say("\n$ git " + " ".join(step))
+            p = subprocess.run(["git"] + list(step), cwd=client, env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            say(p.stdout.decode("utf-8", "replace").rstrip())
+            if p.returncode != 0:
+                say("demo step failed (exit %d)" % p.returncode)
+                return 1
+    finally:
+        daemon.terminate()
+        daemon.wait()
+    say("\nThe proxy's own location log, written by annexrelay (git annex whereis in the proxy):")
+    say(s.git("annex", "whereis", "--key", _key(s, client, "hello.txt"), cwd=s.proxy, check=False))
+    say("\nDone. Everything is under", base)
+    return 0
+
+
+def _key(s, client, name):
+    return s.git("annex", "lookupkey", name, cwd=client).strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

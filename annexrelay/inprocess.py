@@ -1,0 +1,60 @@
+"""
+Serving one P2P session in the shell's own process, when no daemon runs for
+the repository.  Same code as the daemon, without the pool outliving the
+session: the location log is written before the process exits.
+"""
+
+import os
+import sys
+
+from twisted.logger import FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver
+
+
+def _logToStderr():
+    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)
+    if os.environ.get("ANNEXRELAY_DEBUG"):
+        predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.debug)
+    observer = FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+
+def serve_stdio(directory, header):
+    """
+    Relay the P2P session on this process's stdin/stdout.
+
+    @return: the exit status, or C{"self"} when the target is the
+        repository itself.
+    """
+    from twisted.internet import reactor
+
+    from annexrelay.branch import LocationLogWriter
+    from annexrelay.clientside import Mode
+    from annexrelay.connectors import NodePool, ProcessConnector
+    from annexrelay.repo import ProxyRepository, RepositoryError
+    from annexrelay.server import DescriptorTransport, RelayCore, TargetUnknown
+    from annexrelay.shell import ShellError
+
+    _logToStderr()
+    try:
+        repo = ProxyRepository(directory)
+    except RepositoryError as e:
+        raise ShellError(str(e))
+    pool = NodePool(reactor, ProcessConnector(reactor, repo.nodeCommand), idleTimeout=0)
+    writer = LocationLogWriter(reactor, repo.path, delay=0.5)
+    core = RelayCore(reactor, repo, pool, writer)
+    try:
+        target = core.targetFor(header["target"].encode("ascii"))
+    except TargetUnknown as e:
+        raise ShellError(str(e))
+    if target is None:
+        return "self"
+    session = core.session(target, Mode(header["mode"]), "client %s" % (header["client"],))
+
+    def ended(_):
+        d = writer.flush()
+        d.addBoth(lambda _: reactor.stop())
+
+    session.done.addCallback(ended)
+    DescriptorTransport(session, 0, 1, reactor)
+    reactor.run()
+    return 0

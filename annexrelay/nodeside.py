@@ -1,0 +1,93 @@
+"""
+The relay's side of a connection to one node: the P2P client role.
+
+A L{NodeConnection} is a L{P2PFramer} over whatever transport a connector
+made (a socket to a spawned C{git-annex-shell p2pstdio}, later a Tor
+stream).  It runs the handshake (C{AUTH-SUCCESS}, C{VERSION}, C{BYPASS}) and
+then offers L{request}: send one message, get the next reply.  It does not
+know who asked.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from annexrelay.p2p import messages
+from annexrelay.p2p.framing import P2PFramer
+
+
+class NodeError(Exception):
+    """
+    A node could not be reached or broke the protocol.
+    """
+
+
+class NodeConnection(P2PFramer):
+    """
+    @ivar node: the L{annexrelay.repo.Node} this connection reaches.
+    @ivar version: the protocol version negotiated with the node.
+    @ivar busy: True while a client session uses it.
+    """
+
+    log = Logger()
+
+    def __init__(self, node):
+        P2PFramer.__init__(self)
+        self.node = node
+        self.version = 0
+        self.bypass = ()
+        self.broken = False
+        self.requestedVersion = 0
+        self.inRequest = False
+
+    def handshake(self, version, bypass=()):
+        """
+        Expect C{AUTH-SUCCESS <node uuid>}, then negotiate C{version} and send
+        C{BYPASS} when the node speaks v2 or later and C{bypass} is not empty.
+
+        @return: a L{Deferred} firing with this connection.
+        """
+        self.requestedVersion = version
+        return defer.ensureDeferred(self._handshake(version, bypass))
+
+    async def _handshake(self, version, bypass):
+        first = await self.nextMessage()
+        if not (isinstance(first, messages.Message) and first.name == "AUTH-SUCCESS"):
+            raise NodeError("node %s: expected AUTH-SUCCESS, got %r" % (self.node.name, first))
+        uuid = first.args[0]
+        if self.node.uuid and uuid != self.node.uuid:
+            raise NodeError(
+                "node %s: expected repository UUID %s but found %s"
+                % (self.node.name, self.node.uuid.decode(), uuid.decode())
+            )
+        if version > 0:
+            self.sendMessage(messages.version(version))
+            reply = await self.nextMessage()
+            if isinstance(reply, messages.Message) and reply.name == "VERSION":
+                self.version = min(version, max(reply.args[0], 0))
+            elif isinstance(reply, messages.Message) and reply.name == "ERROR":
+                self.version = 0
+            else:
+                raise NodeError("node %s: expected VERSION, got %r" % (self.node.name, reply))
+        if bypass and self.version >= 2:
+            self.sendMessage(messages.Message("BYPASS", (tuple(sorted(bypass)),)))
+        self.bypass = tuple(sorted(bypass))
+        return self
+
+    def request(self, msg):
+        """
+        Send C{msg} and return a L{Deferred} for the node's next message.
+        """
+        self.sendMessage(msg)
+        return self.nextMessage()
+
+    def connectionLost(self, reason):
+        self.broken = True
+        P2PFramer.connectionLost(self, reason)
+
+    def close(self):
+        """
+        End the session with the node: close its input so it exits cleanly.
+        """
+        self.broken = True
+        if self.transport is not None:
+            self.transport.loseConnection()

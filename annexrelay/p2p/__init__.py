@@ -1,0 +1,3 @@
+"""
+The git-annex P2P protocol: pure message codec and the Twisted framer.
+"""

@@ -1,0 +1,226 @@
+"""
+A Twisted protocol that frames the P2P protocol: lines in, messages out, and
+exactly C{n} raw bytes after C{DATA n}.
+
+The framer is pull-driven: its owner asks for the next message with
+L{P2PFramer.nextMessage} and, after a C{DATA n} message, for the payload with
+L{P2PFramer.readData}.  Nothing is read ahead of what the owner asked for
+beyond one transport read: while nobody is waiting, the transport is paused,
+so a client that pipelines requests cannot make the relay buffer without
+bound.
+"""
+
+from twisted.internet import defer, error
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+
+from annexrelay.p2p import messages
+
+MAX_LINE = 32768
+_BUFFER_LIMIT = MAX_LINE + 65536
+
+
+class LineTooLong(Exception):
+    """
+    The peer sent a line longer than the protocol allows.
+    """
+
+
+class ShortData(Exception):
+    """
+    The connection ended before all the bytes announced by C{DATA n} came.
+    """
+
+    def __init__(self, announced, received):
+        Exception.__init__(self, "connection ended after %d of %d bytes" % (received, announced))
+        self.announced = announced
+        self.received = received
+
+
+class P2PFramer(Protocol):
+    """
+    Lines to L{messages.Message}s, and raw mode for C{DATA} payloads.
+
+    @ivar closed: a L{Deferred} that fires with the reason (an exception)
+        when the connection is lost.
+    """
+
+    log = Logger()
+
+    def __init__(self):
+        self._buffer = b""
+        self._waiter = None
+        self._raw = None  # [remaining, sink, deferred, announced]
+        self._pausedByMe = False
+        self._lost = None
+        self._lostWatchers = []
+        self.closed = defer.Deferred()
+
+    # Sending
+
+    def sendMessage(self, msg):
+        self.transport.write(messages.format(msg))
+
+    def sendLine(self, line):
+        self.transport.write(line)
+
+    # Receiving, pull side
+
+    def nextMessage(self):
+        """
+        @return: a L{Deferred} firing with the next L{messages.Message} or
+            L{messages.Unparsable}; it fails with the reason the connection
+            was lost if it ends first.
+        """
+        assert self._waiter is None and self._raw is None, "one reader at a time"
+        d = defer.Deferred()
+        if self._lost is not None and b"\n" not in self._buffer:
+            d.errback(self._lost)
+            return d
+        self._waiter = d
+        self._resume()
+        self._pump()
+        return d
+
+    def readData(self, n, sink):
+        """
+        Pass the next C{n} payload bytes to C{sink} (a callable taking bytes)
+        as they arrive; C{sink=None} discards them.
+
+        @return: a L{Deferred} firing with C{n} when all have been passed on,
+            or failing with L{ShortData} if the connection ends first.
+        """
+        assert self._waiter is None and self._raw is None, "one reader at a time"
+        d = defer.Deferred()
+        if n == 0:
+            d.callback(0)
+            return d
+        self._raw = [n, sink, d, n]
+        if self._buffer:
+            data, self._buffer = self._buffer, b""
+            rest, done = self._feedRaw(data)
+            self._buffer = rest
+            if done is not None:
+                done.callback(n)
+                return d
+        if self._lost is not None:
+            self._failRaw()
+            return d
+        self._resume()
+        return d
+
+    # Protocol
+
+    def dataReceived(self, data):
+        if self._raw is not None:
+            data, done = self._feedRaw(data)
+            if data:
+                self._buffer += data
+            if done is not None:
+                done.callback(self._lastAnnounced)
+            if not data:
+                return
+        else:
+            self._buffer += data
+        self._pump()
+
+    def connectionLost(self, reason):
+        self._lost = reason
+        if self._raw is not None:
+            self._failRaw()
+        elif self._waiter is not None and b"\n" not in self._buffer:
+            d, self._waiter = self._waiter, None
+            d.errback(reason)
+        watchers, self._lostWatchers = self._lostWatchers, []
+        for d in watchers:
+            d.callback(reason.value)
+        if not self.closed.called:
+            self.closed.callback(reason.value)
+
+    def whenLost(self):
+        """
+        @return: a new L{Deferred} that fires with the reason when the
+            connection is lost (at once if it already is).
+        """
+        if self._lost is not None:
+            return defer.succeed(self._lost.value)
+        d = defer.Deferred(lambda d: self._lostWatchers.remove(d) if d in self._lostWatchers else None)
+        self._lostWatchers.append(d)
+        return d
+
+    # Internals
+
+    def _feedRaw(self, data):
+        raw = self._raw
+        remaining = raw[0]
+        sink = raw[1]
+        if len(data) < remaining:
+            raw[0] = remaining - len(data)
+            if sink is not None:
+                sink(data)
+            return b"", None
+        if sink is not None:
+            sink(data[:remaining] if len(data) > remaining else data)
+        self._raw = None
+        self._lastAnnounced = raw[3]
+        return data[remaining:], raw[2]
+
+    def _failRaw(self):
+        remaining, _, d, announced = self._raw
+        self._raw = None
+        d.errback(ShortData(announced, announced - remaining))
+
+    def _pump(self):
+        while self._waiter is not None and self._raw is None:
+            i = self._buffer.find(b"\n")
+            if i < 0:
+                if len(self._buffer) > MAX_LINE:
+                    d, self._waiter = self._waiter, None
+                    self._buffer = b""
+                    d.errback(LineTooLong())
+                elif self._lost is not None:
+                    d, self._waiter = self._waiter, None
+                    d.errback(self._lost)
+                return
+            if i > MAX_LINE:
+                d, self._waiter = self._waiter, None
+                self._buffer = b""
+                d.errback(LineTooLong())
+                return
+            line = self._buffer[:i]
+            self._buffer = self._buffer[i + 1 :]
+            d, self._waiter = self._waiter, None
+            d.callback(messages.parse(line))
+        if self._waiter is None and self._raw is None and len(self._buffer) > _BUFFER_LIMIT:
+            self._pause()
+        elif self._waiter is None and self._raw is None and self._buffer:
+            # Someone pipelined; hold further input until asked.
+            self._pause()
+
+    def _pause(self):
+        if not self._pausedByMe and self.transport is not None and self._lost is None:
+            self._pausedByMe = True
+            self.transport.pauseProducing()
+
+    def _resume(self):
+        if self._pausedByMe and self._lost is None:
+            self._pausedByMe = False
+            self.transport.resumeProducing()
+
+    def abort(self):
+        """
+        Drop the connection now, without waiting for buffered output.
+        """
+        if self.transport is not None and self._lost is None:
+            abort = getattr(self.transport, "abortConnection", None)
+            if abort is not None:
+                abort()
+            else:
+                self.transport.loseConnection()
+
+
+def isConnectionDone(failure):
+    """
+    True if C{failure} is a clean end of the connection.
+    """
+    return failure.check(error.ConnectionDone) is not None

@@ -1,0 +1,133 @@
+"""
+Moving C{DATA} payloads between transports with backpressure.
+
+A L{Relay} takes the bytes one source transport delivers and writes them to
+one or more sink transports.  It registers itself as a streaming producer
+with every sink, and pauses the source while I{any} sink has a full write
+buffer, so a fan-out is paced by its slowest sink and the relay's memory
+stays bounded by the transports' buffers whatever the size of the object.
+
+Each sink may skip a prefix of the stream (its resume offset), which is how
+one client upload feeds nodes that resume from different offsets.
+"""
+
+from zope.interface import implementer
+from twisted.internet.interfaces import IPushProducer
+
+
+@implementer(IPushProducer)
+class _SinkProducer:
+    """
+    What one sink sees as its producer: pause/resume requests are counted by
+    the L{Relay}.
+    """
+
+    def __init__(self, relay, sink):
+        self._relay = relay
+        self._sink = sink
+        self.paused = False
+
+    def pauseProducing(self):
+        if not self.paused:
+            self.paused = True
+            self._relay._sinkPaused()
+
+    def resumeProducing(self):
+        if self.paused:
+            self.paused = False
+            self._relay._sinkResumed()
+
+    def stopProducing(self):
+        self._relay.dropSink(self._sink)
+
+
+class Relay:
+    """
+    One source, N sinks.
+
+    @ivar source: the transport the bytes come from (an L{IPushProducer}).
+    @ivar sinks: the transports the bytes go to, each with the number of
+        leading bytes it should not get.
+    """
+
+    def __init__(self, source, sinks):
+        self.source = source
+        self._skip = {}
+        self._producers = {}
+        self._pausedSinks = 0
+        self._sourcePaused = False
+        self.written = 0
+        for sink, skip in sinks:
+            self._skip[sink] = skip
+            producer = _SinkProducer(self, sink)
+            self._producers[sink] = producer
+            sink.registerProducer(producer, True)
+
+    @property
+    def sinks(self):
+        return list(self._skip)
+
+    def write(self, data):
+        """
+        Pass one chunk from the source to every sink (minus what each skips).
+        """
+        self.written += len(data)
+        for sink, skip in self._skip.items():
+            if skip == 0:
+                sink.write(data)
+            elif skip >= len(data):
+                self._skip[sink] = skip - len(data)
+            else:
+                self._skip[sink] = 0
+                sink.write(data[skip:])
+
+    def dropSink(self, sink):
+        """
+        Stop writing to C{sink} (it failed); the others go on.
+        """
+        producer = self._producers.pop(sink, None)
+        if producer is None:
+            return
+        del self._skip[sink]
+        try:
+            sink.unregisterProducer()
+        except Exception:
+            pass
+        if producer.paused:
+            producer.paused = False
+            self._sinkResumed()
+
+    def finish(self):
+        """
+        The payload is complete: unregister from every sink and let the
+        source read again.
+        """
+        for sink in list(self._producers):
+            producer = self._producers.pop(sink)
+            try:
+                sink.unregisterProducer()
+            except Exception:
+                pass
+            if producer.paused:
+                producer.paused = False
+        self._skip.clear()
+        self._pausedSinks = 0
+        self._resumeSource()
+
+    # Pacing
+
+    def _sinkPaused(self):
+        self._pausedSinks += 1
+        if not self._sourcePaused:
+            self._sourcePaused = True
+            self.source.pauseProducing()
+
+    def _sinkResumed(self):
+        self._pausedSinks -= 1
+        if self._pausedSinks == 0:
+            self._resumeSource()
+
+    def _resumeSource(self):
+        if self._sourcePaused:
+            self._sourcePaused = False
+            self.source.resumeProducing()

@@ -1,0 +1,85 @@
+"""
+Wiring for C{twistd annexrelay}: options, and the service tree they make.
+"""
+
+import os
+
+from twisted.application import service
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.endpoints import quoteStringArgument, serverFromString
+from twisted.logger import Logger
+from twisted.python import usage
+
+from annexrelay.branch import LocationLogWriter
+from annexrelay.connectors import NodePool, ProcessConnector
+from annexrelay.repo import ProxyRepository, RepositoryError, default_socket
+from annexrelay.server import HandoverFactory, RelayCore
+
+log = Logger()
+
+
+class Options(usage.Options):
+    synopsis = "--repo PROXYREPO [--listen ENDPOINT ...]"
+    longdesc = (
+        "Serve the git-annex proxy repository PROXYREPO: relay P2P sessions "
+        "that annexrelay-shell hands over to the remotes it proxies."
+    )
+    optParameters = [
+        ["repo", "r", None, "The proxy repository (configured with annex-proxy and 'git annex updateproxy')."],
+        ["idle-timeout", None, 60.0, "Seconds an idle node connection is kept for reuse.", float],
+        ["commit-delay", None, 1.0, "Seconds location log updates are gathered before one commit.", float],
+    ]
+
+    def __init__(self):
+        usage.Options.__init__(self)
+        self["listen"] = []
+
+    def opt_listen(self, endpoint):
+        """
+        A Twisted server endpoint string to accept sessions on (repeatable).
+        Default: a unix socket inside the repository, where annexrelay-shell
+        looks.
+        """
+        self["listen"].append(endpoint)
+
+    def postOptions(self):
+        if not self["repo"]:
+            raise usage.UsageError("--repo is required")
+        self["repo"] = os.path.abspath(self["repo"])
+        if not self["listen"]:
+            path = default_socket(self["repo"])
+            self["listen"] = ["unix:%s:mode=600:lockfile=1" % (quoteStringArgument(path),)]
+
+
+class _Housekeeping(service.Service):
+    """
+    At shutdown: commit pending location log updates, close idle nodes.
+    """
+
+    def __init__(self, core):
+        self.core = core
+
+    def stopService(self):
+        service.Service.stopService(self)
+        self.core.pool.closeAll()
+        return self.core.locationLog.flush()
+
+
+def makeService(options, reactor=None):
+    if reactor is None:
+        from twisted.internet import reactor
+    try:
+        repo = ProxyRepository(options["repo"])
+    except RepositoryError as e:
+        raise usage.UsageError(str(e))
+    pool = NodePool(reactor, ProcessConnector(reactor, repo.nodeCommand), idleTimeout=options["idle-timeout"])
+    writer = LocationLogWriter(reactor, repo.path, delay=options["commit-delay"])
+    core = RelayCore(reactor, repo, pool, writer)
+    top = service.MultiService()
+    _Housekeeping(core).setServiceParent(top)
+    factory = HandoverFactory(core)
+    for description in options["listen"]:
+        StreamServerEndpointService(serverFromString(reactor, description), factory).setServiceParent(top)
+        log.info("listening on {endpoint}", endpoint=description)
+    top.core = core
+    return top

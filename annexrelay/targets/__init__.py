@@ -1,0 +1,3 @@
+"""
+Targets: what a request means for one proxied remote (and, later, a cluster).
+"""
