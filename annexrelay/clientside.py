@@ -12,8 +12,10 @@ C{serving} (between requests), C{in-request}, C{closed}.
 
 import enum
 
-from zope.interface import Attribute, Interface
+from zope.interface import Attribute, Interface, implementer
 from twisted.internet import defer, error
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.python.failure import Failure
 from twisted.logger import Logger
 
 from annexrelay.p2p import messages
@@ -88,6 +90,7 @@ _UNSUPPORTED = {
 }
 
 
+@implementer(IHalfCloseableProtocol)
 class ClientSession(P2PFramer):
     """
     One client's P2P session.
@@ -110,6 +113,19 @@ class ClientSession(P2PFramer):
         self.state = "greeting"
         self.requests = 0
         self.done = defer.Deferred()
+
+    def readConnectionLost(self):
+        """
+        The client closed its side: finish the request in hand, answer it,
+        then end the session.
+        """
+        self.inputEnded(Failure(error.ConnectionDone()))
+
+    def writeConnectionLost(self):
+        """
+        The client no longer reads: nothing left to do for it.
+        """
+        self.abort()
 
     def connectionMade(self):
         self.log.info(
@@ -188,6 +204,9 @@ class ClientSession(P2PFramer):
         if name in REQUESTS:
             refusal = self._refusal(name)
             if refusal is not None:
+                self.log.info(
+                    "refused {request} from {peer}: {mode} session", request=name, peer=self.peer, mode=self.mode.value
+                )
                 self.sendMessage(refusal)
                 return True
             if name == "GET" and msg.args[0] < 0:

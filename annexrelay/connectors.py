@@ -50,7 +50,7 @@ class _NodeProcess(ProcessProtocol):
         self.stderr = (self.stderr + data)[-_STDERR_KEEP:]
 
     def processEnded(self, reason):
-        self.ended.callback(reason)
+        self.ended.callback(reason.value)
 
 
 @implementer(INodeConnector)

@@ -46,7 +46,22 @@ if null_stdin:
     os.close(fd)
 os.environ["SSH_ORIGINAL_COMMAND"] = cmd
 shell = os.environ.get("FAKE_SSH_SHELL", "annexrelay-shell")
-os.execvp(shell, [shell, "-c", cmd])
+cut = int(os.environ.get("FAKE_SSH_CUT_AFTER", "0") or 0)
+if not cut or not cmd.startswith("git-annex-shell 'p2pstdio'"):
+    os.execvp(shell, [shell, "-c", cmd])
+# A network that breaks: pass at most `cut` bytes of the session's output,
+# then drop the connection.
+import signal, subprocess
+child = subprocess.Popen([shell, "-c", cmd], stdout=subprocess.PIPE, start_new_session=True)
+passed = 0
+while passed < cut:
+    chunk = os.read(child.stdout.fileno(), min(65536, cut - passed))
+    if not chunk:
+        break
+    os.write(1, chunk)
+    passed += len(chunk)
+os.killpg(child.pid, signal.SIGKILL)
+sys.exit(255)
 '''
 
 
@@ -168,7 +183,7 @@ class Setup:
         )
         log.close()
         # Waiting on a file's appearance, bounded; not a timing assumption.
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 30
         while not os.path.exists(sock):
             if p.poll() is not None:
                 raise RuntimeError("annexrelay exited with %s; see %s" % (p.returncode, self.base))

@@ -22,8 +22,10 @@ import os
 
 from zope.interface import implementer
 from twisted.internet import process
+from twisted.internet.error import ConnectionAborted
+from twisted.python.failure import Failure
 from twisted.internet._posixstdio import StandardIO
-from twisted.internet.interfaces import IFileDescriptorReceiver
+from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableProtocol
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
@@ -106,14 +108,40 @@ class DescriptorTransport(StandardIO):
     """
 
     def __init__(self, proto, stdin, stdout, reactor):
+        self._fds = (stdin, stdout)
         self.protocol = proto
         self._writer = process.ProcessWriter(reactor, self, "write", stdout)
         self._reader = _WideReader(reactor, self, "read", stdin)
         self._reader.startReading()
         self.protocol.makeConnection(self)
 
+    def connectionLost(self, reason):
+        """
+        Unlike the process's own stdio, the descriptors are ours to close:
+        the client sees the end of the session only when they are.
+        """
+        StandardIO.connectionLost(self, reason)
+        fds, self._fds = self._fds, ()
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
-@implementer(IFileDescriptorReceiver)
+    def abortConnection(self):
+        """
+        End the session now, dropping unsent output.
+        """
+        if self.disconnected:
+            return
+        for half in (self._reader, self._writer):
+            if half is not None:
+                half.stopReading()
+                half.stopWriting()
+        self.connectionLost(Failure(ConnectionAborted()))
+
+
+@implementer(IFileDescriptorReceiver, IHalfCloseableProtocol)
 class HandoverProtocol(Protocol):
     """
     One shell's hand-over of one session.
@@ -211,6 +239,18 @@ class HandoverProtocol(Protocol):
         if not self._inband and self.transport is not None:
             self.transport.write(b"EXIT 0\n")
             self.transport.loseConnection()
+
+    def readConnectionLost(self):
+        if self._inband and self._session is not None:
+            self._session.readConnectionLost()
+        elif self._session is None or self._session.state == "closed":
+            self.transport.loseConnection()
+        # A shell that handed over descriptors and closed its side is gone:
+        # its session goes on; the EXIT line is then simply not read.
+
+    def writeConnectionLost(self):
+        if self._inband and self._session is not None:
+            self._session.writeConnectionLost()
 
     def connectionLost(self, reason):
         self._closeFds()

@@ -135,6 +135,19 @@ def socket_path(directory):
     return os.path.join(_git_dir(directory), "annex", "annexrelay.sock")
 
 
+UNIX_PATH_MAX = 100
+
+
+def short_socket_path(path):
+    """
+    A unix socket address for C{path} that fits the kernel's limit, through
+    a descriptor of its directory (Linux: C{/proc/self/fd/N/NAME}).  The
+    descriptor stays open for the life of the process.
+    """
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    return "/proc/self/fd/%d/%s" % (fd, os.path.basename(path))
+
+
 def _mode(env):
     if env.get("GIT_ANNEX_SHELL_READONLY"):
         return "read-only"
@@ -207,6 +220,10 @@ def handover(path, header):
     @return: the exit status to end with, C{"self"} when the daemon says the
         target is the repository itself, or None when no daemon listens.
     """
+    if not os.path.exists(path):
+        return None
+    if len(path.encode()) > UNIX_PATH_MAX:
+        path = short_socket_path(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)

@@ -13,6 +13,7 @@ from twisted.python import usage
 from annexrelay.branch import LocationLogWriter
 from annexrelay.connectors import NodePool, ProcessConnector
 from annexrelay.repo import ProxyRepository, RepositoryError, default_socket
+from annexrelay.shell import UNIX_PATH_MAX, short_socket_path
 from annexrelay.server import HandoverFactory, RelayCore
 
 log = Logger()
@@ -47,8 +48,19 @@ class Options(usage.Options):
             raise usage.UsageError("--repo is required")
         self["repo"] = os.path.abspath(self["repo"])
         if not self["listen"]:
-            path = default_socket(self["repo"])
+            path = bindable(default_socket(self["repo"]))
             self["listen"] = ["unix:%s:mode=600:lockfile=1" % (quoteStringArgument(path),)]
+
+
+def bindable(path):
+    """
+    C{path}, or an equivalent short enough for a unix socket address: deep
+    repositories get C{/proc/self/fd/N/NAME} through a directory descriptor
+    kept open for the life of the daemon.
+    """
+    if len(path.encode()) <= UNIX_PATH_MAX:
+        return path
+    return short_socket_path(path)
 
 
 class _Housekeeping(service.Service):
@@ -79,7 +91,10 @@ def makeService(options, reactor=None):
     _Housekeeping(core).setServiceParent(top)
     factory = HandoverFactory(core)
     for description in options["listen"]:
-        StreamServerEndpointService(serverFromString(reactor, description), factory).setServiceParent(top)
+        listener = StreamServerEndpointService(serverFromString(reactor, description), factory)
+        # A listener that cannot listen stops the daemon at start-up.
+        listener._raiseSynchronously = True
+        listener.setServiceParent(top)
         log.info("listening on {endpoint}", endpoint=description)
     top.core = core
     return top

@@ -124,13 +124,22 @@ class P2PFramer(Protocol):
             self._buffer += data
         self._pump()
 
-    def connectionLost(self, reason):
+    def inputEnded(self, reason):
+        """
+        No more bytes will come (the peer closed its side, or the
+        connection is gone): fail whoever waits for more than is buffered.
+        """
+        if self._lost is not None:
+            return
         self._lost = reason
         if self._raw is not None:
             self._failRaw()
         elif self._waiter is not None and b"\n" not in self._buffer:
             d, self._waiter = self._waiter, None
             d.errback(reason)
+
+    def connectionLost(self, reason):
+        self.inputEnded(reason)
         watchers, self._lostWatchers = self._lostWatchers, []
         for d in watchers:
             d.callback(reason.value)

@@ -195,6 +195,13 @@ class ProxiedRemote:
             self._relayReply(session, reply)
             return
         n = reply.args[0]
+        self.log.info(
+            "GET {key} from node {node} at offset {offset}: {n} bytes",
+            key=msg.args[2].decode("utf-8", "replace"),
+            node=self.node.name,
+            offset=msg.args[0],
+            n=n,
+        )
         session.sendMessage(reply)
         relay = Relay(conn.transport, [(session.transport, 0)])
         try:
@@ -230,6 +237,13 @@ class ProxiedRemote:
             n = nxt.args[0]
             if n < 0:
                 raise SessionAborted("client announced DATA %d" % (n,))
+            self.log.info(
+                "PUT {key} to node {node} from offset {offset}: {n} bytes",
+                key=key.decode("utf-8", "replace"),
+                node=self.node.name,
+                offset=reply.args[0],
+                n=n,
+            )
             conn.sendMessage(nxt)
             relay = Relay(session.transport, [(conn.transport, 0)])
             try:

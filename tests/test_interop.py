@@ -1,0 +1,339 @@
+"""
+Tier 3: the real git-annex client, through an ssh stand-in that runs
+annexrelay-shell, against real git-annex repositories as nodes, with the
+daemon running as C{twistd -n annexrelay}.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+from twisted.trial import unittest
+
+from annexrelay.demo import Setup
+from annexrelay.repo import ProxyRepository
+
+
+def _have_git_annex():
+    return shutil.which("git-annex") is not None and shutil.which("annexrelay-shell") is not None
+
+
+class InteropCase(unittest.TestCase):
+    if not _have_git_annex():
+        skip = "git-annex and annexrelay-shell must be on PATH (./dev test installs them)"
+
+    daemon = True
+    nodes = 2
+
+    def setUp(self):
+        self.s = Setup(self.mktemp(), nodes=self.nodes)
+        self.uuids = {name: self.s.uuidOf(path) for name, path in self.s.nodes.items()}
+        self.proc = None
+        if self.daemon:
+            self.startDaemon()
+        self.client = self.s.makeClient()
+
+    def startDaemon(self):
+        self.proc = self.s.startDaemon(["--commit-delay", "0.2", "--idle-timeout", "5"])
+        self.addCleanup(self.stopDaemon)
+
+    def stopDaemon(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+    def annex(self, *args, cwd=None, env=None, ok=True):
+        e = dict(self.s.env)
+        if env:
+            e.update(env)
+        p = subprocess.run(
+            ["git", "annex"] + list(args),
+            cwd=cwd or self.client,
+            env=e,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=180,
+        )
+        out = p.stdout.decode("utf-8", "replace")
+        if ok is not None and (p.returncode == 0) != ok:
+            self.fail("git annex %s exited %d:\n%s\n--- daemon log:\n%s" % (" ".join(args), p.returncode, out, self.daemonLog()))
+        return out
+
+    def daemonLog(self):
+        try:
+            with open(os.path.join(self.s.base, "annexrelay.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def key(self, name):
+        return self.s.git("annex", "lookupkey", name, cwd=self.client).strip()
+
+    def nodeHas(self, node, key):
+        p = subprocess.run(
+            ["git", "annex", "contentlocation", key],
+            cwd=self.s.nodes[node],
+            env=self.s.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        return p.returncode == 0
+
+    def proxyLog(self, key):
+        """
+        The proxy's committed location log for C{key}.
+        """
+        path = self.s.git("annex", "examinekey", "--format=${hashdirlower}${key}.log", key, cwd=self.s.proxy)
+        p = subprocess.run(
+            ["git", "cat-file", "-p", "refs/heads/git-annex:" + path.strip()],
+            cwd=self.s.proxy,
+            env=self.s.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        return p.stdout.decode()
+
+    def waitForProxyLog(self, key, line_end):
+        """
+        Wait (bounded) until the proxy's committed log has a line ending in
+        C{line_end}.  This waits on the branch's content, not on a delay.
+        """
+        deadline = time.monotonic() + 30
+        while True:
+            lines = self.proxyLog(key).splitlines()
+            if any(l.endswith(line_end) for l in lines):
+                return lines
+            if time.monotonic() > deadline:
+                self.fail("proxy location log never got %r; has %r\n%s" % (line_end, lines, self.daemonLog()))
+            time.sleep(0.05)
+
+
+class ProxiedRemoteTests(InteropCase):
+    def test_copy_get_drop_fsck_whereis(self):
+        content = b"file one\n" * 1000
+        self.s.addFile(self.client, "one.txt", content)
+        k = self.key("one.txt")
+        self.annex("copy", "--to", "origin-n1", "one.txt")
+        self.assertTrue(self.nodeHas("n1", k))
+        self.assertFalse(self.nodeHas("n2", k))
+        n1 = self.uuids["n1"]
+        self.waitForProxyLog(k, " 1 " + n1)
+
+        # A second client learns it from the proxy's branch.
+        other = self.s.makeClient("client2")
+        self.annex("pull", "--no-content", "origin", cwd=other)
+        out = self.annex("whereis", "--key", k, cwd=other)
+        self.assertIn(n1, out)
+
+        self.annex("fsck", "--from", "origin-n1", "one.txt")
+        self.annex("drop", "one.txt")
+        self.annex("get", "--from", "origin-n1", "one.txt")
+        with open(os.path.join(self.client, "one.txt"), "rb") as f:
+            self.assertEqual(f.read(), content)
+
+        self.annex("drop", "--from", "origin-n1", "one.txt")
+        self.assertFalse(self.nodeHas("n1", k))
+        self.waitForProxyLog(k, " 0 " + n1)
+        self.annex("pull", "--no-content", "origin", cwd=other)
+        self.assertNotIn(n1, self.annex("whereis", "--key", k, cwd=other, ok=None))
+
+    def test_interrupted_get_resumes(self):
+        """
+        The connection breaks in the middle of a GET; the next get resumes
+        from where the client's partial file ends.
+        """
+        content = os.urandom(4 * 1024 * 1024)
+        self.s.addFile(self.client, "big.bin", content)
+        self.annex("copy", "--to", "origin-n1", "big.bin")
+        self.annex("drop", "big.bin")
+        out = self.annex("get", "--from", "origin-n1", "big.bin", env={"FAKE_SSH_CUT_AFTER": str(1024 * 1024)}, ok=False)
+        self.assertFalse(os.path.exists(os.path.join(self.client, "big.bin")) and
+                         open(os.path.join(self.client, "big.bin"), "rb").read() == content, out)
+        self.annex("get", "--from", "origin-n1", "big.bin")
+        with open(os.path.join(self.client, "big.bin"), "rb") as f:
+            self.assertEqual(f.read(), content)
+        offsets = [
+            int(l.split(" at offset ")[1].split(":")[0]) for l in self.daemonLog().splitlines() if "GET " in l and " at offset " in l
+        ]
+        self.assertEqual(offsets[0], 0)
+        self.assertTrue(offsets[-1] > 0, offsets)
+
+    def test_read_only(self):
+        self.s.addFile(self.client, "a.txt", b"aaa\n")
+        self.s.addFile(self.client, "b.txt", b"bbb\n")
+        self.annex("copy", "--to", "origin-n1", "b.txt")
+        ro = {"GIT_ANNEX_SHELL_READONLY": "1"}
+        self.annex("copy", "--to", "origin-n1", "a.txt", env=ro, ok=False)
+        self.assertIn("refused PUT", self.daemonLog())
+        self.assertFalse(self.nodeHas("n1", self.key("a.txt")))
+        out = self.annex("drop", "--from", "origin-n1", "b.txt", env=ro, ok=False)
+        self.assertIn("read-only", out)
+        self.annex("drop", "b.txt", env=ro)
+        self.annex("get", "--from", "origin-n1", "b.txt", env=ro)
+        # git-annex-shell would let this push through; annexrelay-shell not.
+        e = dict(self.s.env, **ro)
+        p = subprocess.run(["git", "push", "origin", "main"], cwd=self.client, env=e, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"GIT_ANNEX_SHELL_READONLY", p.stderr)
+
+    def test_append_only(self):
+        self.s.addFile(self.client, "a.txt", b"aaa\n")
+        ao = {"GIT_ANNEX_SHELL_APPENDONLY": "1"}
+        self.annex("copy", "--to", "origin-n1", "a.txt", env=ao)
+        self.assertTrue(self.nodeHas("n1", self.key("a.txt")))
+        out = self.annex("drop", "--from", "origin-n1", "a.txt", env=ao, ok=False)
+        self.assertIn("append-only", out)
+        self.assertTrue(self.nodeHas("n1", self.key("a.txt")))
+
+    def test_missing_node(self):
+        """
+        A node that cannot be reached gets the client a clear error, and the
+        daemon goes on serving the others.
+        """
+        self.s.addFile(self.client, "a.txt", b"aaa\n")
+        shutil.move(self.s.nodes["n2"], self.s.nodes["n2"] + ".gone")
+        out = self.annex("copy", "--to", "origin-n2", "a.txt", ok=False)
+        self.assertIn("cannot reach node n2", out)
+        self.annex("copy", "--to", "origin-n1", "a.txt")
+        self.assertIsNone(self.proc.poll())
+        self.assertIn("cannot reach node n2", self.daemonLog())
+
+
+class ShellTests(InteropCase):
+    """
+    annexrelay-shell spoken to directly, as an ssh forced command would run
+    it.
+    """
+
+    def shell(self, *args, input=b"", env=None):
+        e = dict(self.s.env)
+        if env:
+            e.update(env)
+        return subprocess.run(
+            ["annexrelay-shell"] + list(args),
+            input=input,
+            env=e,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.s.base,
+            timeout=120,
+        )
+
+    def test_malformed_client(self):
+        key = b"SHA256E-s1--x"
+        p = self.shell(
+            "-c",
+            "git-annex-shell 'p2pstdio' '%s' '%s' --uuid %s" % (self.s.proxy, uuid.uuid4(), self.uuids["n1"]),
+            input=b"VERSION 4\nFOO\nSUCCESS\nPUT-FROM 1\nCHECKPRESENT " + key + b"\n",
+        )
+        self.assertEqual(
+            p.stdout.decode().splitlines(),
+            [
+                "AUTH-SUCCESS " + self.uuids["n1"],
+                "VERSION 4",
+                "ERROR unknown command",
+                "ERROR unexpected command",
+                "ERROR unexpected command",
+                "FAILURE",
+            ],
+        )
+        self.assertEqual(p.returncode, 0)
+        self.assertIsNone(self.proc.poll())
+
+    def test_configlist(self):
+        mine = self.shell("-c", "git-annex-shell 'configlist' '%s'" % (self.s.proxy,))
+        theirs = subprocess.run(
+            ["git-annex-shell", "configlist", self.s.proxy], env=self.s.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self.assertEqual(mine.returncode, 0)
+        self.assertEqual(mine.stdout, theirs.stdout)
+        self.assertIn(b"annex.uuid=" + self.s.proxyUUID.encode(), mine.stdout)
+
+    def test_unknown_target(self):
+        u = str(uuid.uuid4())
+        p = self.shell("p2pstdio", self.s.proxy, "c", "--uuid", u)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"expected repository UUID " + u.encode(), p.stderr)
+
+    def test_known_but_not_proxied(self):
+        p = self.shell("p2pstdio", self.s.proxy, "c", "--uuid", self.s.git("config", "annex.uuid", cwd=self.client).strip())
+        self.assertEqual(p.returncode, 1)
+
+    def test_the_repository_itself(self):
+        p = self.shell("p2pstdio", self.s.proxy, "c", "--uuid", self.s.proxyUUID, input=b"VERSION 4\n")
+        self.assertEqual(p.stdout.splitlines()[0], b"AUTH-SUCCESS " + self.s.proxyUUID.encode())
+
+    def test_legacy_and_unknown_commands(self):
+        p = self.shell("inannex", self.s.proxy, "--uuid", self.uuids["n1"], "SHA256E-s1--x")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"Cannot proxy inannex", p.stderr)
+        p = self.shell("frobnicate", self.s.proxy)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"unknown command", p.stderr)
+        p = self.shell()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"bad parameters", p.stderr)
+
+    def test_missing_client_uuid(self):
+        p = self.shell("p2pstdio", self.s.proxy)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"missing UUID parameter", p.stderr)
+
+
+class InProcessTests(InteropCase):
+    """
+    No daemon: annexrelay-shell serves the session itself.
+    """
+
+    daemon = False
+
+    def test_copy_without_daemon(self):
+        self.s.addFile(self.client, "a.txt", b"in process\n")
+        self.annex("copy", "--to", "origin-n1", "a.txt")
+        k = self.key("a.txt")
+        self.assertTrue(self.nodeHas("n1", k))
+        # The shell wrote the location log before it exited.
+        self.assertIn(" 1 " + self.uuids["n1"], self.proxyLog(k))
+        self.annex("drop", "a.txt")
+        self.annex("get", "--from", "origin-n1", "a.txt")
+
+
+class ConfigurationTests(unittest.TestCase):
+    """
+    The proxy repository's configuration, read the way git-annex does.
+    """
+
+    if not _have_git_annex():
+        skip = "git-annex must be on PATH"
+
+    def test_reads_proxy_config_and_reloads(self):
+        s = Setup(self.mktemp(), nodes=2)
+        repo = ProxyRepository(s.proxy)
+        self.assertEqual(sorted(n.name for n in repo.nodes.values()), ["n1", "n2"])
+        self.assertEqual(repo.uuid.decode(), s.proxyUUID)
+        n1 = repo.nodes[s.uuidOf(s.nodes["n1"]).encode()]
+        self.assertEqual(repo.nodeCommand(n1), ["git-annex-shell", "p2pstdio", s.nodes["n1"], s.proxyUUID])
+        s.git("config", "remote.n2.annex-proxy", "false", cwd=s.proxy)
+        self.assertIsNone(repo.target(s.uuidOf(s.nodes["n2"]).encode()))
+
+    def test_ssh_node_command(self):
+        s = Setup(self.mktemp(), nodes=0)
+        s.git("remote", "add", "far", "ssh://user@host:2222/~/srv/repo", cwd=s.proxy)
+        s.git("config", "remote.far.annex-proxy", "true", cwd=s.proxy)
+        s.git("config", "remote.far.annex-uuid", "11111111-2222-3333-4444-555555555555", cwd=s.proxy)
+        repo = ProxyRepository(s.proxy)
+        node = repo.nodes[b"11111111-2222-3333-4444-555555555555"]
+        self.assertEqual(
+            repo.nodeCommand(node),
+            [
+                "ssh",
+                "-p",
+                "2222",
+                "-T",
+                "user@host",
+                "git-annex-shell 'p2pstdio' 'srv/repo' '%s' --uuid 11111111-2222-3333-4444-555555555555" % s.proxyUUID,
+            ],
+        )
