@@ -52,6 +52,9 @@ class MemoryPool:
         self.conns.append(conn)
         return d
 
+    # It also serves as the connector of a real NodePool.
+    connect = acquire
+
     def release(self, conn):
         self.released.append(conn)
 

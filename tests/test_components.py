@@ -1,0 +1,344 @@
+"""
+Tier 2: the streaming relay, the node pool, the hand-over front door, the
+wiring, and the location log writer.
+"""
+
+import json
+import os
+import subprocess
+
+from zope.interface.verify import verifyClass, verifyObject
+from twisted.internet import defer, reactor
+from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableProtocol, IPushProducer
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.trial import unittest
+
+from annexrelay import tap
+from annexrelay.branch import LocationLogWriter
+from annexrelay.clientside import ClientSession
+from annexrelay.connectors import INodeConnector, NodePool, ProcessConnector
+from annexrelay.nodeside import NodeConnection, NodeError
+from annexrelay.repo import Node
+from annexrelay.server import HandoverProtocol, RelayCore
+from annexrelay.streams import Relay, _SinkProducer
+from tests.memory import KEY, NODE_UUID, MemoryPool, RecordingLog
+
+
+class RelayTests(unittest.TestCase):
+    def setUp(self):
+        self.source = StringTransport()
+        self.sinks = [StringTransport() for _ in range(3)]
+
+    def test_interfaces(self):
+        self.assertTrue(verifyClass(IPushProducer, _SinkProducer))
+
+    def test_per_sink_offsets(self):
+        """
+        Each sink skips its own prefix of the stream (resume offsets).
+        """
+        r = Relay(self.source, [(self.sinks[0], 0), (self.sinks[1], 3), (self.sinks[2], 9)])
+        r.write(b"0123")
+        r.write(b"456789")
+        r.finish()
+        self.assertEqual([s.value() for s in self.sinks], [b"0123456789", b"3456789", b"9"])
+        self.assertEqual(r.written, 10)
+        self.assertTrue(all(s.producer is None for s in self.sinks))
+
+    def test_paced_by_the_slowest(self):
+        """
+        The source is paused while any sink is full, and resumes only when
+        all have drained.
+        """
+        r = Relay(self.source, [(s, 0) for s in self.sinks])
+        self.sinks[0].producer.pauseProducing()
+        self.sinks[2].producer.pauseProducing()
+        self.assertEqual(self.source.producerState, "paused")
+        self.sinks[0].producer.resumeProducing()
+        self.assertEqual(self.source.producerState, "paused")
+        self.sinks[2].producer.resumeProducing()
+        self.assertEqual(self.source.producerState, "producing")
+        r.finish()
+
+    def test_dropped_sink_does_not_hold_the_others(self):
+        r = Relay(self.source, [(s, 0) for s in self.sinks])
+        self.sinks[1].producer.pauseProducing()
+        self.assertEqual(self.source.producerState, "paused")
+        r.dropSink(self.sinks[1])
+        self.assertEqual(self.source.producerState, "producing")
+        r.write(b"x")
+        self.assertEqual([s.value() for s in self.sinks], [b"x", b"", b"x"])
+        r.finish()
+
+    def test_finish_resumes_a_paused_source(self):
+        r = Relay(self.source, [(self.sinks[0], 0)])
+        self.sinks[0].producer.pauseProducing()
+        r.finish()
+        self.assertEqual(self.source.producerState, "producing")
+
+
+class PoolTests(unittest.TestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.connector = MemoryPool()
+        self.pool = NodePool(self.clock, self.connector, idleTimeout=10)
+        self.node = Node("n1", NODE_UUID, "/srv/n1")
+
+    def acquire(self, version=4):
+        return self.successResultOf(self.pool.acquire(self.node, version))
+
+    def test_reuse_and_idle_timeout(self):
+        conn = self.acquire()
+        self.pool.release(conn)
+        self.assertIs(self.acquire(), conn)
+        self.assertEqual(self.pool.opened, 1)
+        self.pool.release(conn)
+        self.clock.advance(9)
+        self.assertEqual(self.pool.idleCount(), 1)
+        self.clock.advance(2)
+        self.assertEqual(self.pool.idleCount(), 0)
+        self.assertTrue(conn.transport.disconnecting)
+
+    def test_keyed_by_version(self):
+        conn = self.acquire(4)
+        self.pool.release(conn)
+        other = self.acquire(1)
+        self.assertIsNot(other, conn)
+
+    def test_broken_not_kept(self):
+        conn = self.acquire()
+        conn.broken = True
+        self.pool.release(conn)
+        self.assertEqual(self.pool.idleCount(), 0)
+
+    def test_lazy(self):
+        """
+        Nothing is opened until asked.
+        """
+        self.assertEqual(self.connector.conns, [])
+
+
+class ProcessConnectorTests(unittest.TestCase):
+    """
+    The connector with a real reactor and real processes.
+    """
+
+    def test_interface(self):
+        self.assertTrue(verifyObject(INodeConnector, ProcessConnector(reactor, lambda n: [])))
+
+    @defer.inlineCallbacks
+    def test_unreachable_node_says_why(self):
+        node = Node("gone", NODE_UUID, "/nonexistent")
+        connector = ProcessConnector(reactor, lambda n: ["sh", "-c", "echo 'no such repository' >&2; exit 1"])
+        with self.assertRaises(NodeError) as e:
+            yield connector.connect(node, 4)
+        self.assertIn("cannot reach node gone (/nonexistent): no such repository", str(e.exception))
+
+    @defer.inlineCallbacks
+    def test_handshake_over_socketpair(self):
+        node = Node("n1", NODE_UUID, "/srv/n1")
+        connector = ProcessConnector(reactor, lambda n: ["sh", "-c", "printf 'AUTH-SUCCESS %s\\n' " + NODE_UUID.decode() + "; read v; echo 'VERSION 3'; cat >/dev/null"])
+        conn = yield connector.connect(node, 4)
+        self.assertEqual(conn.version, 3)
+        conn.close()
+        yield conn.processEnded
+
+    @defer.inlineCallbacks
+    def test_wrong_uuid(self):
+        node = Node("n1", NODE_UUID, "/srv/n1")
+        connector = ProcessConnector(reactor, lambda n: ["sh", "-c", "echo 'AUTH-SUCCESS 1234'; cat >/dev/null"])
+        with self.assertRaises(NodeError) as e:
+            yield connector.connect(node, 4)
+        self.assertIn("expected repository UUID", str(e.exception))
+
+
+class FakeRepository:
+    path = "/srv/proxy"
+    uuid = b"5be33b88-f077-4dfa-8ff3-5e8cde6218ce"
+
+    def __init__(self):
+        self.node = Node("n1", NODE_UUID, "/srv/n1")
+
+    def target(self, uuid):
+        return self.node if uuid == NODE_UUID else None
+
+    def describe(self, uuid):
+        return ""
+
+
+class HandoverTests(unittest.TestCase):
+    def setUp(self):
+        self.pool = MemoryPool()
+        self.core = RelayCore(MemoryReactorClock(), FakeRepository(), self.pool, RecordingLog())
+        self.proto = HandoverProtocol(self.core)
+        self.transport = StringTransport()
+        self.proto.makeConnection(self.transport)
+
+    def header(self, **kw):
+        h = {"command": "p2pstdio", "client": "c", "target": NODE_UUID.decode(), "mode": "read-write"}
+        h.update(kw)
+        return json.dumps(h).encode() + b"\n"
+
+    def test_interfaces(self):
+        self.assertTrue(verifyObject(IFileDescriptorReceiver, self.proto))
+        self.assertTrue(verifyObject(IHalfCloseableProtocol, self.proto))
+        self.assertTrue(verifyClass(IHalfCloseableProtocol, ClientSession))
+
+    def test_in_band_session(self):
+        """
+        Without descriptors the connection itself carries the session, and
+        no node is contacted before a request needs one.
+        """
+        self.proto.dataReceived(self.header())
+        self.assertEqual(self.transport.value(), b"OK\nAUTH-SUCCESS " + NODE_UUID + b"\n")
+        self.assertEqual(self.pool.conns, [])
+        self.transport.clear()
+        self.proto.dataReceived(b"VERSION 4\nCHECKPRESENT " + KEY + b"\n")
+        self.assertEqual(self.transport.value(), b"VERSION 4\n")
+        self.assertEqual(self.pool.conns[0].transport.value(), b"CHECKPRESENT " + KEY + b"\n")
+
+    def test_header_and_data_in_one_read(self):
+        self.proto.dataReceived(self.header() + b"VERSION 4\n")
+        self.assertEqual(self.transport.value(), b"OK\nAUTH-SUCCESS " + NODE_UUID + b"\nVERSION 4\n")
+
+    def test_self(self):
+        self.proto.dataReceived(self.header(target=FakeRepository.uuid.decode()))
+        self.assertEqual(self.transport.value(), b"SELF\n")
+
+    def test_unknown_target(self):
+        self.proto.dataReceived(self.header(target="11111111-1111-1111-1111-111111111111"))
+        self.assertTrue(self.transport.value().startswith(b"FAIL expected repository UUID 1111"))
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_bad_header(self):
+        self.proto.dataReceived(b"{nonsense\n")
+        self.assertTrue(self.transport.value().startswith(b"FAIL bad hand-over header"))
+
+    def test_wrong_repository(self):
+        self.proto.dataReceived(self.header(directory="/elsewhere"))
+        self.assertTrue(self.transport.value().startswith(b"FAIL this daemon serves /srv/proxy"))
+
+    def test_mode_passed_on(self):
+        self.proto.dataReceived(self.header(mode="read-only"))
+        self.transport.clear()
+        self.proto.dataReceived(b"VERSION 4\nPUT f " + KEY + b"\n")
+        self.assertEqual(
+            self.transport.value(), b"VERSION 4\nERROR this repository is read-only; write access denied\n"
+        )
+
+
+def _git(cwd, *args):
+    return subprocess.run(["git"] + list(args), cwd=cwd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE).stdout.decode()
+
+
+def _have_git_annex():
+    from shutil import which
+
+    return which("git-annex") is not None
+
+
+class WiringTests(unittest.TestCase):
+    if not _have_git_annex():
+        skip = "git-annex is not on PATH"
+
+    def makeRepo(self, remotes=0):
+        path = os.path.abspath(self.mktemp())
+        subprocess.run(["git", "init", "-q", path], check=True)
+        _git(path, "annex", "init", "-q", "proxy")
+        with open(os.path.join(path, ".git", "config"), "a") as f:
+            for i in range(remotes):
+                f.write(
+                    '[remote "r%d"]\n\turl = /srv/r%d\n\tannex-proxy = true\n\tannex-uuid = %08d-0000-4000-8000-000000000000\n'
+                    % (i, i, i)
+                )
+        return path
+
+    def test_thousand_remotes_start_without_a_connection(self):
+        path = self.makeRepo(remotes=1000)
+        options = tap.Options()
+        options.parseOptions(["--repo", path, "--listen", "tcp:0:interface=127.0.0.1"])
+        memory = MemoryReactorClock()
+        top = tap.makeService(options, reactor=memory)
+        top.privilegedStartService()
+        top.startService()
+        self.assertEqual(len(top.core.repository.nodes), 1000)
+        self.assertEqual(memory.spawnedProcesses if hasattr(memory, "spawnedProcesses") else [], [])
+        self.assertEqual(top.core.pool.opened, 0)
+        self.assertEqual(len(memory.tcpServers), 1)
+
+    def test_default_listener_is_the_repository_socket(self):
+        path = self.makeRepo()
+        options = tap.Options()
+        options.parseOptions(["--repo", path])
+        self.assertEqual(len(options["listen"]), 1)
+        self.assertTrue(options["listen"][0].startswith("unix:"))
+        self.assertIn("annexrelay.sock", options["listen"][0])
+
+    def test_repo_required(self):
+        from twisted.python.usage import UsageError
+
+        self.assertRaises(UsageError, tap.Options().parseOptions, [])
+
+
+class LocationLogWriterTests(unittest.TestCase):
+    if not _have_git_annex():
+        skip = "git-annex is not on PATH"
+
+    def setUp(self):
+        self.path = os.path.abspath(self.mktemp())
+        subprocess.run(["git", "init", "-q", self.path], check=True)
+        _git(self.path, "annex", "init", "-q", "proxy")
+
+    def commits(self):
+        return int(_git(self.path, "rev-list", "--count", "refs/heads/git-annex").strip())
+
+    def logOf(self, key):
+        p = _git(self.path, "annex", "examinekey", "--format=${hashdirlower}${key}.log", key).strip()
+        return _git(self.path, "cat-file", "-p", "refs/heads/git-annex:" + p)
+
+    @defer.inlineCallbacks
+    def test_burst_is_one_commit(self):
+        """
+        A thousand records gathered within the delay are one commit, in
+        git-annex's own location log format.
+        """
+        before = self.commits()
+        writer = LocationLogWriter(reactor, self.path, delay=30)
+        u = b"0b531efe-1ddd-4f1a-a22c-16b82487267f"
+        for i in range(1000):
+            writer.record(b"SHA256E-s%d--%064x" % (i, i), u, True)
+        writer.record(b"SHA256E-s0--%064x" % 0, u, False)
+        yield writer.flush()
+        self.assertEqual(self.commits() - before, 1)
+        self.assertRegex(self.logOf("SHA256E-s7--%064x" % 7), r"^\d+s 1 0b531efe-1ddd-4f1a-a22c-16b82487267f\n$")
+        self.assertIn(" 0 ", self.logOf("SHA256E-s0--%064x" % 0))
+
+    @defer.inlineCallbacks
+    def test_concurrent_git_annex_write_not_lost(self):
+        """
+        git-annex writing the branch at the same time loses neither update.
+        """
+        writer = LocationLogWriter(reactor, self.path, delay=30)
+        u = b"0b531efe-1ddd-4f1a-a22c-16b82487267f"
+        ours = b"SHA256E-s1--%064x" % 1
+        theirs = "SHA256E-s2--%064x" % 2
+        writer.record(ours, u, True)
+        d = writer.flush()
+        other = subprocess.Popen(
+            ["git", "annex", "setpresentkey", theirs, "bb7f77b7-e29f-45fa-bd52-824b160e6907", "1"], cwd=self.path
+        )
+        yield d
+        other.wait()
+        _git(self.path, "annex", "merge")
+        self.assertIn(u.decode(), self.logOf(ours.decode()))
+        self.assertIn("bb7f77b7", self.logOf(theirs))
+
+    @defer.inlineCallbacks
+    def test_timer_commits_without_flush(self):
+        writer = LocationLogWriter(reactor, self.path, delay=0.01)
+        key = b"SHA256E-s3--%064x" % 3
+        writer.record(key, b"0b531efe-1ddd-4f1a-a22c-16b82487267f", True)
+        self.assertEqual(writer.pending(), 1)
+        # The timer starts the write; flush() then only waits for it.
+        yield writer.flush()
+        self.assertIn("0b531efe", self.logOf(key.decode()))
