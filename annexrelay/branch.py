@@ -3,21 +3,34 @@ The location log writer: records in the proxy repository's git-annex branch
 which node got or lost which key.
 
 Records are batched: the first one starts a short timer, and when it runs
-out everything gathered so far is written in one go, so a burst of a
-thousand transfers makes a handful of commits.  Writing goes through
-git-annex's own plumbing (C{git annex setpresentkey --batch}, then
-C{git annex merge}, which commits the journal): git-annex's journal and
-locking keep it exact and safe against git-annex itself, or a client's push
-merging, writing the branch at the same time.  The reactor never waits on
-git; the child processes are watched asynchronously.
+out everything gathered so far is written as one commit, so a burst of a
+thousand transfers makes a handful of commits.
+
+One batch, with git-annex's journal lock held (so git-annex cannot journal
+a change to the same files meanwhile):
+ 1. C{git cat-file --batch} reads the branch tip and the keys' logs; a log
+    that git-annex has in its journal (not yet committed) is read from there
+    instead, and the change is written back to the journal, as git-annex
+    itself would;
+ 2. the logs are rewritten the way git-annex writes them
+    (L{annexrelay.locationlog.update});
+ 3. C{git fast-import} makes the commit on top of the tip read in 1;
+ 4. C{git update-ref --stdin} moves C{refs/heads/git-annex} only if it still
+    points to that tip (compare-and-swap).  If a client's push or git-annex
+    moved it meanwhile, the batch starts again from 1.
+Everything runs in child processes watched by the reactor; nothing blocks.
 """
 
+import errno
+import fcntl
 import os
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+
+from annexrelay import locationlog
 
 log = Logger()
 
@@ -58,23 +71,96 @@ def runGit(reactor, cwd, args, stdin=b""):
     return pp.done
 
 
+BRANCH = b"refs/heads/git-annex"
+PENDING = b"refs/annexrelay/pending"
+
+
+class RefMoved(Exception):
+    """
+    The git-annex branch moved between reading and committing.
+    """
+
+
+class JournalLock:
+    """
+    git-annex's journal lock (a POSIX lock on C{.git/annex/journal.lck}),
+    taken without blocking the reactor.
+    """
+
+    def __init__(self, reactor, path):
+        self.reactor = reactor
+        self.path = path
+        self._fd = None
+
+    async def acquire(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        waited = 0
+        while True:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+            waited += 1
+            if waited % 200 == 0:
+                log.warn("still waiting for git-annex's journal lock {path}", path=self.path)
+            await task.deferLater(self.reactor, 0.02, lambda: None)
+        self._fd = fd
+
+    def release(self):
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+
+def _parse_cat_file(out, count):
+    """
+    Split C{git cat-file --batch} output into C{count} results: C{(sha,
+    content)}, or None for a missing object.
+    """
+    results = []
+    pos = 0
+    for _ in range(count):
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].split()
+        pos = nl + 1
+        if len(header) == 2 and header[1] == b"missing":
+            results.append(None)
+            continue
+        size = int(header[2])
+        results.append((header[0], out[pos : pos + size]))
+        pos += size + 1
+    return results
+
+
 class LocationLogWriter:
     """
     Batches location log updates into the proxy repository's git-annex
     branch.
 
     @param delay: seconds between the first record of a batch and its write.
+    @param now: a callable giving the wall-clock time (default: the
+        reactor's).
     """
 
-    def __init__(self, reactor, repoPath, delay=1.0):
+    def __init__(self, reactor, repoPath, delay=1.0, gitDir=None, now=None):
         self.reactor = reactor
         self.repoPath = repoPath
+        self.gitDir = gitDir or _git_dir(repoPath)
         self.delay = delay
+        self.now = now or reactor.seconds
         self._pending = {}
         self._timer = None
         self._writing = None
         self._waiters = []
         self.commits = 0
+        self._onelevel = None
 
     def record(self, key, uuid, present):
         """
@@ -111,18 +197,90 @@ class LocationLogWriter:
         self._writing = defer.ensureDeferred(self._commit(batch))
         self._writing.addBoth(self._written, batch)
 
+    async def _git(self, args, stdin=b""):
+        code, out = await runGit(self.reactor, self.repoPath, args, stdin)
+        if code != 0:
+            raise GitCommandFailed("git %s: exit %s: %s" % (" ".join(args), code, out[-500:].decode("utf-8", "replace")))
+        return out
+
     async def _commit(self, batch):
-        lines = b"".join(
-            b"%s %s %s\n" % (key, uuid, b"1" if present else b"0") for (key, uuid), present in batch.items()
-        )
+        if self._onelevel is None:
+            code, out = await runGit(self.reactor, self.repoPath, ["config", "--bool", "annex.tune.branchhash1"])
+            self._onelevel = out.strip() == b"true"
+        byPath = {}
+        for (key, uuid), present in batch.items():
+            byPath.setdefault(locationlog.log_path(key, self._onelevel), {})[uuid] = present
+        lock = JournalLock(self.reactor, os.path.join(self.gitDir, "annex", "journal.lck"))
+        for attempt in range(20):
+            await lock.acquire()
+            try:
+                await self._commitOnce(byPath)
+                return
+            except RefMoved:
+                log.info("the git-annex branch moved while recording; recording again")
+            finally:
+                lock.release()
+        raise GitCommandFailed("the git-annex branch kept moving")
+
+    async def _commitOnce(self, byPath):
+        journal = os.path.join(self.gitDir, "annex", "journal")
+        paths = sorted(byPath)
+        query = BRANCH + b"\n" + b"".join(BRANCH + b":" + p + b"\n" for p in paths)
+        got = _parse_cat_file(await self._git(["cat-file", "--batch"], query), len(paths) + 1)
+        if got[0] is None:
+            raise GitCommandFailed("the repository has no git-annex branch")
+        tip = got[0][0]
+        now = int(self.now())
+        inBranch = []
+        for path, blob in zip(paths, got[1:]):
+            jpath = os.path.join(journal.encode(), locationlog.journal_name(path))
+            try:
+                with open(jpath, "rb") as f:
+                    journaled = f.read()
+            except FileNotFoundError:
+                journaled = None
+            if journaled is not None:
+                # git-annex has this file in its journal: the journal is the
+                # newer truth, and git-annex will commit it.  Change it there.
+                new = locationlog.update(journaled, byPath[path], now)
+                if new is not None:
+                    self._writeJournal(jpath, new)
+                continue
+            new = locationlog.update(blob[1] if blob else b"", byPath[path], now)
+            if new is not None:
+                inBranch.append((path, new))
+        if not inBranch:
+            return
+        stream = [
+            b"commit " + PENDING + b"\n",
+            b"committer annexrelay <annexrelay@localhost> %d +0000\n" % now,
+            b"data 6\nupdate\n",
+            b"from " + tip + b"\n",
+        ]
+        for path, content in inBranch:
+            stream.append(b"M 100644 inline " + path + b"\n")
+            stream.append(b"data %d\n" % len(content) + content + b"\n")
+        await self._git(["fast-import", "--quiet", "--force", "--done"], b"".join(stream) + b"done\n")
+        new = (await self._git(["rev-parse", PENDING.decode()])).strip()
         code, out = await runGit(
-            self.reactor, self.repoPath, ["annex", "setpresentkey", "--batch"], lines
+            self.reactor,
+            self.repoPath,
+            ["update-ref", "--stdin", "-m", "annexrelay: record transfers"],
+            b"update " + BRANCH + b" " + new + b" " + tip + b"\ndelete " + PENDING + b"\n",
         )
         if code != 0:
-            raise GitCommandFailed("git annex setpresentkey: exit %s: %s" % (code, out[-500:]))
-        code, out = await runGit(self.reactor, self.repoPath, ["annex", "merge", "--quiet"])
-        if code != 0:
-            raise GitCommandFailed("git annex merge: exit %s: %s" % (code, out[-500:]))
+            code2, cur = await runGit(self.reactor, self.repoPath, ["rev-parse", BRANCH.decode()])
+            if cur.strip() != tip:
+                raise RefMoved()
+            raise GitCommandFailed("git update-ref: %s" % (out[-500:].decode("utf-8", "replace"),))
+
+    def _writeJournal(self, jpath, content):
+        tmpdir = os.path.join(self.gitDir.encode(), b"annex", b"othertmp")
+        os.makedirs(tmpdir, exist_ok=True)
+        tmp = os.path.join(tmpdir, b"annexrelay." + os.path.basename(jpath))
+        with open(tmp, "wb") as f:
+            f.write(content)
+        os.rename(tmp, jpath)
 
     def _written(self, result, batch):
         self._writing = None
@@ -148,3 +306,9 @@ class LocationLogWriter:
             for d in waiters:
                 d.callback(None)
         return None
+
+
+def _git_dir(path):
+    from annexrelay.repo import git_dir
+
+    return git_dir(path)

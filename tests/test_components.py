@@ -316,7 +316,8 @@ class LocationLogWriterTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_concurrent_git_annex_write_not_lost(self):
         """
-        git-annex writing the branch at the same time loses neither update.
+        git-annex writing the branch at the same time loses neither update
+        (the journal lock keeps them apart).
         """
         writer = LocationLogWriter(reactor, self.path, delay=30)
         u = b"0b531efe-1ddd-4f1a-a22c-16b82487267f"
@@ -342,3 +343,49 @@ class LocationLogWriterTests(unittest.TestCase):
         # The timer starts the write; flush() then only waits for it.
         yield writer.flush()
         self.assertIn("0b531efe", self.logOf(key.decode()))
+
+    @defer.inlineCallbacks
+    def test_journaled_key_is_changed_in_the_journal(self):
+        """
+        A key git-annex has in its journal (not committed yet) is updated
+        there, so git-annex's own commit of the journal keeps both changes.
+        """
+        key = "SHA256E-s4--%064x" % 4
+        _git(self.path, "annex", "setpresentkey", key, "bb7f77b7-e29f-45fa-bd52-824b160e6907", "1")
+        writer = LocationLogWriter(reactor, self.path, delay=30)
+        writer.record(key.encode(), b"0b531efe-1ddd-4f1a-a22c-16b82487267f", True)
+        yield writer.flush()
+        _git(self.path, "annex", "merge")
+        log = self.logOf(key)
+        self.assertIn("bb7f77b7", log)
+        self.assertIn("0b531efe", log)
+
+    @defer.inlineCallbacks
+    def test_branch_moved_meanwhile(self):
+        """
+        If the branch moves between reading and committing (git-annex, or a
+        client's push being merged), the compare-and-swap fails and the
+        batch is recorded again on top of the new tip; nothing is lost.
+        """
+        writer = LocationLogWriter(reactor, self.path, delay=30)
+        real = writer._git
+        moved = []
+
+        async def racing(args, stdin=b""):
+            if args[0] == "fast-import" and not moved:
+                # A client's push lands on the branch right now.
+                tip = _git(self.path, "rev-parse", "refs/heads/git-annex").strip()
+                tree = _git(self.path, "rev-parse", "refs/heads/git-annex^{tree}").strip()
+                pushed = _git(self.path, "commit-tree", tree, "-p", tip, "-m", "pushed").strip()
+                _git(self.path, "update-ref", "refs/heads/git-annex", pushed)
+                moved.append(pushed)
+            return await real(args, stdin)
+
+        writer._git = racing
+        ours = b"SHA256E-s6--%064x" % 6
+        writer.record(ours, b"0b531efe-1ddd-4f1a-a22c-16b82487267f", True)
+        yield writer.flush()
+        self.assertEqual(len(moved), 1)
+        self.assertIn("0b531efe", self.logOf(ours.decode()))
+        # Recorded on top of the pushed commit, not over it.
+        subprocess.run(["git", "merge-base", "--is-ancestor", moved[0], "refs/heads/git-annex"], cwd=self.path, check=True)

@@ -1,0 +1,120 @@
+"""
+The git-annex location log, as pure functions: where a key's log lives in
+the git-annex branch and in the journal, how its lines read, and how a
+change is written the way git-annex writes it.
+
+Format (one line per entry): C{<timestamp>s <status> <uuid>}, status C{1}
+present, C{0} absent, C{X} dead.  The newest timestamp per UUID wins (a tie
+goes to the later line).  A writer whose change is not newer than what is
+there uses the old timestamp plus one second, and rewrites the file
+compacted: one line per UUID, sorted by UUID.
+"""
+
+import hashlib
+import re
+from typing import Dict, List, NamedTuple, Optional
+
+_TS = re.compile(rb"^([0-9]+)(?:\.([0-9]*))?s?$")
+
+
+class Entry(NamedTuple):
+    timestamp: float
+    status: bytes
+    uuid: bytes
+    line: bytes
+
+
+def nonchunk(key: bytes) -> bytes:
+    """
+    The key without its chunk fields (C{-S...}, C{-C...}).
+    """
+    fields, sep, name = key.partition(b"--")
+    parts = fields.split(b"-")
+    kept = [parts[0]] + [p for p in parts[1:] if p[:1] not in (b"S", b"C")]
+    return b"-".join(kept) + sep + name
+
+
+def hashdirlower(key: bytes, onelevel: bool = False) -> bytes:
+    h = hashlib.md5(nonchunk(key)).hexdigest().encode()
+    if onelevel:
+        return h[:3] + b"/"
+    return h[:3] + b"/" + h[3:6] + b"/"
+
+
+_ESCAPES = {0x26: b"&a", 0x25: b"&s", 0x3A: b"&c", 0x2F: b"%"}
+
+
+def keyfile(key: bytes) -> bytes:
+    if not any(c in key for c in b"&%:/"):
+        return key
+    return b"".join(_ESCAPES.get(c, bytes([c])) for c in key)
+
+
+def log_path(key: bytes, onelevel: bool = False) -> bytes:
+    """
+    The path of C{key}'s location log in the git-annex branch.
+    """
+    return hashdirlower(key, onelevel) + keyfile(key) + b".log"
+
+
+def journal_name(path: bytes) -> bytes:
+    """
+    The file name git-annex's journal uses for branch file C{path}.
+    """
+    return path.replace(b"_", b"__").replace(b"/", b"_")
+
+
+def parse(content: bytes) -> List[Entry]:
+    entries = []
+    for line in content.splitlines():
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        m = _TS.match(parts[0])
+        if m is None:
+            continue
+        ts = float(m.group(1) + b"." + (m.group(2) or b"0"))
+        entries.append(Entry(ts, parts[1], parts[2], line))
+    return entries
+
+
+def current(entries: List[Entry]) -> Dict[bytes, Entry]:
+    """
+    The newest entry per UUID (a tie goes to the later line).
+    """
+    newest: Dict[bytes, Entry] = {}
+    for e in entries:
+        old = newest.get(e.uuid)
+        if old is None or e.timestamp >= old.timestamp:
+            newest[e.uuid] = e
+    return newest
+
+
+def holders(content: bytes) -> List[bytes]:
+    """
+    The UUIDs whose newest status is present.
+    """
+    return sorted(u for u, e in current(parse(content)).items() if e.status == b"1")
+
+
+def update(content: bytes, changes: Dict[bytes, bool], now: int) -> Optional[bytes]:
+    """
+    Apply C{changes} (uuid -> present) at time C{now} (whole seconds).
+
+    @return: the new file content, compacted, or None if nothing changes.
+    """
+    newest = current(parse(content))
+    changed = False
+    for uuid, present in changes.items():
+        status = b"1" if present else b"0"
+        old = newest.get(uuid)
+        if old is not None and old.status == status:
+            continue
+        ts = now
+        if old is not None and old.timestamp >= ts:
+            ts = int(old.timestamp) + 1
+        newest[uuid] = Entry(float(ts), status, uuid, b"%ds %s %s" % (ts, status, uuid))
+        changed = True
+    if not changed:
+        return None
+    return b"".join(newest[u].line + b"\n" for u in sorted(newest))

@@ -1,0 +1,247 @@
+"""
+Benchmark: the real git-annex client moving content through
+
+  (a) a direct git-annex-shell p2pstdio on the node,
+  (b) git-annex's own proxy (git-annex-shell on the proxy repository),
+  (c) annexrelay (annexrelay-shell handing sessions to the running daemon),
+
+in one run, on one machine, side by side.  For each scenario it prints wall
+time, and for the relay side (b: the proxying git-annex-shell process;
+c: the daemon plus annexrelay-shell) CPU seconds and peak RSS, then the
+ratios c/a and c/b.  It also times spawn-to-AUTH-SUCCESS of annexrelay-shell
+(daemon running) against git-annex-shell.
+
+Usage: ./dev bench [--big-mib 512] [--small-count 1000] [--small-kib 4]
+
+Machines are shared and noisy: read the ratios, not the absolute times.
+CPU of the proxying git-annex-shell in (b) is sampled from /proc every
+10 ms, so its last ~10 ms may be missed; the daemon's CPU in (c) is read
+exactly before and after.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from annexrelay.demo import Setup  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    """
+    (user+system CPU seconds, peak RSS in KiB) of a live process.
+    """
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / TICK
+        hwm = 0
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+        return cpu, hwm
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Sampler(threading.Thread):
+    """
+    Watches /proc for processes whose command line contains all of
+    C{needles}, remembering each one's last CPU and peak RSS.
+    """
+
+    def __init__(self, needles, exclude=()):
+        threading.Thread.__init__(self, daemon=True)
+        self.needles = [n.encode() for n in needles]
+        self.exclude = [n.encode() for n in exclude]
+        self.seen = {}
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            for d in os.listdir("/proc"):
+                if not d.isdigit():
+                    continue
+                pid = int(d)
+                try:
+                    with open("/proc/%d/cmdline" % pid, "rb") as f:
+                        cmd = f.read().replace(b"\0", b" ")
+                except OSError:
+                    continue
+                if all(n in cmd for n in self.needles) and not any(x in cmd for x in self.exclude):
+                    r = proc_cpu(pid)
+                    if r is not None:
+                        self.seen[pid] = r
+            self.stop.wait(0.01)
+
+    def result(self):
+        self.stop.set()
+        self.join()
+        cpu = sum(c for c, _ in self.seen.values())
+        rss = max([h for _, h in self.seen.values()] or [0])
+        return cpu, rss
+
+
+class Bench:
+    def __init__(self, base, args):
+        self.args = args
+        self.s = Setup(base, nodes=1)
+        self.node = self.s.nodes["n1"]
+        self.daemon = self.s.startDaemon(["--idle-timeout", "30"] + os.environ.get("BENCH_DAEMON_ARGS", "").split())
+        self.client = self.s.makeClient()
+        self.s.git("remote", "add", "direct", "localhost:" + self.node, cwd=self.client)
+        self.s.git("config", "remote.direct.annex-uuid", self.s.uuidOf(self.node), cwd=self.client)
+        self.targets = {"a": ("direct", "git-annex-shell"), "b": ("origin-n1", "git-annex-shell"), "c": ("origin-n1", "annexrelay-shell")}
+
+    def run(self, argv, shell, check=True):
+        env = dict(self.s.env, FAKE_SSH_SHELL=shell)
+        p = subprocess.run(argv, cwd=self.client, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if check and p.returncode != 0:
+            raise RuntimeError("%s failed:\n%s" % (" ".join(argv), p.stdout.decode(errors="replace")[-3000:]))
+        return p
+
+    def measure(self, which, argv):
+        remote, shell = self.targets[which]
+        argv = [a.replace("REMOTE", remote) for a in argv]
+        sampler = None
+        before = None
+        if which == "b":
+            sampler = Sampler(["git-annex-shell", "p2pstdio", self.s.proxy, "--uuid"])
+            sampler.start()
+        elif which == "c":
+            sampler = Sampler(["annexrelay-shell"])
+            sampler.start()
+            before = proc_cpu(self.daemon.pid)
+        t0 = time.monotonic()
+        self.run(argv, shell)
+        wall = time.monotonic() - t0
+        cpu = rss = None
+        if sampler is not None:
+            cpu, rss = sampler.result()
+        if before is not None:
+            after = proc_cpu(self.daemon.pid)
+            cpu = (cpu or 0) + after[0] - before[0]
+            rss = max(rss or 0, after[1])
+        return wall, cpu, rss
+
+    def scenario(self, name, files, prepare, argv):
+        results = {}
+        for which in "abc":
+            prepare(which)
+            results[which] = self.measure(which, argv)
+        return name, results
+
+    # Scenarios
+
+    def make_files(self):
+        a = self.args
+        big = os.path.join(self.client, "big.bin")
+        with open(big, "wb") as f:
+            chunk = os.urandom(1 << 20)
+            for i in range(a.big_mib):
+                f.write(chunk[: (1 << 20) - 8] + i.to_bytes(8, "big"))
+        os.makedirs(os.path.join(self.client, "small"), exist_ok=True)
+        for i in range(a.small_count):
+            with open(os.path.join(self.client, "small", "f%05d" % i), "wb") as f:
+                f.write(os.urandom(a.small_kib * 1024))
+        self.s.git("annex", "add", "-q", "big.bin", "small", cwd=self.client)
+        self.s.git("commit", "-q", "-m", "bench files", cwd=self.client)
+
+    def drop_from_node(self, paths):
+        def prepare(which):
+            remote, shell = self.targets[which]
+            self.run(["git", "annex", "drop", "--force", "--from", remote] + paths, shell)
+
+        return prepare
+
+    def drop_here_after_copy(self, paths):
+        def prepare(which):
+            remote, shell = self.targets[which]
+            self.run(["git", "annex", "copy", "--to", remote] + paths, shell)
+            self.run(["git", "annex", "drop", "--force"] + paths, shell)
+
+        return prepare
+
+    def spawn_times(self, n=15):
+        n1 = self.s.uuidOf(self.node)
+        cases = {
+            "git-annex-shell (direct)": ["git-annex-shell", "p2pstdio", self.node, "bench"],
+            "annexrelay-shell (daemon)": ["annexrelay-shell", "p2pstdio", self.s.proxy, "bench", "--uuid", n1],
+        }
+        out = {}
+        for name, argv in cases.items():
+            samples = []
+            for _ in range(n):
+                t0 = time.monotonic()
+                p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.s.env)
+                line = p.stdout.readline()
+                samples.append(time.monotonic() - t0)
+                p.stdin.close()
+                p.wait()
+                if not line.startswith(b"AUTH-SUCCESS"):
+                    raise RuntimeError("%s said %r" % (name, line))
+            out[name] = statistics.median(samples)
+        return out
+
+    def close(self):
+        r = proc_cpu(self.daemon.pid)
+        self.peak = r[1] if r else 0
+        self.daemon.terminate()
+        self.daemon.wait()
+
+
+def fmt(v, unit):
+    return "-" if v is None else ("%.2f%s" % (v, unit))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--big-mib", type=int, default=512)
+    ap.add_argument("--small-count", type=int, default=1000)
+    ap.add_argument("--small-kib", type=int, default=4)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="annexrelay-bench-")
+    out = sys.stdout
+    out.write("annexrelay benchmark in %s (big object %d MiB, %d small files of %d KiB)\n" % (base, args.big_mib, args.small_count, args.small_kib))
+    b = Bench(base, args)
+    try:
+        b.make_files()
+        small = ["small"]
+        scenarios = [
+            b.scenario("big object: copy --to", ["big.bin"], b.drop_from_node(["big.bin"]), ["git", "annex", "copy", "--to", "REMOTE", "big.bin"]),
+            b.scenario("big object: get --from", ["big.bin"], b.drop_here_after_copy(["big.bin"]), ["git", "annex", "get", "--from", "REMOTE", "big.bin"]),
+            b.scenario("small files: copy --to", small, b.drop_from_node(small), ["git", "annex", "copy", "--to", "REMOTE"] + small),
+            b.scenario("small files: get --from", small, b.drop_here_after_copy(small), ["git", "annex", "get", "--from", "REMOTE"] + small),
+        ]
+        spawn = b.spawn_times()
+    finally:
+        b.close()
+    out.write("\n%-26s %9s %9s %9s | %8s %8s | %8s %8s | %6s %6s\n" % (
+        "scenario", "a wall", "b wall", "c wall", "b cpu", "c cpu", "b rss", "c rss", "c/a", "c/b"))
+    for name, r in scenarios:
+        (aw, _, _), (bw, bc, br), (cw, cc, cr) = r["a"], r["b"], r["c"]
+        out.write("%-26s %8.2fs %8.2fs %8.2fs | %8s %8s | %7.1fM %7.1fM | %6.2f %6.2f\n" % (
+            name, aw, bw, cw, fmt(bc, "s"), fmt(cc, "s"), (br or 0) / 1024, (cr or 0) / 1024, cw / aw, cw / bw))
+    out.write("\nrelay side: b = the proxying git-annex-shell; c = annexrelay daemon + annexrelay-shell (own CPU, not node processes)\n")
+    out.write("daemon peak RSS over the whole run: %.1f MiB\n" % (b.peak / 1024))
+    out.write("\nspawn to AUTH-SUCCESS (median of 15):\n")
+    for name, t in spawn.items():
+        out.write("  %-28s %6.1f ms\n" % (name, t * 1000))
+    ga = spawn["git-annex-shell (direct)"]
+    out.write("  ratio annexrelay-shell / git-annex-shell: %.2f\n" % (spawn["annexrelay-shell (daemon)"] / ga))
+    if not args.keep:
+        subprocess.run(["rm", "-rf", base])
+
+
+if __name__ == "__main__":
+    main()
