@@ -3,21 +3,24 @@ Reaching nodes, and keeping idle connections to them for reuse.
 
 L{ProcessConnector} starts C{git-annex-shell p2pstdio} for a node (locally
 for a path, through OpenSSH for an ssh URL, so the user's ssh config
-applies).  The process talks to the relay over a socketpair, not pipes: the
-relay reads it in 64 KiB chunks and it looks like any other stream
-transport.  Its stderr is kept to explain failures.
+applies).  The relay sees its stdin and stdout pipes as one stream transport
+(L{ProcessTransport}), read 64 KiB at a time, and pipes let payloads be
+spliced without copying.  Its stderr is kept to explain failures.
 
 L{NodePool} hands out handshaken L{NodeConnection}s: it connects lazily,
 the first time a request needs the node, reuses idle connections across
 client sessions, and closes them after an idle timeout.
 """
 
+import errno
+import functools
 import os
-import socket
 
 from zope.interface import Interface, implementer
 from twisted.internet import defer, error
-from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
+from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
+from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -40,16 +43,125 @@ class INodeConnector(Interface):
         """
 
 
+def _wideRead(reader):
+    """
+    A pipe reader's doRead taking up to 64 KiB at a time (Twisted: 8 KiB).
+    """
+    try:
+        output = os.read(reader.fd, 65536)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EINTR):
+            return None
+        return CONNECTION_LOST
+    if not output:
+        return CONNECTION_DONE
+    reader.dataReceived(output)
+    return None
+
+
+@implementer(ITransport, IPushProducer, IConsumer)
+class ProcessTransport:
+    """
+    A node process's stdin and stdout seen as one stream transport.  Its
+    C{_reader}/C{_writer} are the pipe descriptors, which is what
+    L{annexrelay.splicing} and L{annexrelay.fastwrite} look for.
+    """
+
+    disconnecting = False
+
+    def __init__(self, process):
+        self.process = process
+
+    @property
+    def _reader(self):
+        return self.process.pipes.get(1)
+
+    @property
+    def _writer(self):
+        return self.process.pipes.get(0)
+
+    def write(self, data):
+        self.process.write(data)
+
+    def writeSequence(self, seq):
+        self.process.writeSequence(seq)
+
+    def loseConnection(self):
+        self.disconnecting = True
+        self.process.closeStdin()
+
+    def abortConnection(self):
+        """
+        Close every pipe to the process and kill it, so nothing it started
+        keeps the session alive.
+        """
+        self.disconnecting = True
+        for fd in (0, 1, 2):
+            self.process.closeChildFD(fd)
+        try:
+            self.process.signalProcess("KILL")
+        except error.ProcessExitedAlready:
+            pass
+
+    def getPeer(self):
+        return self.process.getPeer()
+
+    def getHost(self):
+        return self.process.getHost()
+
+    def pauseProducing(self):
+        if self._reader is not None:
+            self._reader.pauseProducing()
+
+    def resumeProducing(self):
+        if self._reader is not None:
+            self._reader.resumeProducing()
+
+    def stopProducing(self):
+        self.loseConnection()
+
+    def registerProducer(self, producer, streaming):
+        self.process.registerProducer(producer, streaming)
+
+    def unregisterProducer(self):
+        self.process.unregisterProducer()
+
+
 class _NodeProcess(ProcessProtocol):
-    def __init__(self, node):
-        self.node = node
+    """
+    Connects a node's process to its L{NodeConnection}, and keeps the tail
+    of its stderr to explain failures.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
         self.stderr = b""
         self.ended = defer.Deferred()
+        self._lost = False
+
+    def connectionMade(self):
+        reader = self.transport.pipes.get(1)
+        if reader is not None:
+            reader.doRead = functools.partial(_wideRead, reader)
+        self.conn.makeConnection(ProcessTransport(self.transport))
 
     def childDataReceived(self, fd, data):
-        self.stderr = (self.stderr + data)[-_STDERR_KEEP:]
+        if fd == 1:
+            self.conn.dataReceived(data)
+        else:
+            self.stderr = (self.stderr + data)[-_STDERR_KEEP:]
+
+    def childConnectionLost(self, fd):
+        if fd == 1:
+            self._loseConn(Failure(error.ConnectionDone()))
+
+    def _loseConn(self, reason):
+        if not self._lost:
+            self._lost = True
+            self.conn.connectionLost(reason)
 
     def processEnded(self, reason):
+        self._loseConn(reason)
         self.ended.callback(reason.value)
 
 
@@ -72,26 +184,14 @@ class ProcessConnector:
 
     async def _connect(self, node, version, bypass):
         argv = self.commandFor(node)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pp = _NodeProcess(node)
         conn = NodeConnection(node)
+        pp = _NodeProcess(conn)
         try:
-            try:
-                process = self.reactor.spawnProcess(
-                    pp,
-                    argv[0],
-                    argv,
-                    env=os.environ,
-                    childFDs={0: theirs.fileno(), 1: theirs.fileno(), 2: "r"},
-                )
-            except OSError as e:
-                raise NodeError("node %s: cannot run %s: %s" % (node.name, argv[0], e))
-            conn.process = process
-            factory = Factory.forProtocol(lambda: conn)
-            self.reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX, factory)
-        finally:
-            ours.close()
-            theirs.close()
+            conn.process = self.reactor.spawnProcess(
+                pp, argv[0], argv, env=os.environ, childFDs={0: "w", 1: "r", 2: "r"}
+            )
+        except OSError as e:
+            raise NodeError("node %s: cannot run %s: %s" % (node.name, argv[0], e))
         conn.processEnded = pp.ended
         timer = self.reactor.callLater(self.timeout, conn.abort)
         try:

@@ -14,6 +14,8 @@ one client upload feeds nodes that resume from different offsets.
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
+from annexrelay.fastwrite import write as _write
+
 
 @implementer(IPushProducer)
 class _SinkProducer:
@@ -74,12 +76,12 @@ class Relay:
         self.written += len(data)
         for sink, skip in self._skip.items():
             if skip == 0:
-                sink.write(data)
+                _write(sink, data)
             elif skip >= len(data):
                 self._skip[sink] = skip - len(data)
             else:
                 self._skip[sink] = 0
-                sink.write(data[skip:])
+                _write(sink, data[skip:])
 
     def dropSink(self, sink):
         """

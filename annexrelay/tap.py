@@ -10,6 +10,7 @@ from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from annexrelay import splicing
 from annexrelay.branch import LocationLogWriter
 from annexrelay.connectors import NodePool, ProcessConnector
 from annexrelay.repo import ProxyRepository, RepositoryError, default_socket
@@ -29,6 +30,10 @@ class Options(usage.Options):
         ["repo", "r", None, "The proxy repository (configured with annex-proxy and 'git annex updateproxy')."],
         ["idle-timeout", None, 60.0, "Seconds an idle node connection is kept for reuse.", float],
         ["commit-delay", None, 1.0, "Seconds location log updates are gathered before one commit.", float],
+    ]
+
+    optFlags = [
+        ["no-splice", None, "Copy DATA payloads through the relay's memory instead of splicing them in the kernel."],
     ]
 
     def __init__(self):
@@ -80,6 +85,8 @@ class _Housekeeping(service.Service):
 def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
+    if options["no-splice"]:
+        splicing.enabled = False
     try:
         repo = ProxyRepository(options["repo"])
     except RepositoryError as e:

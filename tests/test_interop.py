@@ -149,9 +149,9 @@ class ProxiedRemoteTests(InteropCase):
         self.s.addFile(self.client, "big.bin", content)
         self.annex("copy", "--to", "origin-n1", "big.bin")
         self.annex("drop", "big.bin")
-        out = self.annex("get", "--from", "origin-n1", "big.bin", env={"FAKE_SSH_CUT_AFTER": str(1024 * 1024)}, ok=False)
-        self.assertFalse(os.path.exists(os.path.join(self.client, "big.bin")) and
-                         open(os.path.join(self.client, "big.bin"), "rb").read() == content, out)
+        # Each connection breaks after 1 MiB; git-annex retries while it
+        # makes progress, each time resuming where its partial file ends.
+        self.annex("get", "--from", "origin-n1", "big.bin", env={"FAKE_SSH_CUT_AFTER": str(1024 * 1024)}, ok=None)
         self.annex("get", "--from", "origin-n1", "big.bin")
         with open(os.path.join(self.client, "big.bin"), "rb") as f:
             self.assertEqual(f.read(), content)

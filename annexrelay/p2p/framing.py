@@ -14,6 +14,7 @@ from twisted.internet import defer, error
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
+from annexrelay import fastwrite
 from annexrelay.p2p import messages
 
 MAX_LINE = 32768
@@ -59,10 +60,7 @@ class P2PFramer(Protocol):
     # Sending
 
     def sendMessage(self, msg):
-        self.transport.write(messages.format(msg))
-
-    def sendLine(self, line):
-        self.transport.write(line)
+        fastwrite.write(self.transport, messages.format(msg))
 
     # Receiving, pull side
 
@@ -108,6 +106,22 @@ class P2PFramer(Protocol):
             return d
         self._resume()
         return d
+
+    def canSplice(self):
+        """
+        Whether the payload about to be read may bypass this framer.
+        """
+        return self._lost is None and self._raw is None and self._waiter is None
+
+    def takeBuffered(self, n):
+        """
+        Remove and return up to C{n} bytes this framer has read but not
+        used: the start of a payload whose rest is passed on without it.
+        """
+        data = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        self._resume()
+        return data
 
     # Protocol
 

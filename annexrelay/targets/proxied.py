@@ -21,7 +21,7 @@ from annexrelay.nodeside import NodeError
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message
-from annexrelay.streams import Relay
+from annexrelay.splicing import relayPayload
 
 _VERDICTS = ("SUCCESS", "FAILURE", "SUCCESS-PLUS", "FAILURE-PLUS")
 
@@ -203,13 +203,12 @@ class ProxiedRemote:
             n=n,
         )
         session.sendMessage(reply)
-        relay = Relay(conn.transport, [(session.transport, 0)])
         try:
-            await conn.readData(n, relay.write)
+            await relayPayload(conn, n, [(session.transport, 0)])
         except ShortData as e:
             raise SessionAborted("node %s stopped sending in the middle of GET data: %s" % (self.node.name, e))
-        finally:
-            relay.finish()
+        except OSError as e:
+            raise SessionAborted("the client went away in the middle of GET data: %s" % (e,))
         if conn.version >= 1:
             verdict = await self._read(conn)
             self._relayReply(session, verdict)
@@ -245,15 +244,15 @@ class ProxiedRemote:
                 n=n,
             )
             conn.sendMessage(nxt)
-            relay = Relay(session.transport, [(conn.transport, 0)])
             try:
-                await session.readData(n, relay.write)
+                await relayPayload(session, n, [(conn.transport, 0)])
             except ShortData as e:
                 # The node got a partial object; it keeps it for resume.
                 conn.close()
                 raise SessionAborted("client stopped sending in the middle of PUT data: %s" % (e,))
-            finally:
-                relay.finish()
+            except OSError as e:
+                conn.close()
+                raise SessionAborted("node %s failed in the middle of PUT data: %s" % (self.node.name, e))
             if session.version >= 1:
                 verdict = await session.nextMessage()
                 if isinstance(verdict, Message) and verdict.name in ("VALID", "INVALID"):
