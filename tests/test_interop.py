@@ -26,6 +26,7 @@ class InteropCase(unittest.TestCase):
         skip = "git-annex and annexrelay-shell must be on PATH (./dev test installs them)"
 
     daemon = True
+    daemonArgs = ()
     nodes = 2
 
     def setUp(self):
@@ -37,7 +38,7 @@ class InteropCase(unittest.TestCase):
         self.client = self.s.makeClient()
 
     def startDaemon(self):
-        self.proc = self.s.startDaemon(["--commit-delay", "0.2", "--idle-timeout", "5"])
+        self.proc = self.s.startDaemon(["--commit-delay", "0.2", "--idle-timeout", "5"] + list(self.daemonArgs))
         self.addCleanup(self.stopDaemon)
 
     def stopDaemon(self):
@@ -200,6 +201,33 @@ class ProxiedRemoteTests(InteropCase):
         self.annex("copy", "--to", "origin-n1", "a.txt")
         self.assertIsNone(self.proc.poll())
         self.assertIn("cannot reach node n2", self.daemonLog())
+
+
+class TransferPathTests(InteropCase):
+    """
+    Payloads spliced in the kernel (the default) and copied through memory
+    (--no-splice) arrive intact both ways.
+    """
+
+    def roundTrip(self):
+        content = os.urandom(3 * 1024 * 1024 + 7)
+        self.s.addFile(self.client, "p.bin", content)
+        self.annex("copy", "--to", "origin-n1", "p.bin")
+        self.annex("drop", "p.bin")
+        self.annex("get", "--from", "origin-n1", "p.bin")
+        with open(os.path.join(self.client, "p.bin"), "rb") as f:
+            self.assertEqual(f.read(), content)
+        return self.daemonLog()
+
+    def test_spliced(self):
+        self.assertIn("spliced", self.roundTrip())
+
+
+class CopiedTransferTests(TransferPathTests):
+    daemonArgs = ("--no-splice",)
+
+    def test_spliced(self):
+        self.assertNotIn("spliced", self.roundTrip())
 
 
 class ShellTests(InteropCase):
