@@ -219,15 +219,17 @@ class TransferPathTests(InteropCase):
             self.assertEqual(f.read(), content)
         return self.daemonLog()
 
-    def test_spliced(self):
-        self.assertIn("spliced", self.roundTrip())
+    def test_round_trip(self):
+        self.assertIn("] spliced ", self.roundTrip())
 
 
 class CopiedTransferTests(TransferPathTests):
     daemonArgs = ("--no-splice",)
 
-    def test_spliced(self):
-        self.assertNotIn("spliced", self.roundTrip())
+    def test_round_trip(self):
+        log = self.roundTrip()
+        self.assertNotIn("] spliced ", log)
+        self.assertIn("] relaying 3145735 bytes through memory", log)
 
 
 class ShellTests(InteropCase):
