@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from annexrelay import locationlog
+from annexrelay.paths import git_dir
 
 log = Logger()
 
@@ -152,7 +153,7 @@ class LocationLogWriter:
     def __init__(self, reactor, repoPath, delay=1.0, gitDir=None, now=None):
         self.reactor = reactor
         self.repoPath = repoPath
-        self.gitDir = gitDir or _git_dir(repoPath)
+        self.gitDir = gitDir or git_dir(repoPath)
         self.delay = delay
         self.now = now or reactor.seconds
         self._pending = {}
@@ -307,8 +308,3 @@ class LocationLogWriter:
                 d.callback(None)
         return None
 
-
-def _git_dir(path):
-    from annexrelay.repo import git_dir
-
-    return git_dir(path)

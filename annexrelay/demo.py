@@ -9,7 +9,6 @@ SHELL being annexrelay-shell (or git-annex-shell, to compare).
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import time

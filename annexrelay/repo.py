@@ -14,6 +14,8 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 from twisted.logger import Logger
 
+from annexrelay.paths import git_dir
+
 log = Logger()
 
 
@@ -42,29 +44,6 @@ class RepositoryError(Exception):
     """
     The proxy repository is missing or not a git-annex repository.
     """
-
-
-def git_dir(path):
-    """
-    The git directory of the repository at C{path} (bare or not).
-    """
-    dotgit = os.path.join(path, ".git")
-    if os.path.isdir(dotgit):
-        return dotgit
-    if os.path.isfile(dotgit):
-        with open(dotgit) as f:
-            line = f.read().strip()
-        if line.startswith("gitdir:"):
-            return os.path.normpath(os.path.join(path, line[len("gitdir:") :].strip()))
-    return path
-
-
-def default_socket(path):
-    """
-    Where the daemon listens by default, and where C{annexrelay-shell} looks
-    for it: inside the repository's annex directory.
-    """
-    return os.path.join(git_dir(path), "annex", "annexrelay.sock")
 
 
 def _read_config(path):

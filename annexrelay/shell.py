@@ -25,6 +25,8 @@ import shlex
 import socket
 import sys
 
+from annexrelay.paths import default_socket, short_socket_path
+
 PROG = "annexrelay-shell"
 BUILTINS = ("configlist", "notifychanges", "p2pstdio", "inannex", "sendkey", "recvkey", "dropkey", "gcryptsetup")
 GIT_COMMANDS = ("git-upload-pack", "git-receive-pack", "git-upload-archive")
@@ -116,36 +118,11 @@ def _expand_dir(directory):
     return os.path.abspath(os.path.expanduser(directory))
 
 
-def _git_dir(path):
-    dotgit = os.path.join(path, ".git")
-    if os.path.isdir(dotgit):
-        return dotgit
-    if os.path.isfile(dotgit):
-        with open(dotgit) as f:
-            line = f.read().strip()
-        if line.startswith("gitdir:"):
-            return os.path.normpath(os.path.join(path, line[len("gitdir:") :].strip()))
-    return path
-
-
 def socket_path(directory):
     """
     The daemon's default socket for the repository at C{directory}.
     """
-    return os.path.join(_git_dir(directory), "annex", "annexrelay.sock")
-
-
-UNIX_PATH_MAX = 100
-
-
-def short_socket_path(path):
-    """
-    A unix socket address for C{path} that fits the kernel's limit, through
-    a descriptor of its directory (Linux: C{/proc/self/fd/N/NAME}).  The
-    descriptor stays open for the life of the process.
-    """
-    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    return "/proc/self/fd/%d/%s" % (fd, os.path.basename(path))
+    return default_socket(directory)
 
 
 def _mode(env):
@@ -222,8 +199,7 @@ def handover(path, header):
     """
     if not os.path.exists(path):
         return None
-    if len(path.encode()) > UNIX_PATH_MAX:
-        path = short_socket_path(path)
+    path = short_socket_path(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)

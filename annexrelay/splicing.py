@@ -282,9 +282,11 @@ async def relayPayload(framer, n, sinks):
                 await Splice(framer.transport, dst, rest).start()
             except ShortData as e:
                 raise ShortData(n, len(buffered) + e.received)
-        log.debug("spliced {n} bytes", n=rest)
+            if rest >= CHUNK:
+                log.debug("spliced {n} bytes", n=rest)
         return n
-    log.debug("relaying {n} bytes through memory", n=n)
+    if n >= CHUNK:
+        log.debug("relaying {n} bytes through memory", n=n)
     relay = Relay(framer.transport, sinks)
     try:
         await framer.readData(n, relay.write)

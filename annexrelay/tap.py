@@ -13,8 +13,8 @@ from twisted.python import usage
 from annexrelay import splicing
 from annexrelay.branch import LocationLogWriter
 from annexrelay.connectors import NodePool, ProcessConnector
-from annexrelay.repo import ProxyRepository, RepositoryError, default_socket
-from annexrelay.shell import UNIX_PATH_MAX, short_socket_path
+from annexrelay.paths import default_socket, short_socket_path
+from annexrelay.repo import ProxyRepository, RepositoryError
 from annexrelay.server import HandoverFactory, RelayCore
 
 log = Logger()
@@ -53,19 +53,8 @@ class Options(usage.Options):
             raise usage.UsageError("--repo is required")
         self["repo"] = os.path.abspath(self["repo"])
         if not self["listen"]:
-            path = bindable(default_socket(self["repo"]))
+            path = short_socket_path(default_socket(self["repo"]))
             self["listen"] = ["unix:%s:mode=600:lockfile=1" % (quoteStringArgument(path),)]
-
-
-def bindable(path):
-    """
-    C{path}, or an equivalent short enough for a unix socket address: deep
-    repositories get C{/proc/self/fd/N/NAME} through a directory descriptor
-    kept open for the life of the daemon.
-    """
-    if len(path.encode()) <= UNIX_PATH_MAX:
-        return path
-    return short_socket_path(path)
 
 
 class _Housekeeping(service.Service):

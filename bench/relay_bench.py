@@ -11,7 +11,7 @@ c: the daemon plus annexrelay-shell) CPU seconds and peak RSS, then the
 ratios c/a and c/b.  It also times spawn-to-AUTH-SUCCESS of annexrelay-shell
 (daemon running) against git-annex-shell.
 
-Usage: ./dev bench [--big-mib 512] [--small-count 1000] [--small-kib 4]
+Usage: ./dev bench [--big-mib 512] [--small-count 1000] [--small-kib 4] [--repeat 3]
 
 Machines are shared and noisy: read the ratios, not the absolute times.
 CPU of the proxying git-annex-shell in (b) is sampled from /proc every
@@ -134,10 +134,20 @@ class Bench:
         return wall, cpu, rss
 
     def scenario(self, name, files, prepare, argv):
+        """
+        Run C{argv} through a, b and c, interleaved, C{--repeat} times; keep
+        the median of each measure.
+        """
+        runs = {w: [] for w in "abc"}
+        for _ in range(self.args.repeat):
+            for which in "abc":
+                prepare(which)
+                runs[which].append(self.measure(which, argv))
         results = {}
-        for which in "abc":
-            prepare(which)
-            results[which] = self.measure(which, argv)
+        for which, rs in runs.items():
+            results[which] = tuple(
+                statistics.median(v) if all(x is not None for x in v) else None for v in zip(*rs)
+            )
         return name, results
 
     # Scenarios
@@ -208,11 +218,15 @@ def main():
     ap.add_argument("--big-mib", type=int, default=512)
     ap.add_argument("--small-count", type=int, default=1000)
     ap.add_argument("--small-kib", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each scenario; medians are shown")
     ap.add_argument("--keep", action="store_true", help="keep the temporary repositories")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="annexrelay-bench-")
     out = sys.stdout
-    out.write("annexrelay benchmark in %s (big object %d MiB, %d small files of %d KiB)\n" % (base, args.big_mib, args.small_count, args.small_kib))
+    out.write(
+        "annexrelay benchmark in %s (big object %d MiB, %d small files of %d KiB, median of %d runs)\n"
+        % (base, args.big_mib, args.small_count, args.small_kib, args.repeat)
+    )
     b = Bench(base, args)
     try:
         b.make_files()

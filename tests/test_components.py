@@ -18,7 +18,7 @@ from annexrelay import tap
 from annexrelay.branch import LocationLogWriter
 from annexrelay.clientside import ClientSession
 from annexrelay.connectors import INodeConnector, NodePool, ProcessConnector
-from annexrelay.nodeside import NodeConnection, NodeError
+from annexrelay.nodeside import NodeError
 from annexrelay.repo import Node
 from annexrelay.server import HandoverProtocol, RelayCore
 from annexrelay.streams import Relay, _SinkProducer

@@ -7,7 +7,6 @@ daemon running as C{twistd -n annexrelay}.
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 

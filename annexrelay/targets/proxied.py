@@ -23,6 +23,7 @@ from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message
 from annexrelay.splicing import relayPayload
 
+LOG_TRANSFERS_FROM = 1 << 20
 _VERDICTS = ("SUCCESS", "FAILURE", "SUCCESS-PLUS", "FAILURE-PLUS")
 
 
@@ -131,6 +132,16 @@ class ProxiedRemote:
         except Exception as e:
             raise _NodeLost(": %s" % (e,) if str(e) else "")
 
+    def _logTransfer(self, fmt, **kw):
+        """
+        Resumed and large transfers are logged at info level, the rest at
+        debug: a burst of small files should not cost a log line each.
+        """
+        if kw["offset"] or kw["n"] >= LOG_TRANSFERS_FROM:
+            self.log.info(fmt, **kw)
+        else:
+            self.log.debug(fmt, **kw)
+
     def _relayReply(self, session, reply):
         """
         Pass a node's reply on, turning -PLUS forms into plain ones for
@@ -195,7 +206,7 @@ class ProxiedRemote:
             self._relayReply(session, reply)
             return
         n = reply.args[0]
-        self.log.info(
+        self._logTransfer(
             "GET {key} from node {node} at offset {offset}: {n} bytes",
             key=msg.args[2].decode("utf-8", "replace"),
             node=self.node.name,
@@ -236,7 +247,7 @@ class ProxiedRemote:
             n = nxt.args[0]
             if n < 0:
                 raise SessionAborted("client announced DATA %d" % (n,))
-            self.log.info(
+            self._logTransfer(
                 "PUT {key} to node {node} from offset {offset}: {n} bytes",
                 key=key.decode("utf-8", "replace"),
                 node=self.node.name,
