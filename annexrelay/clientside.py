@@ -177,10 +177,12 @@ class ClientSession(P2PFramer):
         finally:
             if self.transport is not None:
                 self.transport.loseConnection()
+            summary = getattr(self.target, "summary", None)
             self.log.info(
-                "session from {peer} ended after {n} request(s): {reason}",
+                "session from {peer} ended after {n} request(s){summary}: {reason}",
                 peer=self.peer,
                 n=self.requests,
+                summary=(", " + summary()) if summary else "",
                 reason=reason,
             )
             self.done.callback(reason)

@@ -330,11 +330,23 @@ class BadInputTests(unittest.TestCase):
         p = RelayPair()
         p.send(b"CHECKPRESENT " + KEY + b"\nCHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
-        self.assertEqual(p.client.producerState, "paused")
         p.nodeSays(b"SUCCESS\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
         p.nodeSays(b"FAILURE\n")
         self.assertEqual(p.take(), b"SUCCESS\nFAILURE\n")
+
+    def test_pipelining_is_bounded(self):
+        """
+        A client that sends far ahead of the replies is not read further
+        once 64 KiB wait unanswered.
+        """
+        p = RelayPair()
+        line = b"CHECKPRESENT " + KEY + b"\n"
+        p.send(line * (70000 // len(line)))
+        self.assertEqual(p.client.producerState, "paused")
+        for _ in range(70000 // len(line) - 1):
+            p.nodeSays(b"FAILURE\n")
+        self.assertEqual(p.client.producerState, "producing")
 
 
 class NodeFailureTests(unittest.TestCase):

@@ -18,7 +18,7 @@ from annexrelay import fastwrite
 from annexrelay.p2p import messages
 
 MAX_LINE = 32768
-_BUFFER_LIMIT = MAX_LINE + 65536
+_BUFFER_LIMIT = 65536
 
 
 class LineTooLong(Exception):
@@ -215,9 +215,8 @@ class P2PFramer(Protocol):
             d, self._waiter = self._waiter, None
             d.callback(messages.parse(line))
         if self._waiter is None and self._raw is None and len(self._buffer) > _BUFFER_LIMIT:
-            self._pause()
-        elif self._waiter is None and self._raw is None and self._buffer:
-            # Someone pipelined; hold further input until asked.
+            # Nobody asked for this much (a pipelining client, or a payload
+            # not yet claimed): read no more until asked.
             self._pause()
 
     def _pause(self):

@@ -50,6 +50,8 @@ class ProxiedRemote:
         self.locationLog = locationLog
         self._conn = None
         self._version = 0
+        self.transfers = 0
+        self.bytes = 0
 
     # Connection management
 
@@ -88,6 +90,9 @@ class ProxiedRemote:
 
     def close(self):
         self._giveBack()
+
+    def summary(self):
+        return "%d transfer(s), %d byte(s) with node %s" % (self.transfers, self.bytes, self.node.name)
 
     # Requests
 
@@ -134,13 +139,14 @@ class ProxiedRemote:
 
     def _logTransfer(self, fmt, **kw):
         """
-        Resumed and large transfers are logged at info level, the rest at
-        debug: a burst of small files should not cost a log line each.
+        Resumed and large transfers are logged one by one; the others are
+        counted for the session's closing line, so a burst of small files
+        does not cost a log line each.
         """
+        self.transfers += 1
+        self.bytes += kw["n"]
         if kw["offset"] or kw["n"] >= LOG_TRANSFERS_FROM:
             self.log.info(fmt, **kw)
-        else:
-            self.log.debug(fmt, **kw)
 
     def _relayReply(self, session, reply):
         """
