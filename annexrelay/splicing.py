@@ -256,6 +256,8 @@ class Splice:
 
 
 enabled = True
+# Below this, setting a splice up costs more than copying.
+SPLICE_FROM = 64 * 1024
 log = Logger()
 
 
@@ -271,7 +273,14 @@ async def relayPayload(framer, n, sinks):
     from annexrelay.fastwrite import write
     from annexrelay.streams import Relay
 
-    if enabled and len(sinks) == 1 and sinks[0][1] == 0 and framer.canSplice() and usable(framer.transport, sinks[0][0]):
+    if (
+        enabled
+        and n - framer.buffered() >= SPLICE_FROM
+        and len(sinks) == 1
+        and sinks[0][1] == 0
+        and framer.canSplice()
+        and usable(framer.transport, sinks[0][0])
+    ):
         dst = sinks[0][0]
         buffered = framer.takeBuffered(n)
         if buffered:

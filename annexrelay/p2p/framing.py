@@ -113,6 +113,12 @@ class P2PFramer(Protocol):
         """
         return self._lost is None and self._raw is None and self._waiter is None
 
+    def buffered(self):
+        """
+        How many bytes this framer has read but not used yet.
+        """
+        return len(self._buffer)
+
     def takeBuffered(self, n):
         """
         Remove and return up to C{n} bytes this framer has read but not
