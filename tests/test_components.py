@@ -9,6 +9,7 @@ import subprocess
 
 from zope.interface.verify import verifyClass, verifyObject
 from twisted.internet import defer, reactor
+from twisted.internet.protocol import Protocol
 from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableProtocol, IPushProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -389,3 +390,137 @@ class LocationLogWriterTests(unittest.TestCase):
         self.assertIn("0b531efe", self.logOf(ours.decode()))
         # Recorded on top of the pushed commit, not over it.
         subprocess.run(["git", "merge-base", "--is-ancestor", moved[0], "refs/heads/git-annex"], cwd=self.path, check=True)
+
+
+class RealBackpressureTests(unittest.TestCase):
+    """
+    With real pipes and a real node process: a client that does not read
+    makes the relay stop reading from the node, and reading again lets the
+    transfer finish.
+    """
+
+    SIZE = 8 * 1024 * 1024
+
+    NODE = r"""
+import os, sys
+out = sys.stdout.buffer
+out.write(b"AUTH-SUCCESS %s\n"); out.flush()
+sys.stdin.buffer.readline()
+out.write(b"VERSION 4\n"); out.flush()
+sys.stdin.buffer.readline()
+out.write(b"DATA %d\n"); out.flush()
+chunk = b"x" * 65536
+for _ in range(%d // 65536):
+    out.write(chunk)
+out.write(b"VALID\n"); out.flush()
+sys.stdin.buffer.read()
+"""
+
+    def setUp(self):
+        import sys
+
+        from annexrelay.server import DescriptorTransport
+        from annexrelay.targets.proxied import ProxiedRemote
+
+        script = self.NODE % (NODE_UUID.decode(), self.SIZE, self.SIZE)
+        node = Node("n1", NODE_UUID, "/srv/n1")
+        pool = NodePool(reactor, ProcessConnector(reactor, lambda n: [sys.executable, "-c", script]), idleTimeout=0)
+        self.target = ProxiedRemote(node, pool, RecordingLog())
+        self.session = ClientSession(self.target)
+        self.cin_r, self.cin_w = os.pipe()
+        self.cout_r, self.cout_w = os.pipe()
+        os.set_blocking(self.cout_r, False)
+        DescriptorTransport(self.session, self.cin_r, self.cout_w, reactor)
+        self.addCleanup(self.cleanup)
+
+    def cleanup(self):
+        # Whatever happened, the session ends once the client is gone.
+        for fd in (self.cin_w, self.cout_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        d = self.session.done
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            d.addCallback(lambda _: conn.processEnded)
+        return d
+
+    def paused(self, cls, method):
+        """
+        A Deferred that fires the first time C{cls.method} is called, i.e.
+        the first time the relay holds the source back for a full sink.
+        """
+        d = defer.Deferred()
+        original = getattr(cls, method)
+
+        def watch(this, *a, **kw):
+            result = original(this, *a, **kw)
+            if not d.called:
+                d.callback(this)
+            return result
+
+        self.patch(cls, method, watch)
+        return d
+
+    @defer.inlineCallbacks
+    def check(self, watched):
+        import fcntl
+        import termios
+        from twisted.internet.stdio import StandardIO
+
+        os.write(self.cin_w, b"VERSION 4\nGET 0 f " + KEY + b"\n")
+        yield watched
+        # The client has not read a byte: the relay has stopped reading the
+        # node, and what waits in the client's pipe is far from the object.
+        self.conn = self.target._conn
+        reader = self.conn.transport._reader
+        self.assertNotIn(reader, reactor.getReaders())
+        pending = fcntl.ioctl(self.cout_r, termios.FIONREAD, b"\0\0\0\0")
+        self.assertLess(int.from_bytes(pending, "little"), self.SIZE // 2)
+
+        # Now the client reads; everything arrives, in order.
+        expected = b"AUTH-SUCCESS " + NODE_UUID + b"\nVERSION 4\nDATA %d\n" % self.SIZE
+        total = len(expected) + self.SIZE + len(b"VALID\n")
+        done = defer.Deferred()
+
+        lost = defer.Deferred()
+
+        class Client(Protocol):
+            received = []
+            count = 0
+
+            def connectionLost(self, reason):
+                lost.callback(None)
+
+            def dataReceived(self, data):
+                self.received.append(data[:200] if self.count < 200 else data[-16:])
+                self.count += len(data)
+                if self.count >= total and not done.called:
+                    done.callback(self)
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        client = Client()
+        StandardIO(client, stdin=self.cout_r, stdout=devnull, reactor=reactor)
+        yield done
+        self.assertEqual(client.count, total)
+        self.assertTrue(b"".join(client.received).startswith(expected))
+        self.assertTrue(client.received[-1].endswith(b"VALID\n"))
+        os.write(self.cin_w, b"SUCCESS\n")
+        os.close(self.cin_w)
+        yield self.session.done
+        client.transport.loseConnection()
+        yield lost
+        os.close(devnull)
+
+    def test_spliced(self):
+        from annexrelay.splicing import Splice
+
+        return self.check(self.paused(Splice, "_waitForDestination"))
+
+    def test_copied(self):
+        from annexrelay import splicing
+        from annexrelay.streams import Relay
+
+        self.patch(splicing, "enabled", False)
+        return self.check(self.paused(Relay, "_sinkPaused"))
