@@ -12,18 +12,17 @@ the first time a request needs the node, reuses idle connections across
 client sessions, and closes them after an idle timeout.
 """
 
-import errno
 import functools
 import os
 
 from zope.interface import Interface, implementer
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
-from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from annexrelay.fastwrite import readWide
 from annexrelay.nodeside import NodeConnection, NodeError
 
 log = Logger()
@@ -41,22 +40,6 @@ class INodeConnector(Interface):
         @return: a L{Deferred} firing with a handshaken L{NodeConnection}, or
             failing with L{NodeError} saying why the node is unreachable.
         """
-
-
-def _wideRead(reader):
-    """
-    A pipe reader's doRead taking up to 64 KiB at a time (Twisted: 8 KiB).
-    """
-    try:
-        output = os.read(reader.fd, 65536)
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EINTR):
-            return None
-        return CONNECTION_LOST
-    if not output:
-        return CONNECTION_DONE
-    reader.dataReceived(output)
-    return None
 
 
 @implementer(ITransport, IPushProducer, IConsumer)
@@ -142,7 +125,7 @@ class _NodeProcess(ProcessProtocol):
     def connectionMade(self):
         reader = self.transport.pipes.get(1)
         if reader is not None:
-            reader.doRead = functools.partial(_wideRead, reader)
+            reader.doRead = functools.partial(readWide, reader)
         self.conn.makeConnection(ProcessTransport(self.transport))
 
     def childDataReceived(self, fd, data):
@@ -233,9 +216,10 @@ class NodePool:
         key = (node.uuid, node.url, version, tuple(sorted(bypass)))
         idle = self._idle.get(key)
         while idle:
-            conn, timer = idle.pop()
+            conn, timer, watcher = idle.pop()
             if timer.active():
                 timer.cancel()
+            watcher.cancel()
             if not conn.broken:
                 return defer.succeed(conn)
         self.opened += 1
@@ -243,33 +227,30 @@ class NodePool:
 
     def release(self, conn):
         """
-        Take C{conn} back; it is kept for reuse if it is healthy.
+        Take C{conn} back; it is kept for reuse if it is healthy, until the
+        idle timeout or until it dies.
         """
         if conn.broken or self.idleTimeout <= 0:
             conn.close()
             return
         key = (conn.node.uuid, conn.node.url, conn.requestedVersion, conn.bypass)
-        entry = []
+        idle = self._idle.setdefault(key, [])
 
-        def expire():
-            lst = self._idle.get(key, [])
-            if entry[0] in lst:
-                lst.remove(entry[0])
-            conn.close()
+        def forget(close):
+            for entry in idle:
+                if entry[0] is conn:
+                    idle.remove(entry)
+                    entry[2].cancel()
+                    if entry[1].active():
+                        entry[1].cancel()
+                    break
+            if close:
+                conn.close()
 
-        timer = self.clock.callLater(self.idleTimeout, expire)
-        entry.append((conn, timer))
-        self._idle.setdefault(key, []).append(entry[0])
-
-        def lost(_):
-            lst = self._idle.get(key, [])
-            if entry[0] in lst:
-                lst.remove(entry[0])
-                if timer.active():
-                    timer.cancel()
-            return None
-
-        conn.closed.addBoth(lost)
+        timer = self.clock.callLater(self.idleTimeout, forget, True)
+        watcher = conn.whenLost()
+        watcher.addCallbacks(lambda _: forget(False), lambda f: f.trap(defer.CancelledError))
+        idle.append((conn, timer, watcher))
 
     def idleCount(self):
         return sum(len(v) for v in self._idle.values())
@@ -279,9 +260,10 @@ class NodePool:
         Close every idle connection (at shutdown).
         """
         for lst in self._idle.values():
-            for conn, timer in lst:
+            for conn, timer, watcher in lst:
                 if timer.active():
                     timer.cancel()
+                watcher.cancel()
                 conn.close()
         self._idle.clear()
 

@@ -30,6 +30,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
 from annexrelay.clientside import ClientSession, Mode
+from annexrelay.fastwrite import readWide
 from annexrelay.targets.proxied import ProxiedRemote
 
 log = Logger()
@@ -82,23 +83,7 @@ class _WideReader(process.ProcessReader):
     Reads a handed-over descriptor 64 KiB at a time rather than 8 KiB.
     """
 
-    def doRead(self):
-        try:
-            output = os.read(self.fd, 65536)
-        except (OSError, IOError) as ioe:
-            import errno
-
-            if ioe.args[0] in (errno.EAGAIN, errno.EINTR):
-                return None
-            from twisted.internet import main
-
-            return main.CONNECTION_LOST
-        if not output:
-            from twisted.internet import main
-
-            return main.CONNECTION_DONE
-        self.dataReceived(output)
-        return None
+    doRead = readWide
 
 
 class DescriptorTransport(StandardIO):

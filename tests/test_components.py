@@ -100,6 +100,24 @@ class PoolTests(unittest.TestCase):
         self.assertEqual(self.pool.idleCount(), 0)
         self.assertTrue(conn.transport.disconnecting)
 
+    def test_idle_connection_that_dies_is_forgotten(self):
+        from twisted.internet.error import ConnectionDone
+        from twisted.python.failure import Failure
+
+        conn = self.acquire()
+        self.pool.release(conn)
+        conn.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.pool.idleCount(), 0)
+        self.assertIsNot(self.acquire(), conn)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_reuse_does_not_pile_up_watchers(self):
+        conn = self.acquire()
+        for _ in range(5):
+            self.pool.release(conn)
+            self.assertIs(self.acquire(), conn)
+        self.assertEqual(conn._lostWatchers, [])
+
     def test_keyed_by_version(self):
         conn = self.acquire(4)
         self.pool.release(conn)
