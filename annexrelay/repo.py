@@ -91,6 +91,7 @@ class ProxyRepository:
         self._stamp = None
         self.uuid = b""
         self.nodes: Dict[bytes, Node] = {}
+        self.delegated: Dict[bytes, str] = {}
         self.reload()
 
     def _statStamp(self):
@@ -142,6 +143,19 @@ class ProxyRepository:
             node = Node(name, uuid.encode("ascii"), url, get("annex-shell", "git-annex-shell"), options, cost)
             nodes[node.uuid] = node
         self.nodes = nodes
+        # Clusters (annex.cluster.NAME) and their nodes (annex-cluster-node)
+        # are served by git-annex-shell itself until annexrelay's gateway
+        # takes them over.
+        delegated = {}
+        for k, values in config.items():
+            if k.startswith("annex.cluster.") and values[-1]:
+                delegated[values[-1].encode("ascii", "replace")] = "cluster " + k[len("annex.cluster.") :]
+        for name in sorted(names):
+            member = config.get("remote.%s.annex-cluster-node" % name, [""])[-1]
+            uuid = config.get("remote.%s.annex-uuid" % name, [""])[-1]
+            if member and uuid and uuid.encode("ascii") not in nodes:
+                delegated[uuid.encode("ascii")] = "cluster node " + name
+        self.delegated = delegated
         log.info(
             "repository {path} (uuid {uuid}) proxies {count} remote(s)",
             path=self.path,

@@ -56,8 +56,9 @@ class RelayCore:
 
     def targetFor(self, uuid: bytes):
         """
-        @return: an L{ITarget} for C{uuid}, or None when C{uuid} is the
-            repository itself.
+        @return: an L{ITarget} for C{uuid}, or None when git-annex-shell
+            serves it: the repository itself, or a cluster or cluster node
+            (not yet relayed by annexrelay).
         @raise TargetUnknown: when this repository does not proxy C{uuid}.
         """
         repo = self.repository
@@ -65,6 +66,13 @@ class RelayCore:
         if node is not None:
             return ProxiedRemote(node, self.pool, self.locationLog)
         if uuid == repo.uuid:
+            return None
+        if uuid in repo.delegated:
+            log.info(
+                "{what} ({uuid}) is served by git-annex-shell",
+                what=repo.delegated[uuid],
+                uuid=uuid.decode("ascii", "replace"),
+            )
             return None
         desc = repo.describe(uuid)
         if desc:

@@ -312,6 +312,36 @@ class ShellTests(InteropCase):
         self.assertIn(b"missing UUID parameter", p.stderr)
 
 
+class ClusterDelegationTests(InteropCase):
+    """
+    Until annexrelay is a cluster gateway, a cluster configured in the proxy
+    repository keeps working: its sessions, and its nodes', are handed to
+    git-annex-shell.
+    """
+
+    def setUp(self):
+        InteropCase.setUp(self)
+        s = self.s
+        s.git("annex", "initcluster", "c1", cwd=s.proxy)
+        s.git("config", "remote.n2.annex-proxy", "false", cwd=s.proxy)
+        s.git("config", "remote.n2.annex-cluster-node", "c1", cwd=s.proxy)
+        s.git("annex", "updatecluster", cwd=s.proxy)
+        self.annex("pull", "--no-content", "origin")
+
+    def test_cluster_and_node_served_by_git_annex_shell(self):
+        self.s.addFile(self.client, "c.txt", b"to the cluster\n")
+        self.annex("copy", "--to", "origin-c1", "c.txt")
+        self.assertTrue(self.nodeHas("n2", self.key("c.txt")))
+        self.annex("drop", "c.txt")
+        self.annex("get", "--from", "origin-n2", "c.txt")
+        self.assertIn("cluster c1", self.daemonLog())
+        self.assertIn("cluster node n2", self.daemonLog())
+        # The plain proxied remote is still relayed by annexrelay.
+        self.annex("copy", "--to", "origin-n1", "c.txt")
+        self.assertTrue(self.nodeHas("n1", self.key("c.txt")))
+        self.assertIn("1 transfer(s), 15 byte(s) with node n1", self.daemonLog())
+
+
 class InProcessTests(InteropCase):
     """
     No daemon: annexrelay-shell serves the session itself.
