@@ -90,6 +90,21 @@ class RequestTests(unittest.TestCase):
         p.send(b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
 
+    def test_small_get_in_one_write(self):
+        """
+        A payload that arrived whole goes on with its DATA header and
+        verdict in one write.
+        """
+        p = RelayPair()
+        p.send(b"GET 0 f " + KEY + b"\n")
+        writes = []
+        original = p.client.write
+        p.client.write = lambda data: (writes.append(data), original(data))
+        p.nodeSays(b"DATA 10\n0123456789VALID\n")
+        self.assertEqual(writes, [b"DATA 10\n0123456789VALID\n"])
+        p.send(b"SUCCESS\n")
+        self.assertEqual(p.nodeGot(), b"GET 0 f " + KEY + b"\nSUCCESS\n")
+
     def test_get_offset_preserved(self):
         p = RelayPair()
         p.send(b"GET 4 f " + KEY + b"\n")

@@ -119,6 +119,18 @@ class P2PFramer(Protocol):
         """
         return len(self._buffer)
 
+    def takeVerdict(self):
+        """
+        If the next buffered line is C{VALID} or C{INVALID}, consume and
+        return it; otherwise None (and nothing is consumed).
+        """
+        for msg in (messages.VALID, messages.INVALID):
+            line = messages.format(msg)
+            if self._buffer.startswith(line):
+                self._buffer = self._buffer[len(line) :]
+                return msg
+        return None
+
     def takeBuffered(self, n):
         """
         Remove and return up to C{n} bytes this framer has read but not

@@ -21,6 +21,7 @@ from annexrelay.nodeside import NodeError
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message
+from annexrelay.fastwrite import write
 from annexrelay.splicing import relayPayload
 
 LOG_TRANSFERS_FROM = 1 << 20
@@ -29,6 +30,26 @@ _VERDICTS = ("SUCCESS", "FAILURE", "SUCCESS-PLUS", "FAILURE-PLUS")
 
 class _NodeLost(Exception):
     pass
+
+
+def _takeWhole(framer, header, n, withVerdict):
+    """
+    When C{framer} already holds a whole payload of C{n} bytes (small
+    objects usually come in one read), take it, and its C{VALID}/C{INVALID}
+    if that is there too, to be passed on with its C{DATA} header in one
+    write.
+
+    @return: C{(bytes to write, verdict or None)}, or None when the payload
+        is not all there.
+    """
+    if framer.buffered() < n:
+        return None
+    payload = framer.takeBuffered(n)
+    verdict = framer.takeVerdict() if withVerdict else None
+    out = messages.format(header) + payload
+    if verdict is not None:
+        out += messages.format(verdict)
+    return out, verdict
 
 
 @implementer(ITarget)
@@ -219,14 +240,20 @@ class ProxiedRemote:
             offset=msg.args[0],
             n=n,
         )
-        session.sendMessage(reply)
-        try:
-            await relayPayload(conn, n, [(session.transport, 0)])
-        except ShortData as e:
-            raise SessionAborted("node %s stopped sending in the middle of GET data: %s" % (self.node.name, e))
-        except OSError as e:
-            raise SessionAborted("the client went away in the middle of GET data: %s" % (e,))
-        if conn.version >= 1:
+        verdict = None
+        whole = _takeWhole(conn, reply, n, conn.version >= 1)
+        if whole is not None:
+            data, verdict = whole
+            write(session.transport, data)
+        else:
+            session.sendMessage(reply)
+            try:
+                await relayPayload(conn, n, [(session.transport, 0)])
+            except ShortData as e:
+                raise SessionAborted("node %s stopped sending in the middle of GET data: %s" % (self.node.name, e))
+            except OSError as e:
+                raise SessionAborted("the client went away in the middle of GET data: %s" % (e,))
+        if conn.version >= 1 and verdict is None:
             verdict = await self._read(conn)
             self._relayReply(session, verdict)
         answer = await session.nextMessage()
@@ -260,17 +287,23 @@ class ProxiedRemote:
                 offset=reply.args[0],
                 n=n,
             )
-            conn.sendMessage(nxt)
-            try:
-                await relayPayload(session, n, [(conn.transport, 0)])
-            except ShortData as e:
-                # The node got a partial object; it keeps it for resume.
-                conn.close()
-                raise SessionAborted("client stopped sending in the middle of PUT data: %s" % (e,))
-            except OSError as e:
-                conn.close()
-                raise SessionAborted("node %s failed in the middle of PUT data: %s" % (self.node.name, e))
-            if session.version >= 1:
+            verdict = None
+            whole = _takeWhole(session, nxt, n, session.version >= 1)
+            if whole is not None:
+                data, verdict = whole
+                write(conn.transport, data)
+            else:
+                conn.sendMessage(nxt)
+                try:
+                    await relayPayload(session, n, [(conn.transport, 0)])
+                except ShortData as e:
+                    # The node got a partial object; it keeps it for resume.
+                    conn.close()
+                    raise SessionAborted("client stopped sending in the middle of PUT data: %s" % (e,))
+                except OSError as e:
+                    conn.close()
+                    raise SessionAborted("node %s failed in the middle of PUT data: %s" % (self.node.name, e))
+            if session.version >= 1 and verdict is None:
                 verdict = await session.nextMessage()
                 if isinstance(verdict, Message) and verdict.name in ("VALID", "INVALID"):
                     conn.sendMessage(verdict)
