@@ -103,7 +103,6 @@ class Splice:
         self.done = defer.Deferred()
         self._finished = False
         self._inPipe = 0
-        self._moved = False
         self._timer = None
         self._waitingForDestination = False
         self._srcFd = self.src.fileno()
@@ -145,11 +144,10 @@ class Splice:
             except BlockingIOError:
                 # Nothing more to read now, or the destination is full: if
                 # the latter, wait until Twisted finds it writable.
-                if self._pipe is None and not self._moved:
+                if self._pipe is None and moved == 0:
                     self._waitForDestination()
                 elif moved < COALESCE_BELOW and self.remaining > CHUNK:
                     self._pauseBriefly()
-                self._moved = False
                 return None
             except OSError as e:
                 self._finish(Failure(e))
@@ -157,7 +155,6 @@ class Splice:
             if k == 0:
                 self._finish(Failure(ShortData(self.total, self.total - self.remaining)))
                 return main.CONNECTION_DONE
-            self._moved = True
             moved += k
             self.remaining -= k
             if self._pipe is not None:
@@ -173,7 +170,6 @@ class Splice:
             if self.remaining == 0:
                 self._finish(None)
                 return None
-        self._moved = False
         return None
 
     def _drain(self):
