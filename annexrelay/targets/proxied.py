@@ -32,6 +32,27 @@ class _NodeLost(Exception):
     pass
 
 
+async def _forward(src, dst, header, n, withVerdict):
+    """
+    Pass C{header} (C{DATA n}) and the C{n} payload bytes that follow it on
+    framer C{src} to framer C{dst}: in one write when they are all there
+    already, streamed (spliced or relayed, with backpressure) otherwise.
+
+    @return: the C{VALID}/C{INVALID} passed on with the payload, or None if
+        it is still to be read.
+    @raise ShortData: C{src} ended early.
+    @raise OSError: C{dst} broke while a payload was spliced to it.
+    """
+    whole = _takeWhole(src, header, n, withVerdict)
+    if whole is not None:
+        data, verdict = whole
+        write(dst.transport, data)
+        return verdict
+    dst.sendMessage(header)
+    await relayPayload(src, n, [(dst.transport, 0)])
+    return None
+
+
 def _takeWhole(framer, header, n, withVerdict):
     """
     When C{framer} already holds a whole payload of C{n} bytes (small
@@ -240,19 +261,12 @@ class ProxiedRemote:
             offset=msg.args[0],
             n=n,
         )
-        verdict = None
-        whole = _takeWhole(conn, reply, n, conn.version >= 1)
-        if whole is not None:
-            data, verdict = whole
-            write(session.transport, data)
-        else:
-            session.sendMessage(reply)
-            try:
-                await relayPayload(conn, n, [(session.transport, 0)])
-            except ShortData as e:
-                raise SessionAborted("node %s stopped sending in the middle of GET data: %s" % (self.node.name, e))
-            except OSError as e:
-                raise SessionAborted("the client went away in the middle of GET data: %s" % (e,))
+        try:
+            verdict = await _forward(conn, session, reply, n, conn.version >= 1)
+        except ShortData as e:
+            raise SessionAborted("node %s stopped sending in the middle of GET data: %s" % (self.node.name, e))
+        except OSError as e:
+            raise SessionAborted("the client went away in the middle of GET data: %s" % (e,))
         if conn.version >= 1 and verdict is None:
             verdict = await self._read(conn)
             self._relayReply(session, verdict)
@@ -287,22 +301,15 @@ class ProxiedRemote:
                 offset=reply.args[0],
                 n=n,
             )
-            verdict = None
-            whole = _takeWhole(session, nxt, n, session.version >= 1)
-            if whole is not None:
-                data, verdict = whole
-                write(conn.transport, data)
-            else:
-                conn.sendMessage(nxt)
-                try:
-                    await relayPayload(session, n, [(conn.transport, 0)])
-                except ShortData as e:
-                    # The node got a partial object; it keeps it for resume.
-                    conn.close()
-                    raise SessionAborted("client stopped sending in the middle of PUT data: %s" % (e,))
-                except OSError as e:
-                    conn.close()
-                    raise SessionAborted("node %s failed in the middle of PUT data: %s" % (self.node.name, e))
+            try:
+                verdict = await _forward(session, conn, nxt, n, session.version >= 1)
+            except ShortData as e:
+                # The node got a partial object; it keeps it for resume.
+                conn.close()
+                raise SessionAborted("client stopped sending in the middle of PUT data: %s" % (e,))
+            except OSError as e:
+                conn.close()
+                raise SessionAborted("node %s failed in the middle of PUT data: %s" % (self.node.name, e))
             if session.version >= 1 and verdict is None:
                 verdict = await session.nextMessage()
                 if isinstance(verdict, Message) and verdict.name in ("VALID", "INVALID"):
