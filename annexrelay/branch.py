@@ -270,7 +270,7 @@ class LocationLogWriter:
             b"update " + BRANCH + b" " + new + b" " + tip + b"\ndelete " + PENDING + b"\n",
         )
         if code != 0:
-            code2, cur = await runGit(self.reactor, self.repoPath, ["rev-parse", BRANCH.decode()])
+            _, cur = await runGit(self.reactor, self.repoPath, ["rev-parse", BRANCH.decode()])
             if cur.strip() != tip:
                 raise RefMoved()
             raise GitCommandFailed("git update-ref: %s" % (out[-500:].decode("utf-8", "replace"),))

@@ -154,7 +154,7 @@ class ProcessConnectorTests(unittest.TestCase):
         self.assertIn("cannot reach node gone (/nonexistent): no such repository", str(e.exception))
 
     @defer.inlineCallbacks
-    def test_handshake_over_socketpair(self):
+    def test_handshake_over_pipes(self):
         node = Node("n1", NODE_UUID, "/srv/n1")
         connector = ProcessConnector(reactor, lambda n: ["sh", "-c", "printf 'AUTH-SUCCESS %s\\n' " + NODE_UUID.decode() + "; read v; echo 'VERSION 3'; cat >/dev/null"])
         conn = yield connector.connect(node, 4)
