@@ -157,6 +157,7 @@ class LocationLogWriter:
         self.delay = delay
         self.now = now or reactor.seconds
         self._pending = {}
+        self._inFlight = {}
         self._timer = None
         self._writing = None
         self._waiters = []
@@ -173,6 +174,18 @@ class LocationLogWriter:
 
     def pending(self):
         return len(self._pending)
+
+    def overlay(self, key):
+        """
+        What was recorded for C{key} and is not committed yet: C{{uuid:
+        present}}.
+        """
+        out = {}
+        for batch in (self._inFlight, self._pending):
+            for (k, uuid), present in batch.items():
+                if k == key:
+                    out[uuid] = present
+        return out
 
     def flush(self):
         """
@@ -195,6 +208,7 @@ class LocationLogWriter:
     def _write(self):
         self._timer = None
         batch, self._pending = self._pending, {}
+        self._inFlight = batch
         self._writing = defer.ensureDeferred(self._commit(batch))
         self._writing.addBoth(self._written, batch)
 
@@ -285,6 +299,7 @@ class LocationLogWriter:
 
     def _written(self, result, batch):
         self._writing = None
+        self._inFlight = {}
         if isinstance(result, Failure):
             log.error(
                 "could not record {n} location log update(s); will retry: {why}",

@@ -125,6 +125,20 @@ class Setup:
         self.nodes[name] = path
         return path
 
+    def makeCluster(self, name, nodes):
+        """
+        Make the proxy a gateway for cluster C{name} of C{nodes}, as a user
+        would: C{initcluster}, C{annex-cluster-node}, C{updatecluster}.
+
+        @return: the cluster UUID.
+        """
+        self.git("annex", "initcluster", name, cwd=self.proxy)
+        for node in nodes:
+            self.git("config", "remote.%s.annex-proxy" % node, "false", cwd=self.proxy)
+            self.git("config", "remote.%s.annex-cluster-node" % node, name, cwd=self.proxy)
+        self.git("annex", "updatecluster", cwd=self.proxy)
+        return self.git("config", "annex.cluster." + name, cwd=self.proxy).strip()
+
     def uuidOf(self, repo):
         return self.git("config", "annex.uuid", cwd=repo).strip()
 

@@ -27,11 +27,9 @@ def serve_stdio(directory, header):
     """
     from twisted.internet import reactor
 
-    from annexrelay.branch import LocationLogWriter
     from annexrelay.clientside import Mode
-    from annexrelay.connectors import NodePool, ProcessConnector
     from annexrelay.repo import ProxyRepository, RepositoryError
-    from annexrelay.server import DescriptorTransport, RelayCore, TargetUnknown
+    from annexrelay.server import DescriptorTransport, TargetUnknown, makeCore
     from annexrelay.shell import ShellError
 
     _logToStderr()
@@ -39,9 +37,7 @@ def serve_stdio(directory, header):
         repo = ProxyRepository(directory)
     except RepositoryError as e:
         raise ShellError(str(e))
-    pool = NodePool(reactor, ProcessConnector(reactor, repo.nodeCommand), idleTimeout=0)
-    writer = LocationLogWriter(reactor, repo.path, delay=0.5)
-    core = RelayCore(reactor, repo, pool, writer)
+    core = makeCore(reactor, repo, idleTimeout=0, commitDelay=0.5)
     try:
         target = core.targetFor(header["target"].encode("ascii"))
     except TargetUnknown as e:
@@ -51,7 +47,8 @@ def serve_stdio(directory, header):
     session = core.session(target, Mode(header["mode"]), "client %s" % (header["client"],))
 
     def ended(_):
-        d = writer.flush()
+        core.branch.close()
+        d = core.locationLog.flush()
         d.addBoth(lambda _: reactor.stop())
 
     session.done.addCallback(ended)

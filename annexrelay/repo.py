@@ -1,9 +1,12 @@
 """
 The proxy repository: what its git config says it proxies.
 
-annexrelay reads the same configuration git-annex's own proxy does:
-C{remote.NAME.annex-proxy=true} and C{remote.NAME.annex-uuid}, set by
-C{git config} and C{git annex updateproxy}.  The configuration is read again
+annexrelay reads the same configuration git-annex's own proxy and cluster
+gateway do: C{remote.NAME.annex-proxy=true} and C{remote.NAME.annex-uuid}
+(C{git config}, C{git annex updateproxy}); C{annex.cluster.NAME=UUID}
+(C{git annex initcluster}), C{remote.NODE.annex-cluster-node=NAME}
+(C{git annex updatecluster}) and C{remote.GATEWAY.annex-cluster-gateway=UUID}
+(C{git annex extendcluster}).  Cluster nodes are proxied remotes too.  The configuration is read again
 whenever the repository's config file changes, so adding a proxied remote
 needs no restart.
 """
@@ -30,6 +33,9 @@ class Node(NamedTuple):
     @ivar shell: the program to run on the node (C{remote.NAME.annex-shell}).
     @ivar sshOptions: extra ssh options (C{remote.NAME.annex-ssh-options}).
     @ivar cost: C{remote.NAME.annex-cost}, default 100 (200 over ssh).
+    @ivar via: when the node is a cluster reached through another gateway,
+        the UUID of that gateway's repository (the one at C{url}); the
+        session is then opened with C{--uuid <cluster uuid>}.
     """
 
     name: str
@@ -38,6 +44,34 @@ class Node(NamedTuple):
     shell: str = "git-annex-shell"
     sshOptions: Tuple[str, ...] = ()
     cost: float = 100.0
+    via: bytes = b""
+
+
+def is_cluster_uuid(uuid: bytes) -> bool:
+    """
+    git-annex's rule: a cluster UUID starts with C{ac} and its 15th
+    character is C{8}.  No other UUID is ever treated as a cluster.
+    """
+    return len(uuid) >= 15 and uuid[:2] == b"ac" and uuid[14:15] == b"8"
+
+
+class Cluster(NamedTuple):
+    """
+    A cluster this repository is a gateway for (C{git annex initcluster},
+    C{extendcluster}).
+
+    @ivar name: the cluster's name (C{annex.cluster.NAME}).
+    @ivar uuid: the cluster UUID.
+    @ivar nodes: the configured node remotes (C{annex-cluster-node}); a node
+        serves only if C{cluster.log} lists it too.
+    @ivar gateways: the same cluster through other gateways
+        (C{annex-cluster-gateway}), as nodes with C{via} set.
+    """
+
+    name: str
+    uuid: bytes
+    nodes: Tuple[Node, ...]
+    gateways: Tuple[Node, ...] = ()
 
 
 class RepositoryError(Exception):
@@ -90,8 +124,9 @@ class ProxyRepository:
         self._configFile = os.path.join(self.gitDir, "config")
         self._stamp = None
         self.uuid = b""
+        self.onelevel = False
         self.nodes: Dict[bytes, Node] = {}
-        self.delegated: Dict[bytes, str] = {}
+        self.clusters: Dict[bytes, Cluster] = {}
         self.reload()
 
     def _statStamp(self):
@@ -111,56 +146,74 @@ class ProxyRepository:
         if not uuid:
             raise RepositoryError("%s is not a git-annex repository (no annex.uuid)" % (self.path,))
         self.uuid = uuid.encode("ascii")
+        self.onelevel = _is_true(config.get("annex.tune.branchhash1", ["false"])[-1])
         names = set()
         for k in config:
             if k.startswith("remote.") and k.count(".") >= 2:
                 names.add(k[len("remote.") : k.rindex(".")])
-        nodes = {}
-        for name in sorted(names):
 
-            def get(attr, default=None):
-                return config.get("remote.%s.%s" % (name, attr), [default])[-1]
+        def get(name, attr, default=None):
+            return config.get("remote.%s.%s" % (name, attr), [default])[-1]
 
-            if not _is_true(get("annex-proxy", "false")):
-                continue
-            if _is_true(get("annex-ignore", "false")):
-                continue
-            uuid = get("annex-uuid")
-            url = get("url")
+        def node(name, uuid, why):
+            url = get(name, "url")
             if not uuid or not url:
                 log.warn(
-                    "remote {name} has annex-proxy set but no {missing}; run 'git annex updateproxy'",
+                    "remote {name} has {why} set but no {missing}; run 'git annex {fix}'",
                     name=name,
+                    why=why,
                     missing="annex-uuid" if not uuid else "url",
+                    fix="updatecluster" if "cluster" in why else "updateproxy",
                 )
-                continue
+                return None
             ssh = _is_ssh_url(url)
             try:
-                cost = float(get("annex-cost", "200" if ssh else "100"))
+                cost = float(get(name, "annex-cost", "200" if ssh else "100"))
             except ValueError:
                 cost = 200.0 if ssh else 100.0
-            options = tuple((get("annex-ssh-options", "") or "").split())
-            node = Node(name, uuid.encode("ascii"), url, get("annex-shell", "git-annex-shell"), options, cost)
-            nodes[node.uuid] = node
-        self.nodes = nodes
-        # Clusters (annex.cluster.NAME) and their nodes (annex-cluster-node)
-        # are served by git-annex-shell itself until annexrelay's gateway
-        # takes them over.
-        delegated = {}
+            options = tuple((get(name, "annex-ssh-options", "") or "").split())
+            return Node(name, uuid.encode("ascii"), url, get(name, "annex-shell", "git-annex-shell"), options, cost)
+
+        clusterNames = {}
         for k, values in config.items():
             if k.startswith("annex.cluster.") and values[-1]:
-                delegated[values[-1].encode("ascii", "replace")] = "cluster " + k[len("annex.cluster.") :]
+                cname, cuuid = k[len("annex.cluster.") :], values[-1].encode("ascii", "replace")
+                if not is_cluster_uuid(cuuid):
+                    log.warn("annex.cluster.{name}={uuid} is not a cluster UUID; ignored", name=cname, uuid=values[-1])
+                    continue
+                clusterNames[cname] = cuuid
+        nodes = {}
+        members = {u: [] for u in clusterNames.values()}
+        gateways = {u: [] for u in clusterNames.values()}
         for name in sorted(names):
-            member = config.get("remote.%s.annex-cluster-node" % name, [""])[-1]
-            uuid = config.get("remote.%s.annex-uuid" % name, [""])[-1]
-            if member and uuid and uuid.encode("ascii") not in nodes:
-                delegated[uuid.encode("ascii")] = "cluster node " + name
-        self.delegated = delegated
+            if _is_true(get(name, "annex-ignore", "false")):
+                continue
+            proxied = _is_true(get(name, "annex-proxy", "false"))
+            memberOf = [c for c in (get(name, "annex-cluster-node", "") or "").split() if c in clusterNames]
+            gatewayFor = [u.encode("ascii", "replace") for u in (get(name, "annex-cluster-gateway", "") or "").split()]
+            gatewayFor = [u for u in gatewayFor if u in gateways]
+            if proxied or memberOf:
+                n = node(name, get(name, "annex-uuid"), "annex-cluster-node" if memberOf else "annex-proxy")
+                if n is not None:
+                    nodes[n.uuid] = n
+                    for c in memberOf:
+                        members[clusterNames[c]].append(n)
+            for cuuid in gatewayFor:
+                via = get(name, "annex-uuid")
+                n = node(name, cuuid.decode(), "annex-cluster-gateway")
+                if n is not None and via:
+                    gateways[cuuid].append(n._replace(via=via.encode("ascii")))
+        self.nodes = nodes
+        self.clusters = {
+            cuuid: Cluster(cname, cuuid, tuple(members[cuuid]), tuple(gateways[cuuid]))
+            for cname, cuuid in sorted(clusterNames.items())
+        }
         log.info(
-            "repository {path} (uuid {uuid}) proxies {count} remote(s)",
+            "repository {path} (uuid {uuid}) proxies {count} remote(s), gateway for {clusters} cluster(s)",
             path=self.path,
             uuid=self.uuid.decode(),
             count=len(nodes),
+            clusters=len(self.clusters),
         )
 
     def refresh(self):
@@ -176,6 +229,13 @@ class ProxyRepository:
         """
         self.refresh()
         return self.nodes.get(uuid)
+
+    def cluster(self, uuid: bytes) -> Optional[Cluster]:
+        """
+        The cluster with C{uuid}, after picking up config changes.
+        """
+        self.refresh()
+        return self.clusters.get(uuid)
 
     def describe(self, uuid: bytes) -> str:
         """
@@ -233,4 +293,6 @@ class ProxyRepository:
             return argv + [remote]
         path = url[len("file://") :] if url.startswith("file://") else url
         path = os.path.normpath(os.path.join(self.path, os.path.expanduser(path)))
+        if node.via:
+            return [node.shell, "p2pstdio", path, proxy, "--uuid", node.uuid.decode()]
         return [node.shell, "p2pstdio", path, proxy]

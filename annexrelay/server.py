@@ -31,6 +31,7 @@ from twisted.logger import Logger
 
 from annexrelay.clientside import ClientSession, Mode
 from annexrelay.fastwrite import readWide
+from annexrelay.targets.cluster import ClusterGateway
 from annexrelay.targets.proxied import ProxiedRemote
 
 log = Logger()
@@ -47,32 +48,30 @@ class RelayCore:
     What every session of one daemon shares.
     """
 
-    def __init__(self, reactor, repository, pool, locationLog):
+    def __init__(self, reactor, repository, pool, locationLog, branch=None, monotonic=None):
         self.reactor = reactor
         self.repository = repository
         self.pool = pool
         self.locationLog = locationLog
+        self.branch = branch
+        self.monotonic = monotonic
         self.sessions = 0
 
     def targetFor(self, uuid: bytes):
         """
-        @return: an L{ITarget} for C{uuid}, or None when git-annex-shell
-            serves it: the repository itself, or a cluster or cluster node
-            (not yet relayed by annexrelay).
+        @return: an L{ITarget} for C{uuid} (a proxied remote or a cluster),
+            or None when it is the repository itself, which git-annex-shell
+            serves.
         @raise TargetUnknown: when this repository does not proxy C{uuid}.
         """
         repo = self.repository
         node = repo.target(uuid)
         if node is not None:
             return ProxiedRemote(node, self.pool, self.locationLog)
+        cluster = repo.cluster(uuid)
+        if cluster is not None:
+            return ClusterGateway(cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.monotonic)
         if uuid == repo.uuid:
-            return None
-        if uuid in repo.delegated:
-            log.info(
-                "{what} ({uuid}) is served by git-annex-shell",
-                what=repo.delegated[uuid],
-                uuid=uuid.decode("ascii", "replace"),
-            )
             return None
         desc = repo.describe(uuid)
         if desc:
@@ -84,6 +83,23 @@ class RelayCore:
     def session(self, target, mode, peer):
         self.sessions += 1
         return ClientSession(target, mode, peer="%s#%d" % (peer, self.sessions))
+
+
+def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, monotonic=None):
+    """
+    A L{RelayCore} for C{repository} with its node pool (nodes run as
+    processes), location log writer and branch reader.
+    """
+    import time
+
+    from annexrelay.branch import LocationLogWriter
+    from annexrelay.branchreader import BranchReader
+    from annexrelay.connectors import NodePool, ProcessConnector
+
+    pool = NodePool(reactor, ProcessConnector(reactor, repository.nodeCommand), idleTimeout=idleTimeout)
+    writer = LocationLogWriter(reactor, repository.path, delay=commitDelay)
+    branch = BranchReader(reactor, repository.path, repository.gitDir, repository.onelevel, writer)
+    return RelayCore(reactor, repository, pool, writer, branch, monotonic or time.monotonic)
 
 
 class _WideReader(process.ProcessReader):

@@ -11,11 +11,9 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from annexrelay import splicing
-from annexrelay.branch import LocationLogWriter
-from annexrelay.connectors import NodePool, ProcessConnector
 from annexrelay.paths import default_socket, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
-from annexrelay.server import HandoverFactory, RelayCore
+from annexrelay.server import HandoverFactory, makeCore
 
 log = Logger()
 
@@ -68,6 +66,7 @@ class _Housekeeping(service.Service):
     def stopService(self):
         service.Service.stopService(self)
         self.core.pool.closeAll()
+        self.core.branch.close()
         return self.core.locationLog.flush()
 
 
@@ -80,9 +79,7 @@ def makeService(options, reactor=None):
         repo = ProxyRepository(options["repo"])
     except RepositoryError as e:
         raise usage.UsageError(str(e))
-    pool = NodePool(reactor, ProcessConnector(reactor, repo.nodeCommand), idleTimeout=options["idle-timeout"])
-    writer = LocationLogWriter(reactor, repo.path, delay=options["commit-delay"])
-    core = RelayCore(reactor, repo, pool, writer)
+    core = makeCore(reactor, repo, idleTimeout=options["idle-timeout"], commitDelay=options["commit-delay"])
     top = service.MultiService()
     _Housekeeping(core).setServiceParent(top)
     factory = HandoverFactory(core)

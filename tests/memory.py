@@ -36,11 +36,14 @@ class MemoryPool:
     def __init__(self, nodeVersion=4, reachable=True):
         self.nodeVersion = nodeVersion
         self.reachable = reachable
+        self.unreachable = set()
         self.conns = []
         self.released = []
+        self.acquired = []
 
     def acquire(self, node, version, bypass=()):
-        if not self.reachable:
+        self.acquired.append((node.name, version, tuple(sorted(bypass))))
+        if not self.reachable or node.name in self.unreachable:
             return defer.fail(NodeError("cannot reach node %s (%s): gone" % (node.name, node.url)))
         conn = NodeConnection(node)
         conn.makeConnection(StringTransport())
@@ -54,6 +57,15 @@ class MemoryPool:
 
     # It also serves as the connector of a real NodePool.
     connect = acquire
+
+    def conn(self, name):
+        """
+        The newest connection to the node called C{name}.
+        """
+        for conn in reversed(self.conns):
+            if conn.node.name == name:
+                return conn
+        raise KeyError(name)
 
     def release(self, conn):
         self.released.append(conn)
@@ -106,3 +118,84 @@ class RelayPair:
         v = t.value()
         t.clear()
         return v
+
+
+CLUSTER_UUID = b"ac36e849-d083-8884-bd91-5d895d2dbfd8"
+GATEWAY_UUID = b"5be33b88-f077-4dfa-8ff3-5e8cde6218ce"
+NODE_UUIDS = {
+    "n1": b"11111111-1ddd-4f1a-a22c-16b82487267f",
+    "n2": b"22222222-1247-44c7-9e16-7a903abc3fc7",
+    "n3": b"33333333-e29f-45fa-bd52-824b160e6907",
+}
+
+
+class FakeBranch:
+    """
+    Stands in for the branch reader: holders per key, and branch files.
+    """
+
+    def __init__(self, files=None):
+        self.holding = {}
+        self.files = dict(files or {})
+
+    def read(self, paths):
+        return defer.succeed({p: self.files.get(p, b"") for p in paths})
+
+    def holders(self, key, extra=()):
+        return defer.succeed((set(self.holding.get(key, ())), {p: self.files.get(p, b"") for p in extra}))
+
+
+class ClusterPair:
+    """
+    A client session to a cluster of nodes C{n1..nN} (costs 100, 200, 300…
+    unless given), all in memory.
+    """
+
+    def __init__(self, nodes=3, version=4, costs=None, files=None, gateways=()):
+        from annexrelay.repo import Cluster
+        from annexrelay.targets.cluster import ClusterGateway
+
+        names = ["n%d" % i for i in range(1, nodes + 1)]
+        costs = costs or [100.0 * i for i in range(1, nodes + 1)]
+        self.nodes = {n: Node(n, NODE_UUIDS[n], "/srv/" + n, cost=c) for n, c in zip(names, costs)}
+        self.cluster = Cluster("c1", CLUSTER_UUID, tuple(self.nodes.values()), tuple(gateways))
+        listed = b" ".join(sorted(NODE_UUIDS[n] for n in names))
+        allFiles = {b"cluster.log": b"1795571688s " + CLUSTER_UUID + b" " + listed + b"\n"}
+        allFiles.update(files or {})
+        self.branch = FakeBranch(allFiles)
+        self.pool = MemoryPool()
+        self.log = RecordingLog()
+        self.clock = [1000]
+        self.target = ClusterGateway(
+            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, lambda: self.clock[0]
+        )
+        self.session = ClientSession(self.target)
+        self.client = StringTransport()
+        self.session.makeConnection(self.client)
+        self.greeting = self.take()
+        if version is not None:
+            self.send(b"VERSION %d\n" % version)
+            self.take()
+
+    def send(self, data):
+        self.session.dataReceived(data)
+
+    def take(self):
+        v = self.client.value()
+        self.client.clear()
+        return v
+
+    def conn(self, name):
+        return self.pool.conn(name)
+
+    def nodeSays(self, name, data):
+        self.conn(name).dataReceived(data)
+
+    def nodeGot(self, name):
+        t = self.conn(name).transport
+        v = t.value()
+        t.clear()
+        return v
+
+    def connected(self):
+        return sorted({c.node.name for c in self.pool.conns})

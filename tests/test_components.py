@@ -181,7 +181,8 @@ class FakeRepository:
     def target(self, uuid):
         return self.node if uuid == NODE_UUID else None
 
-    delegated = {}
+    def cluster(self, uuid):
+        return None
 
     def describe(self, uuid):
         return ""

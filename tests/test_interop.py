@@ -312,34 +312,96 @@ class ShellTests(InteropCase):
         self.assertIn(b"missing UUID parameter", p.stderr)
 
 
-class ClusterDelegationTests(InteropCase):
+class ClusterTests(InteropCase):
     """
-    Until annexrelay is a cluster gateway, a cluster configured in the proxy
-    repository keeps working: its sessions, and its nodes', are handed to
-    git-annex-shell.
+    annexrelay as the gateway of cluster c1 = n1, n2, n3, configured with
+    git-annex's own commands; the client sees it as origin-c1.
     """
+
+    nodes = 3
 
     def setUp(self):
         InteropCase.setUp(self)
-        s = self.s
-        s.git("annex", "initcluster", "c1", cwd=s.proxy)
-        s.git("config", "remote.n2.annex-proxy", "false", cwd=s.proxy)
-        s.git("config", "remote.n2.annex-cluster-node", "c1", cwd=s.proxy)
-        s.git("annex", "updatecluster", cwd=s.proxy)
+        self.clusterUUID = self.s.makeCluster("c1", ["n1", "n2", "n3"])
         self.annex("pull", "--no-content", "origin")
 
-    def test_cluster_and_node_served_by_git_annex_shell(self):
-        self.s.addFile(self.client, "c.txt", b"to the cluster\n")
-        self.annex("copy", "--to", "origin-c1", "c.txt")
-        self.assertTrue(self.nodeHas("n2", self.key("c.txt")))
-        self.annex("drop", "c.txt")
-        self.annex("get", "--from", "origin-n2", "c.txt")
-        self.assertIn("cluster c1", self.daemonLog())
-        self.assertIn("cluster node n2", self.daemonLog())
-        # The plain proxied remote is still relayed by annexrelay.
-        self.annex("copy", "--to", "origin-n1", "c.txt")
-        self.assertTrue(self.nodeHas("n1", self.key("c.txt")))
-        self.assertIn("1 transfer(s), 15 byte(s) with node n1", self.daemonLog())
+    def add(self, *names):
+        for name in names:
+            self.s.addFile(self.client, name, ("content of %s\n" % name).encode())
+
+    def holders(self, name):
+        key = self.key(name)
+        return sorted(n for n, path in self.s.nodes.items() if os.path.isdir(path) and self.nodeHas(n, key))
+
+    def breakNode(self, name):
+        """
+        The node's repository goes away (moved aside), as a dead disk would.
+        """
+        path = self.s.nodes[name]
+        os.rename(path, path + ".gone")
+        self.addCleanup(os.rename, path + ".gone", path)
+
+    def test_copy_lands_on_every_node_whereis(self):
+        self.add("a.txt", "b.txt", "c.txt")
+        out = self.annex("copy", "--to", "origin-c1", "a.txt", "b.txt", "c.txt")
+        self.assertEqual(out.count("ok"), 3, out)
+        for name in ("a.txt", "b.txt", "c.txt"):
+            self.assertEqual(self.holders(name), ["n1", "n2", "n3"])
+        for node in ("n1", "n2", "n3"):
+            self.waitForProxyLog(self.key("c.txt"), "1 " + self.uuids[node])
+        # Never the cluster UUID in the log.
+        self.assertNotIn(self.clusterUUID, self.proxyLog(self.key("a.txt")))
+        other = self.s.makeClient("client2")
+        self.annex("pull", "--no-content", "origin", cwd=other)
+        out = self.annex("whereis", "--key", self.key("c.txt"), cwd=other)
+        self.assertIn("(3 copies)", out)
+        for expected in ("cluster c1 [origin-c1]", "n1 [origin-n1]", "n2 [origin-n2]", "n3 [origin-n3]"):
+            self.assertIn(expected, out)
+
+    def test_get_fails_over(self):
+        """
+        Two of three nodes are gone, whichever the gateway would pick first:
+        get from the cluster still works.
+        """
+        self.add("a.txt")
+        self.annex("copy", "--to", "origin-c1", "a.txt")
+        self.annex("drop", "a.txt")
+        self.breakNode("n1")
+        self.breakNode("n2")
+        self.annex("get", "--from", "origin-c1", "a.txt")
+        with open(os.path.join(self.client, "a.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"content of a.txt\n")
+        self.annex("fsck", "--from", "origin-c1", "a.txt")
+
+    def test_copy_with_a_node_unreachable(self):
+        self.breakNode("n2")
+        self.add("a.txt", "b.txt")
+        self.annex("copy", "--to", "origin-c1", "a.txt", "b.txt")
+        self.assertEqual(self.holders("a.txt"), ["n1", "n3"])
+        out = self.annex("whereis", "a.txt")
+        self.assertIn("n1 [origin-n1]", out)
+        self.assertIn("n3 [origin-n3]", out)
+        self.assertNotIn("n2 [origin-n2]", out)
+        self.assertIn("unreachable: n2", self.daemonLog())
+
+    def test_drop_from_all_nodes(self):
+        self.add("a.txt")
+        self.annex("copy", "--to", "origin-c1", "a.txt")
+        self.annex("drop", "--from", "origin-c1", "a.txt")
+        self.assertEqual(self.holders("a.txt"), [])
+        for node in ("n1", "n2", "n3"):
+            self.waitForProxyLog(self.key("a.txt"), "0 " + self.uuids[node])
+        # Dropping the only other copy, proven by locking it in the cluster.
+        self.annex("copy", "--to", "origin-c1", "a.txt")
+        self.annex("drop", "a.txt")
+        self.annex("get", "--from", "origin-c1", "a.txt")
+
+    def test_preferred_content_routes(self):
+        self.s.git("annex", "wanted", "n1", "include=*.jpg", cwd=self.s.proxy)
+        self.add("photo.jpg", "notes.txt")
+        self.annex("copy", "--to", "origin-c1", "photo.jpg", "notes.txt")
+        self.assertEqual(self.holders("photo.jpg"), ["n1", "n2", "n3"])
+        self.assertEqual(self.holders("notes.txt"), ["n2", "n3"])
 
 
 class InProcessTests(InteropCase):

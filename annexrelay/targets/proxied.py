@@ -225,8 +225,14 @@ class ProxiedRemote:
     async def _LOCKCONTENT(self, session, conn, msg):
         reply = await self._ask(conn, msg)
         self._relayReply(session, reply)
-        if not (isinstance(reply, Message) and reply.name == "SUCCESS"):
-            return
+        if isinstance(reply, Message) and reply.name == "SUCCESS":
+            await self.holdLock(session, conn)
+
+    async def holdLock(self, session, conn):
+        """
+        The node locked the content and the client was told so: keep the
+        node's lock until the client's C{UNLOCKCONTENT} (or its going away).
+        """
         # The lock holds while the client's next message is not here.  If
         # the node goes away meanwhile the lock is gone: the client must not
         # go on believing it holds one.
@@ -253,6 +259,14 @@ class ProxiedRemote:
         if not (isinstance(reply, Message) and reply.name == "DATA"):
             self._relayReply(session, reply)
             return
+        await self.download(session, conn, msg, reply)
+
+    async def download(self, session, conn, msg, reply, verdict=None):
+        """
+        The node answered C{GET} with C{reply} (C{DATA n}): pass the payload,
+        the node's C{VALID}/C{INVALID} (C{verdict} if already read) and the
+        client's verdict on.
+        """
         n = reply.args[0]
         self._logTransfer(
             "GET {key} from node {node} at offset {offset}: {n} bytes",
@@ -262,7 +276,11 @@ class ProxiedRemote:
             n=n,
         )
         try:
-            verdict = await _forward(conn, session, reply, n, conn.version >= 1)
+            if verdict is None:
+                verdict = await _forward(conn, session, reply, n, conn.version >= 1)
+            else:
+                session.sendMessage(reply)
+                session.sendMessage(verdict)
         except ShortData as e:
             raise SessionAborted("node %s stopped sending in the middle of GET data: %s" % (self.node.name, e))
         except OSError as e:

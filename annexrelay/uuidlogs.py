@@ -1,0 +1,106 @@
+"""
+The git-annex branch's per-repository logs a cluster gateway consults, as
+pure functions: C{cluster.log}, C{trust.log}, C{group.log},
+C{preferred-content.log} and C{group-preferred-content.log}.
+
+Two line shapes (newest timestamp per item wins, a tie goes to the later
+line):
+ - old style, C{<uuid> <value…> timestamp=<t>s} (trust, group, preferred
+   content); a line without C{timestamp=} counts as oldest;
+ - new style, C{<t>s <item> <value…>} (cluster.log, and
+   group-preferred-content.log keyed by group name).
+"""
+
+import re
+from typing import Dict, FrozenSet, Set
+
+_TS = re.compile(rb"^([0-9]+)(?:\.([0-9]*))?s?$")
+
+CLUSTER_LOG = b"cluster.log"
+TRUST_LOG = b"trust.log"
+GROUP_LOG = b"group.log"
+PREFERRED_CONTENT_LOG = b"preferred-content.log"
+GROUP_PREFERRED_CONTENT_LOG = b"group-preferred-content.log"
+
+ALL = (CLUSTER_LOG, TRUST_LOG, GROUP_LOG, PREFERRED_CONTENT_LOG, GROUP_PREFERRED_CONTENT_LOG)
+
+
+def _timestamp(text: bytes) -> float:
+    m = _TS.match(text)
+    if m is None:
+        return -1.0
+    return float(m.group(1) + b"." + (m.group(2) or b"0"))
+
+
+def old_style(content: bytes) -> Dict[bytes, bytes]:
+    """
+    C{<uuid> <value> timestamp=<t>}: the newest value per UUID.
+    """
+    newest = {}
+    for line in content.splitlines():
+        item, _, rest = line.partition(b" ")
+        if not item:
+            continue
+        value, sep, ts = rest.rpartition(b" timestamp=")
+        t = _timestamp(ts) if sep else -1.0
+        if not sep:
+            value = rest
+        old = newest.get(item)
+        if old is None or t >= old[0]:
+            newest[item] = (t, value)
+    return {k: v for k, (t, v) in newest.items()}
+
+
+def new_style(content: bytes) -> Dict[bytes, bytes]:
+    """
+    C{<t>s <item> <value>}: the newest value per item.
+    """
+    newest = {}
+    for line in content.splitlines():
+        parts = line.split(b" ", 2)
+        if len(parts) < 2:
+            continue
+        t = _timestamp(parts[0])
+        if t < 0:
+            continue
+        value = parts[2] if len(parts) == 3 else b""
+        old = newest.get(parts[1])
+        if old is None or t >= old[0]:
+            newest[parts[1]] = (t, value)
+    return {k: v for k, (t, v) in newest.items()}
+
+
+def cluster_nodes(content: bytes, cluster: bytes) -> FrozenSet[bytes]:
+    """
+    The node UUIDs C{cluster.log} lists for C{cluster}.
+    """
+    return frozenset(new_style(content).get(cluster, b"").split())
+
+
+def dead(content: bytes) -> Set[bytes]:
+    """
+    The UUIDs C{trust.log} marks dead (C{X}).
+    """
+    return {u for u, level in old_style(content).items() if level.strip() == b"X"}
+
+
+def groups(content: bytes) -> Dict[bytes, Set[str]]:
+    """
+    Group membership per UUID, from C{group.log}.
+    """
+    return {u: set(v.decode("utf-8", "replace").split()) for u, v in old_style(content).items()}
+
+
+def preferred_content(content: bytes) -> Dict[bytes, str]:
+    """
+    The preferred content expression per UUID (C{git annex wanted}); an
+    empty expression means none is set.
+    """
+    return {u: v.decode("utf-8", "replace").strip() for u, v in old_style(content).items()}
+
+
+def group_preferred_content(content: bytes) -> Dict[str, str]:
+    """
+    The expression per group (C{git annex groupwanted}).
+    """
+    return {g.decode("utf-8", "replace"): v.decode("utf-8", "replace").strip() for g, v in new_style(content).items()}
