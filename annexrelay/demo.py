@@ -176,19 +176,21 @@ class Setup:
         self.git("annex", "add", "-q", name, cwd=client)
         self.git("commit", "-q", "-m", "add " + name, cwd=client)
 
-    def startDaemon(self, extra=(), logfile=None):
+    def startDaemon(self, extra=(), logfile=None, repo=None):
         """
-        Start C{twistd -n annexrelay} for the proxy and wait for its socket.
+        Start C{twistd -n annexrelay} for the proxy (or C{repo}) and wait
+        for its socket.
 
         @return: the L{subprocess.Popen}.
         """
-        sock = os.path.join(self.proxy, ".git", "annex", "annexrelay.sock")
+        repo = repo or self.proxy
+        sock = os.path.join(repo, ".git", "annex", "annexrelay.sock")
         if os.path.exists(sock):
             os.unlink(sock)
         log = open(logfile or os.path.join(self.base, "annexrelay.log"), "ab")
         twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
         p = subprocess.Popen(
-            [twistd, "-n", "--pidfile=", "annexrelay", "--repo", self.proxy] + list(extra),
+            [twistd, "-n", "--pidfile=", "annexrelay", "--repo", repo] + list(extra),
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

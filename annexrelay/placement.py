@@ -90,9 +90,13 @@ class ClusterView:
 
     def holding(self, holders: Set[bytes]) -> List[Node]:
         """
-        The nodes the location log says have the key, in the order to try.
+        The nodes the location log says have the key, in the order to try;
+        then other gateways to the cluster that the log does not credit
+        (they know their own nodes), as a last resort.
         """
-        return by_cost((n for n in self.nodes if self._holds(n, holders)), self.rng)
+        first = by_cost((n for n in self.nodes if self._holds(n, holders)), self.rng)
+        rest = by_cost((n for n in self.nodes if n.via and n not in first), self.rng)
+        return first + rest
 
     def putCandidates(
         self, holders: Set[bytes], file: Optional[str], size: Optional[int]

@@ -545,3 +545,48 @@ sys.stdin.buffer.read()
 
         self.patch(splicing, "enabled", False)
         return self.check(self.paused(Relay, "_sinkPaused"))
+
+
+class BranchReaderTests(unittest.TestCase):
+    """
+    The gateway's view of its branch: committed, journaled, and recorded by
+    annexrelay but not yet committed.
+    """
+
+    if not _have_git_annex():
+        skip = "git-annex is not on PATH"
+
+    def setUp(self):
+        from annexrelay.branchreader import BranchReader
+        from annexrelay.paths import git_dir
+
+        self.path = os.path.abspath(self.mktemp())
+        subprocess.run(["git", "init", "-q", self.path], check=True)
+        _git(self.path, "annex", "init", "-q", "proxy")
+        self.writer = LocationLogWriter(reactor, self.path, delay=30)
+        self.reader = BranchReader(reactor, self.path, git_dir(self.path), writer=self.writer)
+        self.addCleanup(self.reader.close)
+
+    @defer.inlineCallbacks
+    def test_layers(self):
+        key = b"SHA256E-s3--%064x" % 3
+        u1 = b"11111111-1ddd-4f1a-a22c-16b82487267f"
+        u2 = b"22222222-1ddd-4f1a-a22c-16b82487267f"
+        have, files = yield defer.ensureDeferred(self.reader.holders(key, [b"cluster.log"]))
+        self.assertEqual((have, files), (set(), {b"cluster.log": b""}))
+        # git-annex journals a change (not committed yet): seen.
+        _git(self.path, "annex", "setpresentkey", key.decode(), u1.decode(), "1")
+        have, _ = yield defer.ensureDeferred(self.reader.holders(key))
+        self.assertEqual(have, {u1})
+        # Committed: still seen, by the same cat-file process.
+        _git(self.path, "annex", "merge", "-q")
+        have, _ = yield defer.ensureDeferred(self.reader.holders(key))
+        self.assertEqual(have, {u1})
+        # Recorded by annexrelay, not committed: seen; after commit too.
+        self.writer.record(key, u2, True)
+        self.writer.record(key, u1, False)
+        have, _ = yield defer.ensureDeferred(self.reader.holders(key))
+        self.assertEqual(have, {u2})
+        yield self.writer.flush()
+        have, _ = yield defer.ensureDeferred(self.reader.holders(key))
+        self.assertEqual(have, {u2})

@@ -404,6 +404,76 @@ class ClusterTests(InteropCase):
         self.assertEqual(self.holders("notes.txt"), ["n2", "n3"])
 
 
+class TwoGatewayTests(InteropCase):
+    """
+    Cluster c1 has two gateways that list each other (C{extendcluster} both
+    ways): the proxy (nodes n1) and g2 (node n3).  A client's upload goes
+    to n1 and, through g2, to n3, and stops there: BYPASS ends the loop.
+    """
+
+    nodes = 3
+    g2Shell = None  # None: g2 is annexrelay; "git-annex-shell": git-annex's gateway
+
+    def setUp(self):
+        InteropCase.setUp(self)
+        s = self.s
+        s.makeCluster("c1", ["n1"])
+        self.g2 = os.path.join(s.base, "g2")
+        s.git("init", "-q", "-b", "main", self.g2, cwd=s.base)
+        s.git("annex", "init", "-q", "g2", cwd=self.g2)
+        s.git("remote", "add", "n3", s.nodes["n3"], cwd=self.g2)
+        s.git("remote", "add", "g1", "localhost:" + s.proxy, cwd=self.g2)
+        s.git("fetch", "-q", "g1", cwd=self.g2)
+        s.git("fetch", "-q", "n3", cwd=self.g2)
+        s.git("annex", "extendcluster", "g1", "c1", cwd=self.g2)
+        s.git("config", "remote.n3.annex-cluster-node", "c1", cwd=self.g2)
+        s.git("annex", "updatecluster", cwd=self.g2)
+        s.git("remote", "add", "g2", "localhost:" + self.g2, cwd=s.proxy)
+        s.git("fetch", "-q", "g2", cwd=s.proxy)
+        s.git("annex", "extendcluster", "g2", "c1", cwd=s.proxy)
+        s.git("annex", "updatecluster", cwd=s.proxy)
+        if self.g2Shell:
+            # The proxy reaches g2 with git-annex-shell: git-annex's gateway.
+            s.git("config", "remote.g2.annex-shell", self.g2Shell, cwd=s.proxy)
+        else:
+            p = s.startDaemon(
+                ["--commit-delay", "0.2"], logfile=os.path.join(s.base, "g2.log"), repo=self.g2
+            )
+            self.addCleanup(lambda: (p.terminate(), p.wait()))
+        self.annex("pull", "--no-content", "origin")
+
+    def g2Log(self):
+        with open(os.path.join(self.s.base, "g2.log"), errors="replace") as f:
+            return f.read()
+
+    def test_loop_terminates(self):
+        self.s.addFile(self.client, "a.txt", b"two gateways\n")
+        out = self.annex("copy", "--to", "origin-c1", "a.txt")
+        self.assertIn("ok", out)
+        key = self.key("a.txt")
+        self.assertTrue(self.nodeHas("n1", key))
+        self.assertTrue(self.nodeHas("n3", key))
+        self.assertFalse(self.nodeHas("n2", key))
+        # The client was told about both nodes.
+        out = self.annex("whereis", "a.txt")
+        self.assertIn("n1 [origin-n1]", out)
+        self.assertIn(self.uuids["n3"], out)
+        if not self.g2Shell:
+            self.assertIn("gateway already on this path", self.g2Log())
+        # Reads reach n3 through g2 when n1 is gone.
+        self.annex("drop", "--from", "origin-n1", "a.txt")
+        self.annex("drop", "a.txt", "--force")
+        self.annex("get", "--from", "origin-c1", "a.txt")
+
+
+class AnnexGatewayBehindTests(TwoGatewayTests):
+    """
+    The same, with git-annex's own gateway as the second one.
+    """
+
+    g2Shell = "git-annex-shell"
+
+
 class InProcessTests(InteropCase):
     """
     No daemon: annexrelay-shell serves the session itself.
