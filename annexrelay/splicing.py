@@ -266,6 +266,7 @@ async def relayPayload(framer, n, sinks):
 
     @return: C{n}; fails with L{ShortData} if the source ends early.
     """
+    from annexrelay import fanout
     from annexrelay.fastwrite import write
     from annexrelay.streams import Relay
 
@@ -289,6 +290,31 @@ async def relayPayload(framer, n, sinks):
                 raise ShortData(n, len(buffered) + e.received)
             if rest >= CHUNK:
                 log.debug("spliced {n} bytes", n=rest)
+        return n
+    if (
+        enabled
+        and fanout.available
+        and n - framer.buffered() >= SPLICE_FROM
+        and len(sinks) > 1
+        and framer.canSplice()
+        and all(usable(framer.transport, t) for t, _ in sinks)
+    ):
+        buffered = framer.takeBuffered(n)
+        rest = []
+        for t, skip in sinks:
+            if skip < len(buffered):
+                write(t, buffered[skip:])
+            rest.append((t, max(0, skip - len(buffered))))
+        if n > len(buffered):
+            f = fanout.Fanout(framer.transport, rest, n - len(buffered))
+            try:
+                await f.start()
+            except ShortData as e:
+                raise ShortData(n, len(buffered) + e.received)
+            for t in f.dropped:
+                t.loseConnection()
+            if n >= CHUNK:
+                log.debug("spliced {n} bytes to {k} sinks", n=n, k=len(sinks))
         return n
     if n >= CHUNK:
         log.debug("relaying {n} bytes through memory", n=n)

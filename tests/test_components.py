@@ -590,3 +590,141 @@ class BranchReaderTests(unittest.TestCase):
         yield self.writer.flush()
         have, _ = yield defer.ensureDeferred(self.reader.holders(key))
         self.assertEqual(have, {u2})
+
+
+class _Collector:
+    """
+    The far end of a sink pipe, read by the reactor; fires C{full} once
+    C{want} bytes came.
+    """
+
+    def __init__(self, want):
+        self.want = want
+        self.data = bytearray()
+        self.full = defer.Deferred()
+
+    def childDataReceived(self, name, data):
+        self.data += data
+        if len(self.data) >= self.want and not self.full.called:
+            self.full.callback(bytes(self.data))
+
+    def childConnectionLost(self, name, reason=None):
+        pass
+
+
+class FanoutTests(unittest.TestCase):
+    """
+    splice/tee fan-out over real pipes: per-sink offsets, pacing by the
+    slowest sink, a sink breaking mid-stream.
+    """
+
+    SIZE = 6 * 1024 * 1024 + 123
+
+    def setUp(self):
+        from annexrelay import fanout
+
+        if not fanout.available:
+            raise unittest.SkipTest("no tee(2) here")
+        self.transports = []
+        self.held = []
+        self.readers = []
+        self.addCleanup(self.closeAll)
+
+    def closeAll(self):
+        for t in self.transports:
+            t.abortConnection()
+        for r in self.readers:
+            if r.connected:
+                r.stopReading()
+                os.close(r.fileno())
+        for fd in self.held:
+            os.close(fd)
+
+    def transport(self, proto, fdIn, fdOut):
+        from annexrelay.server import DescriptorTransport
+
+        DescriptorTransport(proto, fdIn, fdOut, reactor)
+        self.transports.append(proto.transport)
+        return proto.transport
+
+    def build(self, skips):
+        from twisted.internet.process import ProcessReader
+        from twisted.internet.protocol import Protocol
+
+        from annexrelay.p2p.framing import P2PFramer
+
+        self.payload = os.urandom(self.SIZE)
+        src_r, src_w = os.pipe()
+        idle_r, idle_w = os.pipe()
+        self.framer = P2PFramer()
+        self.transport(self.framer, src_r, idle_w)
+        self.transport(Protocol(), idle_r, src_w).write(self.payload)
+        self.sinks, self.collectors = [], []
+        for skip in skips:
+            r, w = os.pipe()
+            hold_r, hold_w = os.pipe()
+            self.held.append(hold_w)
+            t = self.transport(Protocol(), hold_r, w)
+            c = _Collector(self.SIZE - skip)
+            self.readers.append(ProcessReader(reactor, c, "r", r))
+            self.readers[-1].stopReading()
+            self.sinks.append((t, skip))
+            self.collectors.append(c)
+
+    def waits(self, index):
+        """
+        Fires the first time the fan-out waits for sink C{index} to drain.
+        """
+        from annexrelay import fanout
+
+        d = defer.Deferred()
+        original = fanout.Fanout._waitFor
+
+        def watch(this, s):
+            original(this, s)
+            if s.index == index and not d.called:
+                d.callback(s)
+
+        self.patch(fanout.Fanout, "_waitFor", watch)
+        return d
+
+    @defer.inlineCallbacks
+    def test_offsets_and_slowest_paces(self):
+        from annexrelay.splicing import relayPayload
+
+        self.build([0, 1000, 3 * 1024 * 1024 + 7])
+        waited = self.waits(1)
+        self.readers[0].startReading()
+        self.readers[2].startReading()
+        done = defer.ensureDeferred(relayPayload(self.framer, self.SIZE, self.sinks))
+        yield waited
+        # Once the read that filled it returns (the next reactor turn), the
+        # slow sink (not read) holds the source: it is not being read.
+        from twisted.internet.task import deferLater
+
+        yield deferLater(reactor, 0, lambda: None)
+        self.assertNotIn(self.framer.transport._reader, reactor.getReaders())
+        self.assertFalse(done.called)
+        self.readers[1].startReading()
+        yield done
+        for c, (_, skip) in zip(self.collectors, self.sinks):
+            got = yield c.full
+            self.assertEqual(len(got), self.SIZE - skip)
+            self.assertEqual(got, self.payload[skip:])
+
+    @defer.inlineCallbacks
+    def test_sink_breaks(self):
+        from annexrelay.splicing import relayPayload
+
+        self.build([0, 0, 0])
+        waited = self.waits(1)
+        self.readers[0].startReading()
+        self.readers[2].startReading()
+        done = defer.ensureDeferred(relayPayload(self.framer, self.SIZE, self.sinks))
+        yield waited
+        # The slow sink's reader goes away: the others complete.
+        os.close(self.readers.pop(1).fileno())
+        yield done
+        for i in (0, 2):
+            got = yield self.collectors[i].full
+            self.assertEqual(got, self.payload)

@@ -1,0 +1,289 @@
+"""
+One client upload to several nodes inside the kernel: Linux C{splice(2)}
+and C{tee(2)}, so the payload never enters the relay's memory however many
+nodes get it.
+
+A L{Fanout} moves the payload in rounds of up to 1 MiB.  Each round is
+spliced from the source into a private pipe, duplicated (C{tee}, page
+references, no copy) into one private pipe per node, and each of those is
+spliced on to its node.  The next round starts only when every node took
+the previous one, so the upload is paced by the slowest node and at most
+one round per node is in flight.  A node that starts later in the stream
+(its resume offset) has its first bytes discarded from its own pipe.  A
+node that breaks is dropped and the others go on; the source is read to
+the end of the payload regardless.
+"""
+
+import ctypes
+import errno
+import os
+
+from zope.interface import implementer
+from twisted.internet import defer, main
+from twisted.internet.interfaces import IPushProducer
+from twisted.python.failure import Failure
+
+from annexrelay.p2p.framing import ShortData
+from annexrelay.splicing import (
+    CHUNK,
+    COALESCE_BELOW,
+    COALESCE_DELAY,
+    _FLAGS,
+    _widen,
+    readDescriptor,
+    writeDescriptor,
+)
+
+
+def _loadTee():
+    if not hasattr(os, "splice"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        tee = libc.tee
+    except (OSError, AttributeError):
+        return None
+    tee.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
+    tee.restype = ctypes.c_ssize_t
+    return tee
+
+
+_tee = _loadTee()
+available = _tee is not None
+_NONBLOCK = getattr(os, "SPLICE_F_NONBLOCK", 2)
+
+
+def tee(src, dst, n):
+    """
+    Duplicate up to C{n} bytes at the head of pipe C{src} into pipe C{dst}
+    without consuming them.
+    """
+    k = _tee(src, dst, n, _NONBLOCK)
+    if k < 0:
+        e = ctypes.get_errno()
+        if e == errno.EAGAIN:
+            raise BlockingIOError(e, os.strerror(e))
+        raise OSError(e, os.strerror(e))
+    return k
+
+
+def _privatePipe():
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    _widen(w)
+    return r, w
+
+
+@implementer(IPushProducer)
+class _Sink:
+    """
+    One node's side of a fan-out: the Twisted writer of its transport tells
+    it when the node can take more.
+    """
+
+    def __init__(self, fanout, index, transport, skip):
+        self.fanout = fanout
+        self.index = index
+        self.transport = transport
+        self.writer = writeDescriptor(transport)
+        self.fd = self.writer.fileno()
+        self.skip = skip
+        self.pending = 0  # bytes of this round in our pipe, not yet sent
+        self.waiting = False  # for Twisted to find the node writable
+        self.dead = False
+        _widen(self.fd)
+        self.pipe = _privatePipe()
+
+    def pauseProducing(self):
+        pass
+
+    def resumeProducing(self):
+        self.waiting = False
+        self.fanout._sinkWritable(self)
+
+    def stopProducing(self):
+        self.fanout._drop(self, "the node went away")
+
+
+class Fanout:
+    """
+    Move C{n} payload bytes from transport C{src} to C{sinks}
+    (C{[(transport, skip)]}).
+
+    @ivar dropped: the sink transports that broke on the way.
+    """
+
+    def __init__(self, src, sinks, n):
+        self.src = readDescriptor(src)
+        self.total = n
+        self.remaining = n
+        self.dropped = []
+        self.done = defer.Deferred()
+        self._finished = False
+        self._inRound = False
+        self._timer = None
+        self._srcFd = self.src.fileno()
+        _widen(self._srcFd)
+        self._round = _privatePipe()
+        self._null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        self._sinks = [_Sink(self, i, t, skip) for i, (t, skip) in enumerate(sinks)]
+
+    def start(self):
+        self._savedRead = self.src.__dict__.get("doRead")
+        self.src.doRead = self._doRead
+        for s in self._sinks:
+            s.writer.registerProducer(s, True)
+            if s.writer.dataBuffer or s.writer._tempDataBuffer:
+                # What Twisted still holds for this node goes first.
+                self._waitFor(s)
+        if not any(s.waiting for s in self._sinks):
+            self.src.startReading()
+        return self.done
+
+    def _alive(self):
+        return [s for s in self._sinks if not s.dead]
+
+    # Rounds
+
+    def _doRead(self):
+        moved = 0
+        for _ in range(16):
+            try:
+                k = os.splice(self._srcFd, self._round[1], min(self.remaining, CHUNK), flags=_FLAGS)
+            except BlockingIOError:
+                if moved < COALESCE_BELOW and self.remaining > CHUNK:
+                    self._pauseBriefly()
+                return None
+            except OSError as e:
+                self._finish(Failure(e))
+                return None
+            if k == 0:
+                self._finish(Failure(ShortData(self.total, self.total - self.remaining)))
+                return main.CONNECTION_DONE
+            moved += k
+            self.remaining -= k
+            self._inRound = True
+            try:
+                self._spread(k)
+            except OSError as e:
+                self._finish(Failure(e))
+                return None
+            finally:
+                self._inRound = False
+            if any(s.pending or s.waiting for s in self._alive()):
+                self.src.stopReading()
+                return None
+            if self.remaining == 0:
+                self._finish(None)
+                return None
+        return None
+
+    def _spread(self, k):
+        """
+        Give the C{k} bytes now in the round pipe to every live node.
+        """
+        for s in self._alive():
+            try:
+                got = tee(self._round[0], s.pipe[1], k)
+            except OSError as e:
+                self._drop(s, "tee: %s" % (e,))
+                continue
+            if got != k:
+                # Cannot happen with empty pipes of equal size; be safe.
+                self._drop(s, "tee moved %d of %d bytes" % (got, k))
+                continue
+            s.pending = k
+            if s.skip:
+                cut = min(s.skip, k)
+                os.read(s.pipe[0], cut)
+                s.skip -= cut
+                s.pending -= cut
+        left = k
+        while left:
+            left -= os.splice(self._round[0], self._null, left)
+        for s in self._alive():
+            self._send(s)
+
+    def _send(self, s):
+        """
+        Splice what is in C{s}'s pipe on to its node; wait for the node to
+        be writable if it is full.
+        """
+        while s.pending:
+            try:
+                s.pending -= os.splice(s.pipe[0], s.fd, s.pending, flags=_FLAGS)
+            except BlockingIOError:
+                self._waitFor(s)
+                return
+            except OSError as e:
+                self._drop(s, str(e))
+                return
+
+    def _waitFor(self, s):
+        s.waiting = True
+        s.writer.producerPaused = True
+        s.writer.startWriting()
+
+    def _sinkWritable(self, s):
+        if self._finished or s.dead:
+            return
+        self._send(s)
+        self._maybeNextRound()
+
+    def _maybeNextRound(self):
+        if self._finished or self._inRound or any(s.pending or s.waiting for s in self._alive()):
+            return
+        if self.remaining == 0:
+            self._finish(None)
+        elif self._timer is None:
+            self.src.startReading()
+
+    def _drop(self, s, why):
+        if s.dead:
+            return
+        s.dead = True
+        s.pending = 0
+        self.dropped.append(s.transport)
+        if s.writer.producer is s:
+            s.writer.unregisterProducer()
+        for fd in s.pipe:
+            os.close(fd)
+        if not self._finished:
+            self._maybeNextRound()
+
+    def _pauseBriefly(self):
+        self.src.stopReading()
+        self._timer = self.src.reactor.callLater(COALESCE_DELAY, self._readAgain)
+
+    def _readAgain(self):
+        self._timer = None
+        self._maybeNextRound()
+
+    def _finish(self, failure):
+        if self._finished:
+            return
+        self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._savedRead is not None:
+            self.src.doRead = self._savedRead
+        else:
+            try:
+                del self.src.doRead
+            except AttributeError:
+                pass
+        for s in self._sinks:
+            if not s.dead:
+                if s.writer.producer is s:
+                    s.writer.unregisterProducer()
+                for fd in s.pipe:
+                    os.close(fd)
+        for fd in self._round + (self._null,):
+            os.close(fd)
+        if failure is None:
+            if self.src.connected and not self.src.disconnecting:
+                self.src.startReading()
+            self.done.callback(self.total)
+        else:
+            self.src.stopReading()
+            self.done.errback(failure)

@@ -1,0 +1,216 @@
+"""
+Benchmark: the real git-annex client storing to and reading from a cluster
+of 3 nodes through
+
+  (a) a direct git-annex-shell p2pstdio on one node (the baseline: one copy),
+  (b) git-annex's own cluster gateway (git-annex-shell on the proxy),
+  (c) annexrelay as the gateway (annexrelay-shell handing sessions to the
+      running daemon),
+
+in one run, on one machine, interleaved.  Printed per scenario: wall
+times, the gateway side's CPU seconds and peak RSS (b: the gateway's
+git-annex-shell process; c: the daemon plus annexrelay-shell; node
+processes are not counted for either), and the ratios c/a and c/b.
+
+Usage: ./dev bench cluster [--big-mib 512] [--small-count 1000] [--small-kib 4] [--repeat 3]
+
+Machines are shared and noisy: read the ratios, not the absolute times.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from annexrelay.demo import Setup  # noqa: E402
+from relay_bench import Sampler, fmt, proc_cpu  # noqa: E402
+
+
+class ClusterBench:
+    def __init__(self, base, args):
+        self.args = args
+        self.s = Setup(base, nodes=3)
+        self.s.makeCluster("c1", ["n1", "n2", "n3"])
+        self.daemon = self.s.startDaemon(["--idle-timeout", "30"] + os.environ.get("BENCH_DAEMON_ARGS", "").split())
+        self.client = self.s.makeClient()
+        node = self.s.nodes["n1"]
+        self.s.git("remote", "add", "direct", "localhost:" + node, cwd=self.client)
+        self.s.git("config", "remote.direct.annex-uuid", self.s.uuidOf(node), cwd=self.client)
+        self.targets = {
+            "a": ("direct", "git-annex-shell"),
+            "b": ("origin-c1", "git-annex-shell"),
+            "c": ("origin-c1", "annexrelay-shell"),
+        }
+
+    def run(self, argv, shell):
+        env = dict(self.s.env, FAKE_SSH_SHELL=shell)
+        p = subprocess.run(argv, cwd=self.client, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode != 0:
+            raise RuntimeError("%s failed:\n%s" % (" ".join(argv), p.stdout.decode(errors="replace")[-3000:]))
+        return p
+
+    def measure(self, which, argv):
+        remote, shell = self.targets[which]
+        argv = [a.replace("REMOTE", remote) for a in argv]
+        sampler = before = None
+        if which == "b":
+            sampler = Sampler(["git-annex-shell", "p2pstdio", self.s.proxy, "--uuid"])
+        elif which == "c":
+            sampler = Sampler(["annexrelay-shell"])
+            before = proc_cpu(self.daemon.pid)
+        if sampler is not None:
+            sampler.start()
+        t0 = time.monotonic()
+        self.run(argv, shell)
+        wall = time.monotonic() - t0
+        cpu = rss = None
+        if sampler is not None:
+            cpu, rss = sampler.result()
+        if before is not None:
+            after = proc_cpu(self.daemon.pid)
+            cpu = (cpu or 0) + after[0] - before[0]
+            rss = max(rss or 0, after[1])
+        return wall, cpu, rss
+
+    def check_stored(self, paths, everywhere):
+        """
+        After a copy to the cluster, every node must hold the content (so
+        a fast run is not a run that skipped work).
+        """
+        keys = self.s.git("annex", "find", "--format=${key}\n", *paths, cwd=self.client).split()
+        for name, node in self.s.nodes.items():
+            if not everywhere and name != "n1":
+                continue
+            missing = subprocess.run(
+                ["git", "annex", "contentlocation"] + keys[:1] + keys[-1:],
+                cwd=node,
+                env=self.s.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ).returncode
+            if missing:
+                raise RuntimeError("node %s lacks content after the copy" % (name,))
+
+    def scenario(self, name, paths, prepare, argv, verify=None):
+        runs = {w: [] for w in "abc"}
+        for _ in range(self.args.repeat):
+            for which in "abc":
+                prepare(which)
+                runs[which].append(self.measure(which, argv))
+                if verify:
+                    verify(which)
+        results = {}
+        for which, rs in runs.items():
+            results[which] = tuple(statistics.median(v) if all(x is not None for x in v) else None for v in zip(*rs))
+        return name, results
+
+    def make_files(self):
+        a = self.args
+        with open(os.path.join(self.client, "big.bin"), "wb") as f:
+            chunk = os.urandom(1 << 20)
+            for i in range(a.big_mib):
+                f.write(chunk[: (1 << 20) - 8] + i.to_bytes(8, "big"))
+        os.makedirs(os.path.join(self.client, "small"), exist_ok=True)
+        for i in range(a.small_count):
+            with open(os.path.join(self.client, "small", "f%05d" % i), "wb") as f:
+                f.write(os.urandom(a.small_kib * 1024))
+        self.s.git("annex", "add", "-q", "big.bin", "small", cwd=self.client)
+        self.s.git("commit", "-q", "-m", "bench files", cwd=self.client)
+
+    def drop_everywhere(self, paths):
+        """
+        Before a copy: the content is on no node (dropped through
+        annexrelay, which removes from all nodes and records it).
+        """
+
+        def prepare(which):
+            self.run(["git", "annex", "drop", "--force", "--from", "origin-c1"] + paths, "annexrelay-shell")
+            self.run(["git", "annex", "drop", "--force", "--from", "direct"] + paths, "git-annex-shell")
+
+        return prepare
+
+    def drop_here(self, paths):
+        """
+        Before a get: the content is in the cluster (and on n1), not here.
+        """
+
+        def prepare(which):
+            self.run(["git", "annex", "copy", "--to", "origin-c1"] + paths, "annexrelay-shell")
+            self.run(["git", "annex", "drop", "--force"] + paths, "annexrelay-shell")
+
+        return prepare
+
+    def close(self):
+        r = proc_cpu(self.daemon.pid)
+        self.peak = r[1] if r else 0
+        self.daemon.terminate()
+        self.daemon.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--big-mib", type=int, default=512)
+    ap.add_argument("--small-count", type=int, default=1000)
+    ap.add_argument("--small-kib", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each scenario; medians are shown")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="annexrelay-cluster-bench-")
+    out = sys.stdout
+    out.write(
+        "annexrelay cluster benchmark in %s: 3 nodes; big object %d MiB, %d small files of %d KiB, median of %d runs\n"
+        % (base, args.big_mib, args.small_count, args.small_kib, args.repeat)
+    )
+    b = ClusterBench(base, args)
+    try:
+        b.make_files()
+        big, small = ["big.bin"], ["small"]
+        scenarios = [
+            b.scenario(
+                "big object: copy --to",
+                big,
+                b.drop_everywhere(big),
+                ["git", "annex", "copy", "--to", "REMOTE"] + big,
+                lambda w: b.check_stored(big, w != "a"),
+            ),
+            b.scenario(
+                "small files: copy --to",
+                small,
+                b.drop_everywhere(small),
+                ["git", "annex", "copy", "--to", "REMOTE"] + small,
+                lambda w: b.check_stored(small, w != "a"),
+            ),
+            b.scenario("big object: get --from", big, b.drop_here(big), ["git", "annex", "get", "--from", "REMOTE"] + big),
+            b.scenario(
+                "small files: get --from", small, b.drop_here(small), ["git", "annex", "get", "--from", "REMOTE"] + small
+            ),
+        ]
+    finally:
+        b.close()
+    out.write(
+        "\n%-26s %9s %9s %9s | %8s %8s | %8s %8s | %6s %6s\n"
+        % ("scenario", "a wall", "b wall", "c wall", "b cpu", "c cpu", "b rss", "c rss", "c/a", "c/b")
+    )
+    for name, r in scenarios:
+        (aw, _, _), (bw, bc, br), (cw, cc, cr) = r["a"], r["b"], r["c"]
+        cpu = ""
+        if bc and cc is not None:
+            cpu = "  (cpu c/b %.2f)" % (cc / bc)
+        out.write(
+            "%-26s %8.2fs %8.2fs %8.2fs | %8s %8s | %7.1fM %7.1fM | %6.2f %6.2f%s\n"
+            % (name, aw, bw, cw, fmt(bc, "s"), fmt(cc, "s"), (br or 0) / 1024, (cr or 0) / 1024, cw / aw, cw / bw, cpu)
+        )
+    out.write("\na = one direct copy to one node; b = git-annex's gateway; c = annexrelay (gateway CPU only, not nodes)\n")
+    out.write("daemon peak RSS over the whole run: %.1f MiB\n" % (b.peak / 1024))
+    if not args.keep:
+        subprocess.run(["rm", "-rf", base])
+
+
+if __name__ == "__main__":
+    main()
