@@ -33,6 +33,7 @@ class _CatFile(ProcessProtocol):
         self._waiting = deque()  # Deferreds, one per object asked for
         self._size = None
         self.ended = False
+        self.whenEnded = defer.Deferred()
 
     def ask(self, names):
         ds = []
@@ -68,6 +69,7 @@ class _CatFile(ProcessProtocol):
 
     def processEnded(self, reason):
         self.ended = True
+        self.whenEnded.callback(None)
         waiting, self._waiting = self._waiting, deque()
         for d in waiting:
             d.errback(error.ProcessTerminated("git cat-file ended"))
@@ -141,5 +143,12 @@ class BranchReader:
         return have, files
 
     def close(self):
-        if self._catfile is not None and not self._catfile.ended:
-            self._catfile.transport.closeStdin()
+        """
+        End the cat-file process.
+
+        @return: a L{Deferred} firing when it has exited.
+        """
+        if self._catfile is None or self._catfile.ended:
+            return defer.succeed(None)
+        self._catfile.transport.closeStdin()
+        return self._catfile.whenEnded

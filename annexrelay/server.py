@@ -102,12 +102,30 @@ def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, monotonic=N
     return RelayCore(reactor, repository, pool, writer, branch, monotonic or time.monotonic)
 
 
-class _WideReader(process.ProcessReader):
+class _Closable:
+    """
+    A half of a L{DescriptorTransport}: once the transport closed its
+    descriptor, a late C{connectionLost} (the reactor disconnecting
+    everything at shutdown) has nothing left to do.
+    """
+
+    closed = False
+
+    def connectionLost(self, reason):
+        if not self.closed:
+            super().connectionLost(reason)
+
+
+class _WideReader(_Closable, process.ProcessReader):
     """
     Reads a handed-over descriptor 64 KiB at a time rather than 8 KiB.
     """
 
     doRead = readWide
+
+
+class _Writer(_Closable, process.ProcessWriter):
+    pass
 
 
 class DescriptorTransport(StandardIO):
@@ -119,9 +137,10 @@ class DescriptorTransport(StandardIO):
     def __init__(self, proto, stdin, stdout, reactor):
         self._fds = (stdin, stdout)
         self.protocol = proto
-        self._writer = process.ProcessWriter(reactor, self, "write", stdout)
+        self._writer = _Writer(reactor, self, "write", stdout)
         self._reader = _WideReader(reactor, self, "read", stdin)
         self._reader.startReading()
+        self._halves = (self._reader, self._writer)
         self.protocol.makeConnection(self)
 
     def connectionLost(self, reason):
@@ -130,6 +149,8 @@ class DescriptorTransport(StandardIO):
         the client sees the end of the session only when they are.
         """
         StandardIO.connectionLost(self, reason)
+        for half in self._halves:
+            half.closed = True
         fds, self._fds = self._fds, ()
         for fd in fds:
             try:

@@ -5,6 +5,7 @@ Wiring for C{twistd annexrelay}: options, and the service tree they make.
 import os
 
 from twisted.application import service
+from twisted.internet import defer
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.logger import Logger
@@ -66,8 +67,7 @@ class _Housekeeping(service.Service):
     def stopService(self):
         service.Service.stopService(self)
         self.core.pool.closeAll()
-        self.core.branch.close()
-        return self.core.locationLog.flush()
+        return defer.gatherResults([self.core.branch.close(), self.core.locationLog.flush()])
 
 
 def makeService(options, reactor=None):

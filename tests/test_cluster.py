@@ -13,6 +13,8 @@ from annexrelay.clientside import ITarget
 from tests.memory import CLUSTER_UUID, GATEWAY_UUID, KEY, NODE_UUIDS, ClusterPair
 
 U1, U2, U3 = NODE_UUIDS["n1"], NODE_UUIDS["n2"], NODE_UUIDS["n3"]
+# Larger than SMALL_OBJECT: the client waits for the nodes' offsets.
+BIG = b"SHA256E-s5000000--84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882.bin"
 CLIENT_BYPASS = b"99999999-0000-4000-8000-000000000000"
 
 
@@ -124,15 +126,15 @@ class ReadTests(unittest.TestCase):
         self.assertEqual(p.take(), b"FAILURE\n")
 
 
-def _put(p, offsets):
+def _put(p, offsets, key=BIG):
     """
     Start a PUT and have each node answer PUT-FROM at its offset (or the
     given reply line).
     """
-    p.send(b"PUT a.txt " + KEY + b"\n")
+    p.send(b"PUT a.txt " + key + b"\n")
     for name, offset in offsets.items():
         got = p.nodeGot(name)
-        assert got == b"PUT a.txt " + KEY + b"\n", (name, got)
+        assert got == b"PUT a.txt " + key + b"\n", (name, got)
         p.nodeSays(name, offset if isinstance(offset, bytes) else b"PUT-FROM %d\n" % offset)
 
 
@@ -155,7 +157,7 @@ class PutTests(unittest.TestCase):
         self.assertEqual(p.take(), b"")
         p.nodeSays("n2", b"FAILURE\n")
         self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b" " + U3 + b"\n")
-        self.assertEqual(sorted(p.log.records), [(KEY, U1, True), (KEY, U3, True)])
+        self.assertEqual(sorted(p.log.records), [(BIG, U1, True), (BIG, U3, True)])
 
     def test_streamed_offsets(self):
         """
@@ -254,7 +256,7 @@ class PutTests(unittest.TestCase):
 
     def test_candidates_skip_holders(self):
         p = ClusterPair()
-        p.branch.holding[KEY] = {U1}
+        p.branch.holding[BIG] = {U1}
         _put(p, {"n2": 0, "n3": 0})
         self.assertNotIn("n1", p.connected())
 
@@ -264,8 +266,9 @@ class PutTests(unittest.TestCase):
         """
         files = {b"preferred-content.log": U1 + b" include=*.jpg timestamp=1795571560s\n"}
         p = ClusterPair(files=files)
-        _put(p, {"n2": 0, "n3": 0})
+        _put(p, {"n2": 0, "n3": 0}, KEY)
         self.assertNotIn("n1", p.connected())
+        p.take()
         p.send(b"ERROR never mind\n")
         self.assertEqual(p.nodeGot("n2"), b"ERROR never mind\n")
         self.assertEqual(p.nodeGot("n3"), b"ERROR never mind\n")
@@ -282,6 +285,53 @@ class PutTests(unittest.TestCase):
         self.assertTrue(p.conn("n1").broken)
         self.assertTrue(p.conn("n2").broken)
         self.assertEqual(p.session.state, "closed")
+
+
+class SmallPutTests(unittest.TestCase):
+    """
+    Objects up to SMALL_OBJECT: PUT-FROM 0 at once, data written to each
+    node from its own offset once it answers.
+    """
+
+    def test_client_does_not_wait_for_nodes(self):
+        p = ClusterPair(nodes=2)
+        p.send(b"PUT a.txt " + KEY + b"\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\n")
+        p.send(b"DATA 10\n0123456789VALID\n")
+        self.assertEqual(p.nodeGot("n1"), b"PUT a.txt " + KEY + b"\n")
+        p.nodeSays("n1", b"PUT-FROM 4\n")
+        p.nodeSays("n2", b"PUT-FROM 0\n")
+        self.assertEqual(p.nodeGot("n1"), b"DATA 6\n456789VALID\n")
+        self.assertEqual(p.nodeGot("n2"), b"PUT a.txt " + KEY + b"\nDATA 10\n0123456789VALID\n")
+        p.nodeSays("n1", b"SUCCESS\n")
+        p.nodeSays("n2", b"SUCCESS\n")
+        self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b" " + U2 + b"\n")
+
+    def test_everyone_has_it(self):
+        p = ClusterPair(nodes=2)
+        p.send(b"PUT a.txt " + KEY + b"\n")
+        p.send(b"DATA 10\n0123456789VALID\n")
+        p.nodeSays("n1", b"ALREADY-HAVE\n")
+        p.nodeSays("n2", b"ALREADY-HAVE\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS-PLUS " + U1 + b" " + U2 + b"\n")
+
+    def test_client_gives_up(self):
+        p = ClusterPair(nodes=1)
+        p.send(b"PUT a.txt " + KEY + b"\n")
+        p.send(b"ERROR no\n")
+        p.nodeSays("n1", b"PUT-FROM 0\n")
+        self.assertEqual(p.nodeGot("n1"), b"PUT a.txt " + KEY + b"\nERROR no\n")
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nFAILURE\n")
+
+    def test_checkpresent_then_put_reads_log_once(self):
+        p = ClusterPair(nodes=1)
+        reads = []
+        original = p.branch.holders
+        p.branch.holders = lambda key, extra=(): reads.append(key) or original(key, extra)
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        p.send(b"PUT a.txt " + KEY + b"\n")
+        self.assertEqual(reads, [KEY])
 
 
 class RemoveTests(unittest.TestCase):

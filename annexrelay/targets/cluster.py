@@ -37,7 +37,9 @@ from annexrelay.fastwrite import write
 from annexrelay.splicing import relayPayload
 from annexrelay.targets.proxied import ProxiedRemote, _NodeLost
 
-_DONE = object()
+# Objects up to this size are uploaded without waiting for the nodes'
+# resume offsets (see ClusterGateway._putSmall).
+SMALL_OBJECT = 1 << 20
 
 
 def _is(reply, *names):
@@ -83,6 +85,7 @@ class ClusterGateway:
         self._unreachable = {}
         self._timestamps = {}
         self._remotes = {}
+        self._last = None
         self.stored = 0
         self.removed = 0
         self.failovers = 0
@@ -205,8 +208,13 @@ class ClusterGateway:
         Who holds C{key}, and the cluster as this session sees it (read from
         the branch once per session, in the same round trip).
         """
+        if self._last is not None and self._last[0] == key:
+            # The request right before was about the same key (CHECKPRESENT
+            # then PUT): nothing was recorded in between.
+            return set(self._last[1]), self._view
         extra = [] if self._view is not None else list(uuidlogs.ALL)
         holders, files = await self.branch.holders(key, extra)
+        self._last = (key, frozenset(holders))
         return holders, self._makeView(files)
 
     async def _clusterView(self):
@@ -224,6 +232,7 @@ class ClusterGateway:
         return self._view
 
     def _record(self, key, uuids, present):
+        self._last = None
         for u in uuids:
             if not is_cluster_uuid(u):
                 self.locationLog.record(key, u, present)
@@ -235,6 +244,11 @@ class ClusterGateway:
         return defer.ensureDeferred(self._handle(session, msg))
 
     async def _handle(self, session, msg):
+        # Holders read for a CHECKPRESENT serve the PUT of the same key that
+        # follows it (git annex copy); nothing else reuses them.
+        last, self._last = self._last, None
+        if last is not None and msg.name == "PUT" and msg.args[-1] == last[0]:
+            self._last = last
         try:
             await getattr(self, "_" + msg.name.replace("-", "_"))(session, msg)
         except ShortData as e:
@@ -406,8 +420,9 @@ class ClusterGateway:
     async def _PUT(self, session, msg):
         af, key = msg.args
         file = af.decode("utf-8", "surrogateescape") if af else None
+        size = key_size(key)
         holders, view = await self._state(key)
-        candidates, unknown = view.putCandidates(holders, file, key_size(key))
+        candidates, unknown = view.putCandidates(holders, file, size)
         for name, terms in sorted(unknown.items()):
             self.log.info(
                 "node {node}'s preferred content uses {terms}, not evaluated by annexrelay; it counts as wanting {key}",
@@ -418,22 +433,11 @@ class ClusterGateway:
         reachable = await self._all(candidates)
         for _, conn in reachable:
             conn.inRequest = True
-        replies = await defer.gatherResults([defer.ensureDeferred(self._ask(n, c, msg)) for n, c in reachable])
-        have = []  # UUIDs holding the key afterwards, in cost order
-        anyHave = False
-        wanting = []  # (node, conn, offset)
-        for (node, conn), reply in zip(reachable, replies):
-            if _is(reply, "PUT-FROM"):
-                wanting.append((node, conn, reply.args[0]))
-                continue
-            conn.inRequest = False
-            if _is(reply, "ALREADY-HAVE", "ALREADY-HAVE-PLUS"):
-                anyHave = True
-                if not node.via:
-                    have.append(node.uuid)
-                have.extend(_plus(reply))
-            elif reply is not None:
-                self.log.info("node {node} answered PUT with {reply}", node=node.name, reply=messages.format(reply).strip())
+        asked = defer.gatherResults([defer.ensureDeferred(self._ask(n, c, msg)) for n, c in reachable])
+        if reachable and size is not None and size <= SMALL_OBJECT:
+            await self._putSmall(session, key, reachable, asked)
+            return
+        wanting, have, anyHave = self._sortReplies(reachable, await asked)
         if not wanting:
             self._record(key, have, True)
             if anyHave:
@@ -448,20 +452,101 @@ class ClusterGateway:
         nxt = await session.nextMessage()
         if _is(nxt, "DATA"):
             await self._upload(session, key, nxt.args[0], start, wanting)
-        elif _is(nxt, "DATA-PRESENT"):
+        elif not self._otherThanData(session, nxt, wanting):
+            return
+        await self._stored(session, key, wanting, have, anyHave)
+
+    async def _putSmall(self, session, key, reachable, asked):
+        """
+        A small object: the client is told C{PUT-FROM 0} at once and sends
+        while the nodes are still answering C{PUT}; the payload (at most
+        L{SMALL_OBJECT} bytes) is then written to each node from its own
+        offset.  This takes a round trip to the nodes off every small
+        upload; resuming does not matter at this size.
+        """
+        session.sendMessage(Message("PUT-FROM", (0,)))
+        nxt = await session.nextMessage()
+        payload = verdict = None
+        if _is(nxt, "DATA"):
+            n = nxt.args[0]
+            if n < 0 or n > SMALL_OBJECT:
+                raise SessionAborted("client announced DATA %d for %s" % (n, key.decode("utf-8", "replace")))
+            chunks = []
+            await session.readData(n, lambda data: chunks.append(bytes(data)))
+            payload = b"".join(chunks)
+            if session.version >= 1:
+                verdict = await session.nextMessage()
+                if not _is(verdict, "VALID", "INVALID"):
+                    session.sendMessage(messages.EXPECTED_VALID)
+                    verdict = messages.INVALID
+        wanting, have, anyHave = self._sortReplies(reachable, await asked)
+        if payload is None:
+            if not self._otherThanData(session, nxt, wanting):
+                return
+        else:
+            for node, conn, offset in wanting:
+                offset = min(offset, len(payload))
+                self._remote(node)._logTransfer(
+                    "PUT {key} to node {node} from offset {offset}: {n} bytes",
+                    key=key.decode("utf-8", "replace"),
+                    node=node.name,
+                    offset=offset,
+                    n=len(payload) - offset,
+                )
+                out = messages.format(messages.data(len(payload) - offset)) + payload[offset:]
+                if verdict is not None and conn.version >= 1:
+                    out += messages.format(verdict)
+                write(conn.transport, out)
+        await self._stored(session, key, wanting, have, anyHave)
+
+    def _sortReplies(self, reachable, replies):
+        """
+        The nodes' answers to C{PUT}.
+
+        @return: C{(wanting, have, anyHave)}: C{[(node, conn, offset)]} of
+            those that said C{PUT-FROM}; the UUIDs that already have the key;
+            whether any node said it has it.
+        """
+        have = []
+        anyHave = False
+        wanting = []
+        for (node, conn), reply in zip(reachable, replies):
+            if _is(reply, "PUT-FROM"):
+                wanting.append((node, conn, max(0, reply.args[0])))
+                continue
+            conn.inRequest = False
+            if _is(reply, "ALREADY-HAVE", "ALREADY-HAVE-PLUS"):
+                anyHave = True
+                if not node.via:
+                    have.append(node.uuid)
+                have.extend(_plus(reply))
+            elif reply is not None:
+                self.log.info("node {node} answered PUT with {reply}", node=node.name, reply=messages.format(reply).strip())
+        return wanting, have, anyHave
+
+    def _otherThanData(self, session, nxt, wanting):
+        """
+        The client answered C{PUT-FROM} with something other than C{DATA}.
+
+        @return: True if the nodes' verdicts are to be awaited (C{DATA-PRESENT}).
+        """
+        if _is(nxt, "DATA-PRESENT"):
             for node, conn, _ in wanting:
                 conn.sendMessage(nxt if conn.version >= 4 else messages.error("expected DATA"))
-        elif _is(nxt, "ERROR"):
-            for node, conn, _ in wanting:
-                conn.sendMessage(nxt)
-                conn.inRequest = False
-            return
-        else:
+            return True
+        if not _is(nxt, "ERROR"):
             session.sendMessage(messages.EXPECTED_DATA)
-            for node, conn, _ in wanting:
-                conn.sendMessage(messages.error("expected DATA"))
-                conn.inRequest = False
-            return
+            nxt = messages.error("expected DATA")
+        for node, conn, _ in wanting:
+            conn.sendMessage(nxt)
+            conn.inRequest = False
+        return False
+
+    async def _stored(self, session, key, wanting, have, anyHave):
+        """
+        Gather the nodes' verdicts on the upload, record who has the key,
+        and answer the client.
+        """
         alive = [(n, c) for n, c, _ in wanting if not c.broken]
         finals = await defer.gatherResults([defer.ensureDeferred(self._read(n, c)) for n, c in alive])
         stored = False
