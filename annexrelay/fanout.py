@@ -14,9 +14,12 @@ node that breaks is dropped and the others go on; the source is read to
 the end of the payload regardless.
 """
 
+import array
 import ctypes
 import errno
+import fcntl
 import os
+import termios
 
 from zope.interface import implementer
 from twisted.internet import defer, main
@@ -67,6 +70,18 @@ def tee(src, dst, n):
     return k
 
 
+def _queued(fd):
+    """
+    How many bytes wait in the pipe C{fd} for its reader.
+    """
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+    except OSError:
+        return 0
+    return buf[0]
+
+
 def _privatePipe():
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     _widen(w)
@@ -90,6 +105,7 @@ class _Sink:
         self.pending = 0  # bytes of this round in our pipe, not yet sent
         self.waiting = False  # for Twisted to find the node writable
         self.dead = False
+        self.timer = None  # a pending retry (see Fanout._sinkWritable)
         _widen(self.fd)
         self.pipe = _privatePipe()
 
@@ -97,7 +113,6 @@ class _Sink:
         pass
 
     def resumeProducing(self):
-        self.waiting = False
         self.fanout._sinkWritable(self)
 
     def stopProducing(self):
@@ -224,8 +239,26 @@ class Fanout:
         s.writer.startWriting()
 
     def _sinkWritable(self, s):
+        """
+        Twisted found the node's pipe writable: some room, maybe very little.
+        While more than half of it is still queued, let the node read on for
+        a moment rather than wake for every page it frees.
+        """
         if self._finished or s.dead:
             return
+        if _queued(s.fd) > CHUNK // 2:
+            if s.timer is None:
+                s.timer = self.src.reactor.callLater(COALESCE_DELAY, self._retry, s)
+            return
+        s.waiting = False
+        self._send(s)
+        self._maybeNextRound()
+
+    def _retry(self, s):
+        s.timer = None
+        if self._finished or s.dead:
+            return
+        s.waiting = False
         self._send(s)
         self._maybeNextRound()
 
@@ -242,6 +275,9 @@ class Fanout:
             return
         s.dead = True
         s.pending = 0
+        if s.timer is not None:
+            s.timer.cancel()
+            s.timer = None
         self.dropped.append(s.transport)
         if s.writer.producer is s:
             s.writer.unregisterProducer()
@@ -273,6 +309,9 @@ class Fanout:
             except AttributeError:
                 pass
         for s in self._sinks:
+            if s.timer is not None:
+                s.timer.cancel()
+                s.timer = None
             if not s.dead:
                 if s.writer.producer is s:
                     s.writer.unregisterProducer()
