@@ -216,30 +216,44 @@ def say(*parts):
 
 def main(argv=None):
     """
-    The demo: a proxy with two nodes, the daemon, and a client copying,
-    dropping and getting a file through it.
+    The demo: a cluster of three nodes behind annexrelay, and a client that
+    stores to it once, reads from it with a node gone, and drops from it.
     """
     import tempfile
 
     base = tempfile.mkdtemp(prefix="annexrelay-demo-")
-    say("Building a throw-away proxy repository with two nodes in", base)
-    s = Setup(base, nodes=2)
+    say("Building a throw-away gateway repository with a cluster of three nodes in", base)
+    s = Setup(base, nodes=3)
+    s.makeCluster("c1", ["n1", "n2", "n3"])
+    # n1 is the cheapest node, so the gateway reads from it first.
+    s.git("config", "remote.n1.annex-cost", "50", cwd=s.proxy)
     daemon = s.startDaemon()
     say("annexrelay daemon running (pid %d), log: %s/annexrelay.log" % (daemon.pid, base))
     try:
         client = s.makeClient()
         s.addFile(client, "hello.txt", b"Hello through annexrelay\n")
+        s.addFile(client, "photo.jpg", b"not really a photo\n")
+        n1 = s.nodes["n1"]
         steps = [
-            ("annex", "copy", "--to", "origin-n1", "hello.txt"),
-            ("annex", "copy", "--to", "origin-n2", "hello.txt"),
-            ("annex", "drop", "--from", "origin-n1", "hello.txt"),
-            ("annex", "drop", "hello.txt"),
-            ("annex", "get", "--from", "origin-n2", "hello.txt"),
-            ("annex", "pull", "--no-content", "origin"),
-            ("annex", "whereis", "hello.txt"),
+            ("copy to the cluster: every node gets it", ("annex", "copy", "--to", "origin-c1", "hello.txt", "photo.jpg")),
+            ("the client now knows where the copies are", ("annex", "whereis", "hello.txt")),
+            ("drop the local copy (the cluster locks one of its copies as proof)", ("annex", "drop", "hello.txt")),
+            ("node n1 disappears", None),
+            ("get from the cluster anyway: annexrelay fails over", ("annex", "get", "--from", "origin-c1", "hello.txt")),
+            ("node n1 is back", None),
+            ("drop from the cluster: removed from every node", ("annex", "drop", "--from", "origin-c1", "photo.jpg")),
+            ("", ("annex", "whereis", "photo.jpg")),
         ]
-        for step in steps:
-            say("\n$ git " + " ".join(step))
+        for title, step in steps:
+            if title:
+                say("\n# " + title)
+            if step is None:
+                if "disappears" in title:
+                    os.rename(n1, n1 + ".gone")
+                else:
+                    os.rename(n1 + ".gone", n1)
+                continue
+            say("$ git " + " ".join(step))
             p = subprocess.run(["git"] + list(step), cwd=client, env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             say(p.stdout.decode("utf-8", "replace").rstrip())
             if p.returncode != 0:
@@ -248,9 +262,14 @@ def main(argv=None):
     finally:
         daemon.terminate()
         daemon.wait()
-    say("\nThe proxy's own location log, written by annexrelay (git annex whereis in the proxy):")
-    say(s.git("annex", "whereis", "--key", _key(s, client, "hello.txt"), cwd=s.proxy, check=False))
-    say("\nDone. Everything is under", base)
+    say("\nWhat the gateway did when n1 was gone (from its log):")
+    with open(os.path.join(base, "annexrelay.log"), errors="replace") as f:
+        for line in f:
+            if "skipping node" in line or "trying the next node" in line:
+                say("  " + line.split("] ", 1)[-1].rstrip())
+    say("\nThe gateway's own location log, written by annexrelay (git annex whereis in the gateway repository):")
+    say(s.git("annex", "whereis", "--key", _key(s, client, "hello.txt"), cwd=s.proxy, check=False).rstrip())
+    say("\nWhat the daemon logged is in %s/annexrelay.log. Everything is under %s" % (base, base))
     return 0
 
 

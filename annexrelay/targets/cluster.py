@@ -231,6 +231,23 @@ class ClusterGateway:
                 self.log.warn("cluster {cluster} has no node to use", cluster=self.cluster.name)
         return self._view
 
+    def _failover(self, request, key, node, why):
+        self.failovers += 1
+        self.log.info(
+            "cluster {cluster}: {request} {key}: node {node} {why}; trying the next node",
+            cluster=self.cluster.name,
+            request=request,
+            key=key.decode("utf-8", "replace"),
+            node=node.name,
+            why=why,
+        )
+
+    @staticmethod
+    def _why(reply):
+        if reply is None:
+            return "failed"
+        return "answered " + messages.format(reply).decode("utf-8", "replace").strip()[:200]
+
     def _record(self, key, uuids, present):
         self._last = None
         for u in uuids:
@@ -269,9 +286,7 @@ class ClusterGateway:
             if _is(reply, "SUCCESS"):
                 session.sendMessage(messages.SUCCESS)
                 return
-            if reply is not None and not _is(reply, "FAILURE"):
-                self.log.info("node {node} answered CHECKPRESENT with {reply}", node=node.name, reply=reply.name)
-            self.failovers += 1
+            self._failover("CHECKPRESENT", key, node, self._why(reply))
         session.sendMessage(messages.FAILURE)
 
     async def _LOCKCONTENT(self, session, msg):
@@ -290,7 +305,7 @@ class ClusterGateway:
                 conn.inRequest = False
                 return
             conn.inRequest = False
-            self.failovers += 1
+            self._failover("LOCKCONTENT", key, node, self._why(reply))
         session.sendMessage(messages.FAILURE)
 
     async def _GET(self, session, msg):
@@ -305,9 +320,8 @@ class ClusterGateway:
             reply = await self._ask(node, conn, msg)
             if not _is(reply, "DATA"):
                 if reply is not None:
-                    self.log.info("node {node} answered GET with {reply}", node=node.name, reply=reply.name)
                     conn.inRequest = False
-                self.failovers += 1
+                self._failover("GET", key, node, self._why(reply))
                 continue
             verdict = None
             if reply.args[0] == 0:
@@ -315,7 +329,7 @@ class ClusterGateway:
                 if conn.version >= 1:
                     verdict = await self._read(node, conn)
                     if verdict is None:
-                        self.failovers += 1
+                        self._failover("GET", key, node, "failed")
                         continue
                     lacking = _is(verdict, "INVALID")
                 else:
@@ -323,10 +337,7 @@ class ClusterGateway:
                 if lacking:
                     conn.sendMessage(messages.FAILURE)
                     conn.inRequest = False
-                    self.log.info(
-                        "node {node} lacks {key}; trying the next node", node=node.name, key=key.decode("utf-8", "replace")
-                    )
-                    self.failovers += 1
+                    self._failover("GET", key, node, "does not have it")
                     continue
             await self._remote(node).download(session, conn, msg, reply, verdict)
             conn.inRequest = False
