@@ -10,8 +10,9 @@ spliced on to its node.  The next round starts only when every node took
 the previous one, so the upload is paced by the slowest node and at most
 one round per node is in flight.  A node that starts later in the stream
 (its resume offset) has its first bytes discarded from its own pipe.  A
-node that breaks is dropped and the others go on; the source is read to
-the end of the payload regardless.
+node that breaks, or (given a stall timeout) takes no bytes for that long
+while it holds the others up, is dropped and the others go on; the source
+is read to the end of the payload regardless.
 """
 
 import array
@@ -106,6 +107,7 @@ class _Sink:
         self.waiting = False  # for Twisted to find the node writable
         self.dead = False
         self.timer = None  # a pending retry (see Fanout._sinkWritable)
+        self.stall = None  # drops the node if it takes nothing for too long
         _widen(self.fd)
         self.pipe = _privatePipe()
 
@@ -124,11 +126,22 @@ class Fanout:
     Move C{n} payload bytes from transport C{src} to C{sinks}
     (C{[(transport, skip)]}).
 
-    @ivar dropped: the sink transports that broke on the way.
+    @param stallTimeout: seconds a node may take nothing while the fan-out
+        waits for it before it is dropped; None waits for ever.
+    @param clock: the L{IReactorTime} for the stall timeout (the source's
+        reactor if not given).
+    @param onDrop: if not None, called as C{onDrop(transport, why)} when a
+        sink is dropped.
+
+    @ivar dropped: C{[(transport, why)]}, the sinks that broke (or stalled)
+        on the way.
     """
 
-    def __init__(self, src, sinks, n):
+    def __init__(self, src, sinks, n, stallTimeout=None, clock=None, onDrop=None):
         self.src = readDescriptor(src)
+        self.onDrop = onDrop
+        self.stallTimeout = stallTimeout
+        self.clock = clock or self.src.reactor
         self.total = n
         self.remaining = n
         self.dropped = []
@@ -232,9 +245,12 @@ class Fanout:
             except OSError as e:
                 self._drop(s, str(e))
                 return
+            self._stopStallTimer(s)
 
     def _waitFor(self, s):
         s.waiting = True
+        if self.stallTimeout is not None and s.stall is None:
+            s.stall = self.clock.callLater(self.stallTimeout, self._stalled, s)
         s.writer.producerPaused = True
         s.writer.startWriting()
 
@@ -262,6 +278,15 @@ class Fanout:
         self._send(s)
         self._maybeNextRound()
 
+    def _stalled(self, s):
+        s.stall = None
+        self._drop(s, "it took no data for %g seconds" % (self.stallTimeout,))
+
+    def _stopStallTimer(self, s):
+        if s.stall is not None:
+            s.stall.cancel()
+            s.stall = None
+
     def _maybeNextRound(self):
         if self._finished or self._inRound or any(s.pending or s.waiting for s in self._alive()):
             return
@@ -278,11 +303,14 @@ class Fanout:
         if s.timer is not None:
             s.timer.cancel()
             s.timer = None
-        self.dropped.append(s.transport)
+        self._stopStallTimer(s)
+        self.dropped.append((s.transport, why))
         if s.writer.producer is s:
             s.writer.unregisterProducer()
         for fd in s.pipe:
             os.close(fd)
+        if self.onDrop is not None:
+            self.onDrop(s.transport, why)
         if not self._finished:
             self._maybeNextRound()
 
@@ -312,6 +340,7 @@ class Fanout:
             if s.timer is not None:
                 s.timer.cancel()
                 s.timer = None
+            self._stopStallTimer(s)
             if not s.dead:
                 if s.writer.producer is s:
                     s.writer.unregisterProducer()

@@ -70,7 +70,9 @@ class RelayCore:
             return ProxiedRemote(node, self.pool, self.locationLog)
         cluster = repo.cluster(uuid)
         if cluster is not None:
-            return ClusterGateway(cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.monotonic)
+            return ClusterGateway(
+                cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.monotonic, clock=self.reactor
+            )
         if uuid == repo.uuid:
             return None
         desc = repo.describe(uuid)

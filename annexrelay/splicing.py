@@ -257,12 +257,26 @@ SPLICE_FROM = 64 * 1024
 log = Logger()
 
 
-async def relayPayload(framer, n, sinks):
+def _abort(transport):
+    abort = getattr(transport, "abortConnection", None)
+    if abort is not None:
+        abort()
+    else:
+        transport.loseConnection()
+
+
+async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=None):
     """
     Pass the next C{n} payload bytes arriving on C{framer} to C{sinks}
     (C{[(transport, skip)]}).  To a single sink, whatever the framer has
     already read is written and the rest spliced when the kernel can; in
     every other case the bytes go through a L{Relay} with backpressure.
+
+    With C{onDrop}, the sinks are nodes that may be left behind: one that
+    breaks, or takes nothing for C{stallTimeout} seconds (if given) while
+    the others wait for it, is closed and reported at once as
+    C{onDrop(transport, why)}, and the others go on.  Without it, a broken
+    single sink fails the relay.
 
     @return: C{n}; fails with L{ShortData} if the source ends early.
     """
@@ -270,8 +284,14 @@ async def relayPayload(framer, n, sinks):
     from annexrelay.fastwrite import write
     from annexrelay.streams import Relay
 
+    def dropped(transport, why):
+        _abort(transport)
+        if onDrop is not None:
+            onDrop(transport, why)
+
     if (
         enabled
+        and onDrop is None
         and n - framer.buffered() >= SPLICE_FROM
         and len(sinks) == 1
         and sinks[0][1] == 0
@@ -295,7 +315,7 @@ async def relayPayload(framer, n, sinks):
         enabled
         and fanout.available
         and n - framer.buffered() >= SPLICE_FROM
-        and len(sinks) > 1
+        and (len(sinks) > 1 or onDrop is not None)
         and framer.canSplice()
         and all(usable(framer.transport, t) for t, _ in sinks)
     ):
@@ -306,19 +326,17 @@ async def relayPayload(framer, n, sinks):
                 write(t, buffered[skip:])
             rest.append((t, max(0, skip - len(buffered))))
         if n > len(buffered):
-            f = fanout.Fanout(framer.transport, rest, n - len(buffered))
+            f = fanout.Fanout(framer.transport, rest, n - len(buffered), stallTimeout, clock, dropped)
             try:
                 await f.start()
             except ShortData as e:
                 raise ShortData(n, len(buffered) + e.received)
-            for t in f.dropped:
-                t.loseConnection()
             if n >= CHUNK:
                 log.debug("spliced {n} bytes to {k} sinks", n=n, k=len(sinks))
         return n
     if n >= CHUNK:
         log.debug("relaying {n} bytes through memory", n=n)
-    relay = Relay(framer.transport, sinks)
+    relay = Relay(framer.transport, sinks, stallTimeout, clock, dropped)
     try:
         await framer.readData(n, relay.write)
     finally:

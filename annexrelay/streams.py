@@ -8,7 +8,9 @@ buffer, so a fan-out is paced by its slowest sink and the relay's memory
 stays bounded by the transports' buffers whatever the size of the object.
 
 Each sink may skip a prefix of the stream (its resume offset), which is how
-one client upload feeds nodes that resume from different offsets.
+one client upload feeds nodes that resume from different offsets.  A sink
+that breaks, or (given a stall timeout) stays full that long, is dropped and
+the others go on.
 """
 
 from zope.interface import implementer
@@ -28,19 +30,20 @@ class _SinkProducer:
         self._relay = relay
         self._sink = sink
         self.paused = False
+        self.stall = None
 
     def pauseProducing(self):
         if not self.paused:
             self.paused = True
-            self._relay._sinkPaused()
+            self._relay._sinkPaused(self)
 
     def resumeProducing(self):
         if self.paused:
             self.paused = False
-            self._relay._sinkResumed()
+            self._relay._sinkResumed(self)
 
     def stopProducing(self):
-        self._relay.dropSink(self._sink)
+        self._relay.dropSink(self._sink, "it went away")
 
 
 class Relay:
@@ -50,10 +53,19 @@ class Relay:
     @ivar source: the transport the bytes come from (an L{IPushProducer}).
     @ivar sinks: the transports the bytes go to, each with the number of
         leading bytes it should not get.
+    @ivar stallTimeout: seconds a sink may stay full before it is dropped
+        (None: for ever), timed on C{clock}.
+    @ivar dropped: C{[(transport, why)]}, the sinks dropped on the way.
+    @ivar onDrop: if not None, called as C{onDrop(transport, why)} when a
+        sink is dropped.
     """
 
-    def __init__(self, source, sinks):
+    def __init__(self, source, sinks, stallTimeout=None, clock=None, onDrop=None):
         self.source = source
+        self.stallTimeout = stallTimeout
+        self.clock = clock
+        self.onDrop = onDrop
+        self.dropped = []
         self._skip = {}
         self._producers = {}
         self._pausedSinks = 0
@@ -83,13 +95,15 @@ class Relay:
                 self._skip[sink] = 0
                 _write(sink, data[skip:])
 
-    def dropSink(self, sink):
+    def dropSink(self, sink, why="dropped"):
         """
         Stop writing to C{sink} (it failed); the others go on.
         """
         producer = self._producers.pop(sink, None)
         if producer is None:
             return
+        self._stopStallTimer(producer)
+        self.dropped.append((sink, why))
         del self._skip[sink]
         try:
             sink.unregisterProducer()
@@ -97,7 +111,9 @@ class Relay:
             pass
         if producer.paused:
             producer.paused = False
-            self._sinkResumed()
+            self._sinkResumed(producer)
+        if self.onDrop is not None:
+            self.onDrop(sink, why)
 
     def finish(self):
         """
@@ -106,6 +122,7 @@ class Relay:
         """
         for sink in list(self._producers):
             producer = self._producers.pop(sink)
+            self._stopStallTimer(producer)
             try:
                 sink.unregisterProducer()
             except Exception:
@@ -118,13 +135,25 @@ class Relay:
 
     # Pacing
 
-    def _sinkPaused(self):
+    def _sinkPaused(self, producer):
         self._pausedSinks += 1
+        if self.stallTimeout is not None and producer.stall is None:
+            producer.stall = self.clock.callLater(self.stallTimeout, self._stalled, producer)
         if not self._sourcePaused:
             self._sourcePaused = True
             self.source.pauseProducing()
 
-    def _sinkResumed(self):
+    def _stalled(self, producer):
+        producer.stall = None
+        self.dropSink(producer._sink, "it took no data for %g seconds" % (self.stallTimeout,))
+
+    def _stopStallTimer(self, producer):
+        if producer.stall is not None:
+            producer.stall.cancel()
+            producer.stall = None
+
+    def _sinkResumed(self, producer):
+        self._stopStallTimer(producer)
         self._pausedSinks -= 1
         if self._pausedSinks == 0:
             self._resumeSource()

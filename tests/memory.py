@@ -165,9 +165,12 @@ class ClusterPair:
         self.branch = FakeBranch(allFiles)
         self.pool = MemoryPool()
         self.log = RecordingLog()
+        from twisted.internet.task import Clock
+
         self.clock = [1000]
+        self.reactor = Clock()
         self.target = ClusterGateway(
-            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, lambda: self.clock[0]
+            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, lambda: self.clock[0], clock=self.reactor
         )
         self.session = ClientSession(self.target)
         self.client = StringTransport()

@@ -206,6 +206,25 @@ class PutTests(unittest.TestCase):
         self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b" " + U3 + b"\n")
         self.assertEqual(p.nodeGot("n3"), b"DATA 100\n" + b"x" * 100 + b"VALID\n")
 
+    def test_stalled_node_dropped_mid_stream(self):
+        """
+        A node that takes no data for the reply timeout while the others
+        wait is closed; the client stream resumes and the others complete.
+        """
+        p = ClusterPair()
+        _put(p, {"n1": 0, "n2": 0, "n3": 0})
+        p.take()
+        p.send(b"DATA 100\n" + b"x" * 10)
+        p.conn("n2").transport.producer.pauseProducing()
+        self.assertEqual(p.client.producerState, "paused")
+        p.reactor.advance(p.target.replyTimeout)
+        self.assertTrue(p.conn("n2").broken)
+        self.assertEqual(p.client.producerState, "producing")
+        p.send(b"x" * 90 + b"VALID\n")
+        p.nodeSays("n1", b"SUCCESS\n")
+        p.nodeSays("n3", b"SUCCESS\n")
+        self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b" " + U3 + b"\n")
+
     def test_unreachable_node_skipped(self):
         p = ClusterPair()
         p.pool.unreachable.add("n2")
@@ -216,6 +235,21 @@ class PutTests(unittest.TestCase):
         p.nodeSays("n3", b"SUCCESS\n")
         self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b" " + U3 + b"\n")
         self.assertIn("unreachable: n2", p.target.summary())
+
+    def test_silent_node_dropped(self):
+        """
+        A node that does not answer PUT within the reply timeout is closed;
+        the others go on.
+        """
+        p = ClusterPair(nodes=2)
+        _put(p, {"n1": 0})
+        self.assertEqual(p.take(), b"")
+        p.reactor.advance(p.target.replyTimeout)
+        self.assertTrue(p.conn("n2").broken)
+        self.assertEqual(p.take(), b"PUT-FROM 0\n")
+        p.send(b"DATA 3\nabcVALID\n")
+        p.nodeSays("n1", b"SUCCESS\n")
+        self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b"\n")
 
     def test_nobody_stored(self):
         p = ClusterPair(nodes=2)

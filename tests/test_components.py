@@ -71,6 +71,26 @@ class RelayTests(unittest.TestCase):
         self.assertEqual([s.value() for s in self.sinks], [b"x", b"", b"x"])
         r.finish()
 
+    def test_stalled_sink_dropped(self):
+        """
+        A sink that stays full for the stall timeout is dropped and the
+        source resumes; one that drains in time is kept.
+        """
+        clock = Clock()
+        r = Relay(self.source, [(s, 0) for s in self.sinks], stallTimeout=30, clock=clock)
+        self.sinks[0].producer.pauseProducing()
+        clock.advance(20)
+        self.sinks[0].producer.resumeProducing()
+        self.sinks[1].producer.pauseProducing()
+        clock.advance(20)
+        self.assertEqual(r.dropped, [])
+        self.assertEqual(self.source.producerState, "paused")
+        clock.advance(10)
+        self.assertEqual(r.dropped, [(self.sinks[1], "it took no data for 30 seconds")])
+        self.assertEqual(self.source.producerState, "producing")
+        r.finish()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
     def test_finish_resumes_a_paused_source(self):
         r = Relay(self.source, [(self.sinks[0], 0)])
         self.sinks[0].producer.pauseProducing()
@@ -728,3 +748,35 @@ class FanoutTests(unittest.TestCase):
         for i in (0, 2):
             got = yield self.collectors[i].full
             self.assertEqual(got, self.payload)
+
+    @defer.inlineCallbacks
+    def test_stalled_sink_dropped(self):
+        """
+        A sink that takes nothing for the stall timeout while the fan-out
+        waits for it is dropped and reported; the others complete.
+        """
+        from twisted.internet.task import deferLater
+
+        from annexrelay.splicing import relayPayload
+
+        self.build([0, 0])
+        waited = self.waits(1)
+        self.readers[0].startReading()
+        clock = Clock()
+        dropped = []
+        done = defer.ensureDeferred(
+            relayPayload(self.framer, self.SIZE, self.sinks, 30, clock, lambda t, why: dropped.append((t, why)))
+        )
+        slow = yield waited
+        fast = slow.fanout._sinks[0]
+        # The reactor delivers the fast sink's round; then only the slow
+        # sink holds the upload up.
+        while fast.waiting or fast.pending:
+            yield deferLater(reactor, 0, lambda: None)
+        self.assertFalse(done.called)
+        clock.advance(30)
+        self.assertEqual(dropped, [(self.sinks[1][0], "it took no data for 30 seconds")])
+        yield done
+        got = yield self.collectors[0].full
+        self.assertEqual(got, self.payload)
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -9,7 +9,8 @@ Where git-annex's gateway is weak, this one does better, on purpose:
    (for GET, as long as no payload went to the client);
  - PUT goes to every chosen node in parallel from one client stream, each
    node from its own resume offset, paced by the slowest; a node that fails
-   mid-stream is dropped and the others complete;
+   mid-stream, or takes no data for two minutes, is dropped and the others
+   complete;
  - REMOVE and GETTIMESTAMP go to all nodes in parallel;
  - LOCKCONTENT locks on one node holding the content (git-annex always
    answers FAILURE);
@@ -70,8 +71,14 @@ class ClusterGateway:
 
     log = Logger()
 
-    def __init__(self, cluster, me, pool, locationLog, branch, monotonic, rng=None):
+    # Seconds a node has to answer a request (not the verdict after a
+    # payload, which may take as long as hashing the object does), and may
+    # hold up a PUT fan-out by taking no data.
+    replyTimeout = 120.0
+
+    def __init__(self, cluster, me, pool, locationLog, branch, monotonic, rng=None, clock=None):
         self.cluster = cluster
+        self.clock = clock or pool.clock
         self.uuid = cluster.uuid
         self.me = me
         self.pool = pool
@@ -171,10 +178,16 @@ class ClusterGateway:
 
     async def _ask(self, node, conn, msg):
         """
-        Send C{msg} to C{node}, return its reply, or None if it broke.
+        Send C{msg} to C{node}, return its reply, or None if it broke or did
+        not answer within L{replyTimeout}.
         """
+        d = conn.request(msg)
+        d.addTimeout(self.replyTimeout, self.clock)
         try:
-            reply = await conn.request(msg)
+            reply = await d
+        except defer.TimeoutError:
+            self._fail(node, "no answer to %s in %d seconds" % (msg.name, self.replyTimeout))
+            return None
         except Exception as e:
             self._fail(node, "connection lost (%s)" % (e.__class__.__name__,))
             return None
@@ -616,8 +629,13 @@ class ClusterGateway:
             for node, conn, offset in wanting:
                 conn.sendMessage(messages.data(total - offset))
             sinks = [(conn.transport, offset - start) for node, conn, offset in wanting]
+            byTransport = {conn.transport: node for node, conn, _ in wanting}
+
+            def dropped(transport, why):
+                self._fail(byTransport[transport], "in the middle of PUT data: " + why)
+
             try:
-                await relayPayload(session, n, sinks)
+                await relayPayload(session, n, sinks, self.replyTimeout, self.clock, dropped)
             except ShortData as e:
                 for node, conn, _ in wanting:
                     conn.close()
@@ -625,7 +643,7 @@ class ClusterGateway:
             except OSError as e:
                 for node, conn, _ in wanting:
                     conn.close()
-                raise SessionAborted("node %s failed in the middle of PUT data: %s" % (wanting[0][0].name, e))
+                raise SessionAborted("PUT data could not be relayed: %s" % (e,))
         if session.version >= 1 and verdict is None:
             verdict = await session.nextMessage()
             if not _is(verdict, "VALID", "INVALID"):
