@@ -28,6 +28,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
 
 from annexrelay.p2p.framing import ShortData
+from annexrelay.streams import StallWatch
 from annexrelay.splicing import (
     CHUNK,
     COALESCE_BELOW,
@@ -107,7 +108,8 @@ class _Sink:
         self.waiting = False  # for Twisted to find the node writable
         self.dead = False
         self.timer = None  # a pending retry (see Fanout._sinkWritable)
-        self.stall = None  # drops the node if it takes nothing for too long
+        # Armed while we wait for the node to drain.
+        self.stall = StallWatch(fanout.clock, fanout.stallTimeout, lambda why: fanout._drop(self, why))
         _widen(self.fd)
         self.pipe = _privatePipe()
 
@@ -245,12 +247,11 @@ class Fanout:
             except OSError as e:
                 self._drop(s, str(e))
                 return
-            self._stopStallTimer(s)
+            s.stall.disarm()
 
     def _waitFor(self, s):
         s.waiting = True
-        if self.stallTimeout is not None and s.stall is None:
-            s.stall = self.clock.callLater(self.stallTimeout, self._stalled, s)
+        s.stall.arm()
         s.writer.producerPaused = True
         s.writer.startWriting()
 
@@ -278,15 +279,6 @@ class Fanout:
         self._send(s)
         self._maybeNextRound()
 
-    def _stalled(self, s):
-        s.stall = None
-        self._drop(s, "it took no data for %g seconds" % (self.stallTimeout,))
-
-    def _stopStallTimer(self, s):
-        if s.stall is not None:
-            s.stall.cancel()
-            s.stall = None
-
     def _maybeNextRound(self):
         if self._finished or self._inRound or any(s.pending or s.waiting for s in self._alive()):
             return
@@ -303,7 +295,7 @@ class Fanout:
         if s.timer is not None:
             s.timer.cancel()
             s.timer = None
-        self._stopStallTimer(s)
+        s.stall.disarm()
         self.dropped.append((s.transport, why))
         if s.writer.producer is s:
             s.writer.unregisterProducer()
@@ -340,7 +332,7 @@ class Fanout:
             if s.timer is not None:
                 s.timer.cancel()
                 s.timer = None
-            self._stopStallTimer(s)
+            s.stall.disarm()
             if not s.dead:
                 if s.writer.producer is s:
                     s.writer.unregisterProducer()

@@ -70,9 +70,7 @@ class RelayCore:
             return ProxiedRemote(node, self.pool, self.locationLog)
         cluster = repo.cluster(uuid)
         if cluster is not None:
-            return ClusterGateway(
-                cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.monotonic, clock=self.reactor
-            )
+            return ClusterGateway(cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.reactor, self.monotonic)
         if uuid == repo.uuid:
             return None
         desc = repo.describe(uuid)

@@ -19,6 +19,33 @@ from twisted.internet.interfaces import IPushProducer
 from annexrelay.fastwrite import write as _write
 
 
+class StallWatch:
+    """
+    Reports a sink that takes no data for C{timeout} seconds: armed while
+    the relay waits for the sink to drain, disarmed when it does.  With a
+    C{timeout} of None it never fires.
+    """
+
+    def __init__(self, clock, timeout, expired):
+        self._clock = clock
+        self._timeout = timeout
+        self._expired = expired
+        self._call = None
+
+    def arm(self):
+        if self._timeout is not None and self._call is None:
+            self._call = self._clock.callLater(self._timeout, self._fire)
+
+    def disarm(self):
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+
+    def _fire(self):
+        self._call = None
+        self._expired("it took no data for %g seconds" % (self._timeout,))
+
+
 @implementer(IPushProducer)
 class _SinkProducer:
     """
@@ -30,7 +57,7 @@ class _SinkProducer:
         self._relay = relay
         self._sink = sink
         self.paused = False
-        self.stall = None
+        self.stall = StallWatch(relay.clock, relay.stallTimeout, lambda why: relay.dropSink(sink, why))
 
     def pauseProducing(self):
         if not self.paused:
@@ -102,7 +129,7 @@ class Relay:
         producer = self._producers.pop(sink, None)
         if producer is None:
             return
-        self._stopStallTimer(producer)
+        producer.stall.disarm()
         self.dropped.append((sink, why))
         del self._skip[sink]
         try:
@@ -122,7 +149,7 @@ class Relay:
         """
         for sink in list(self._producers):
             producer = self._producers.pop(sink)
-            self._stopStallTimer(producer)
+            producer.stall.disarm()
             try:
                 sink.unregisterProducer()
             except Exception:
@@ -137,23 +164,13 @@ class Relay:
 
     def _sinkPaused(self, producer):
         self._pausedSinks += 1
-        if self.stallTimeout is not None and producer.stall is None:
-            producer.stall = self.clock.callLater(self.stallTimeout, self._stalled, producer)
+        producer.stall.arm()
         if not self._sourcePaused:
             self._sourcePaused = True
             self.source.pauseProducing()
 
-    def _stalled(self, producer):
-        producer.stall = None
-        self.dropSink(producer._sink, "it took no data for %g seconds" % (self.stallTimeout,))
-
-    def _stopStallTimer(self, producer):
-        if producer.stall is not None:
-            producer.stall.cancel()
-            producer.stall = None
-
     def _sinkResumed(self, producer):
-        self._stopStallTimer(producer)
+        producer.stall.disarm()
         self._pausedSinks -= 1
         if self._pausedSinks == 0:
             self._resumeSource()

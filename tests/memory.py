@@ -4,6 +4,7 @@ transports are L{StringTransport}s, driven byte by byte.
 """
 
 from twisted.internet import defer
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from annexrelay.clientside import ClientSession, Mode
@@ -165,12 +166,10 @@ class ClusterPair:
         self.branch = FakeBranch(allFiles)
         self.pool = MemoryPool()
         self.log = RecordingLog()
-        from twisted.internet.task import Clock
-
         self.clock = [1000]
         self.reactor = Clock()
         self.target = ClusterGateway(
-            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, lambda: self.clock[0], clock=self.reactor
+            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, self.reactor, lambda: self.clock[0]
         )
         self.session = ClientSession(self.target)
         self.client = StringTransport()

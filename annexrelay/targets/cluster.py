@@ -66,6 +66,7 @@ class ClusterGateway:
     @param pool: the L{annexrelay.connectors.NodePool}.
     @param locationLog: the L{annexrelay.branch.LocationLogWriter}.
     @param branch: the L{annexrelay.branchreader.BranchReader}.
+    @param clock: the L{IReactorTime} for reply and stall timeouts.
     @param monotonic: the gateway's monotonic clock (GETTIMESTAMP).
     """
 
@@ -76,9 +77,9 @@ class ClusterGateway:
     # hold up a PUT fan-out by taking no data.
     replyTimeout = 120.0
 
-    def __init__(self, cluster, me, pool, locationLog, branch, monotonic, rng=None, clock=None):
+    def __init__(self, cluster, me, pool, locationLog, branch, clock, monotonic, rng=None):
         self.cluster = cluster
-        self.clock = clock or pool.clock
+        self.clock = clock
         self.uuid = cluster.uuid
         self.me = me
         self.pool = pool
