@@ -247,7 +247,6 @@ class Fanout:
             except OSError as e:
                 self._drop(s, str(e))
                 return
-            s.stall.disarm()
 
     def _waitFor(self, s):
         s.waiting = True
@@ -268,6 +267,7 @@ class Fanout:
                 s.timer = self.src.reactor.callLater(COALESCE_DELAY, self._retry, s)
             return
         s.waiting = False
+        s.stall.disarm()
         self._send(s)
         self._maybeNextRound()
 
@@ -276,6 +276,7 @@ class Fanout:
         if self._finished or s.dead:
             return
         s.waiting = False
+        s.stall.disarm()
         self._send(s)
         self._maybeNextRound()
 
