@@ -1,23 +1,27 @@
 """
 The relay's side of a client connection: the P2P server role.
 
-A L{ClientSession} greets the client (C{AUTH-SUCCESS}), negotiates the
-version, enforces the server mode (read-only, append-only), answers bad
-input, and hands each request to its target (L{ITarget}), one request at a
-time.  It does not know how nodes are reached.
+A L{ClientSession} lets its front door's authenticator greet the client
+(C{AUTH-SUCCESS} at once for ssh, after C{AUTH} with a token for others),
+negotiates the version, enforces the server mode (read-only, append-only),
+answers bad input, and hands each request to its target
+(L{annexrelay.interfaces.ITarget}), one request at a time.  It does not
+know how nodes are reached.
 
-Session states, in order: C{greeting} (before the first message),
-C{serving} (between requests), C{in-request}, C{closed}.
+Session states, in order: C{awaiting-auth} (the authenticator runs),
+C{greeting} (before the first message after it), C{serving} (between
+requests), C{in-request}, C{closed}.
 """
 
 import enum
 
-from zope.interface import Attribute, Interface, implementer
+from zope.interface import implementer
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.python.failure import Failure
 from twisted.logger import Logger
 
+from annexrelay.interfaces import IClientSession
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import MAX_LINE, LineTooLong, P2PFramer
 from annexrelay.p2p.messages import Message, Unparsable
@@ -49,68 +53,39 @@ class SessionAborted(Exception):
     """
 
 
-class ITarget(Interface):
-    """
-    What the client reaches through the relay: one proxied remote (later a
-    cluster).  A target is made per client session.
-    """
-
-    uuid = Attribute("The UUID the client sees in AUTH-SUCCESS (bytes).")
-
-    def negotiate(session, version):
-        """
-        The client asked for C{version} (already capped at 4).
-
-        @return: a L{Deferred} firing with the version to answer.
-        """
-
-    def handle(session, msg):
-        """
-        Serve one request message; may read further client messages and
-        payload through C{session}.
-
-        @return: a L{Deferred} firing when the request is over.
-        """
-
-    def close():
-        """
-        The session ended: give back node connections.
-        """
-
-
 # Requests a target serves; everything else at top level is the session's.
 REQUESTS = frozenset(
-    ["CHECKPRESENT", "LOCKCONTENT", "REMOVE", "REMOVE-BEFORE", "GETTIMESTAMP", "GET", "PUT"]
+    ["CHECKPRESENT", "LOCKCONTENT", "REMOVE", "REMOVE-BEFORE", "GETTIMESTAMP", "GET", "PUT", "CONNECT", "NOTIFYCHANGE"]
 )
 _WRITES = frozenset(["PUT"])
 _REMOVALS = frozenset(["REMOVE", "REMOVE-BEFORE"])
-_UNSUPPORTED = {
-    "NOTIFYCHANGE": "NOTIFYCHANGE is not supported on this connection",
-    "CONNECT": "CONNECT is not supported on this connection",
-}
 
 
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IClientSession)
 class ClientSession(P2PFramer):
     """
     One client's P2P session.
 
-    @param target: the L{ITarget} serving requests.
-    @param mode: the L{Mode} of this session.
+    @param authenticator: the front door's L{annexrelay.interfaces.IAuthenticator};
+        it names the target and the session's mode.
     @param peer: a short description of the client for logs.
+    @ivar target: the L{annexrelay.interfaces.ITarget} serving requests
+        (None until the client is authenticated).
+    @ivar mode: the L{Mode} of this session.
     @ivar done: a L{Deferred} firing when the session is over.
     """
 
     log = Logger()
 
-    def __init__(self, target, mode=Mode.READ_WRITE, peer="client"):
+    def __init__(self, authenticator, peer="client"):
         P2PFramer.__init__(self)
-        self.target = target
-        self.mode = mode
+        self.authenticator = authenticator
+        self.target = None
+        self.mode = Mode.READ_ONLY
         self.peer = peer
         self.version = 0
         self.bypass = ()
-        self.state = "greeting"
+        self.state = "awaiting-auth"
         self.requests = 0
         self.done = defer.Deferred()
 
@@ -128,13 +103,6 @@ class ClientSession(P2PFramer):
         self.abort()
 
     def connectionMade(self):
-        self.log.info(
-            "session from {peer} to {target} ({mode})",
-            peer=self.peer,
-            target=self.target.uuid.decode(),
-            mode=self.mode.value,
-        )
-        self.sendMessage(Message("AUTH-SUCCESS", (self.target.uuid,)))
         d = defer.ensureDeferred(self._run())
         d.addErrback(self._crashed)
 
@@ -142,9 +110,26 @@ class ClientSession(P2PFramer):
         self.log.failure("session from {peer} failed", f, peer=self.peer)
         self._finish(str(f.value))
 
+    async def _authenticate(self):
+        grant = await self.authenticator.greet(self)
+        if grant is None:
+            return False
+        self.target, self.mode = grant.target, grant.mode
+        self.state = "greeting"
+        self.log.info(
+            "session from {peer} to {target} ({mode})",
+            peer=self.peer,
+            target=self.target.uuid.decode(),
+            mode=self.mode.value,
+        )
+        return True
+
     async def _run(self):
         reason = "client closed the session"
         try:
+            if not await self._authenticate():
+                self._finish("authentication failed")
+                return
             first = await self.nextMessage()
             if isinstance(first, Message) and first.name == "VERSION":
                 await self._negotiate(first.args[0])
@@ -173,16 +158,16 @@ class ClientSession(P2PFramer):
             return
         self.state = "closed"
         try:
-            self.target.close()
+            if self.target is not None:
+                self.target.close()
         finally:
             if self.transport is not None:
                 self.transport.loseConnection()
-            summary = getattr(self.target, "summary", None)
             self.log.info(
                 "session from {peer} ended after {n} request(s){summary}: {reason}",
                 peer=self.peer,
                 n=self.requests,
-                summary=(", " + summary()) if summary else "",
+                summary=(", " + self.target.summary()) if self.target is not None else "",
                 reason=reason,
             )
             self.done.callback(reason)
@@ -228,9 +213,6 @@ class ClientSession(P2PFramer):
         if name == "ERROR":
             self.log.info("client {peer} sent ERROR {text!r}", peer=self.peer, text=msg.args[0])
             return False
-        if name in _UNSUPPORTED:
-            self.sendMessage(messages.error(_UNSUPPORTED[name]))
-            return True
         if name == "DATA":
             # Out of place: drop the payload so it is not read as lines.
             await self.readData(msg.args[0], None)

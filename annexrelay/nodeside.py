@@ -2,10 +2,16 @@
 The relay's side of a connection to one node: the P2P client role.
 
 A L{NodeConnection} is a L{P2PFramer} over whatever transport a connector
-made (a socket to a spawned C{git-annex-shell p2pstdio}, later a Tor
-stream).  It runs the handshake (C{AUTH-SUCCESS}, C{VERSION}, C{BYPASS}) and
-then offers L{request}: send one message, get the next reply.  It does not
-know who asked.
+made (the pipes of a spawned C{git-annex-shell p2pstdio}, later a Tor
+stream).  It runs the handshake (C{AUTH} with a token when the connector
+has one, C{AUTH-SUCCESS}, C{VERSION}, C{BYPASS}) and then offers
+L{NodeConnection.request}: send one message, get the next reply.  It does
+not know who asked.
+
+A target that starts a request on a connection takes a L{Lease} on it and
+finishes the lease when the node is back in step (its last reply read).  A
+connection with an unfinished lease is mid-request: whoever gives it back
+closes it instead of reusing it.
 """
 
 from twisted.internet import defer
@@ -21,11 +27,40 @@ class NodeError(Exception):
     """
 
 
+class Lease:
+    """
+    One request on a node connection, from its first message until the
+    node is back in step.  As a context manager it is finished when the
+    block ends normally and left open (so the connection is closed, not
+    reused) when it raises.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.open = True
+
+    def finish(self):
+        """
+        The request is over and the node is in step.
+        """
+        if self.open:
+            self.open = False
+            self.conn._leases -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, excType, exc, tb):
+        if excType is None:
+            self.finish()
+        return False
+
+
 class NodeConnection(P2PFramer):
     """
     @ivar node: the L{annexrelay.repo.Node} this connection reaches.
     @ivar version: the protocol version negotiated with the node.
-    @ivar busy: True while a client session uses it.
+    @ivar inRequest: True while a lease on it is open.
     """
 
     log = Logger()
@@ -37,20 +72,38 @@ class NodeConnection(P2PFramer):
         self.bypass = ()
         self.broken = False
         self.requestedVersion = 0
-        self.inRequest = False
+        self._leases = 0
 
-    def handshake(self, version, bypass=()):
+    @property
+    def inRequest(self):
+        return self._leases > 0
+
+    def lease(self):
         """
-        Expect C{AUTH-SUCCESS <node uuid>}, then negotiate C{version} and send
+        Start a request on this connection.
+
+        @return: a L{Lease} to finish when the node is back in step.
+        """
+        self._leases += 1
+        return Lease(self)
+
+    def handshake(self, version, bypass=(), auth=None):
+        """
+        Send C{AUTH <uuid> <token>} if C{auth} is C{(uuid, token)}, expect
+        C{AUTH-SUCCESS <node uuid>}, then negotiate C{version} and send
         C{BYPASS} when the node speaks v2 or later and C{bypass} is not empty.
 
         @return: a L{Deferred} firing with this connection.
         """
         self.requestedVersion = version
-        return defer.ensureDeferred(self._handshake(version, bypass))
+        return defer.ensureDeferred(self._handshake(version, bypass, auth))
 
-    async def _handshake(self, version, bypass):
+    async def _handshake(self, version, bypass, auth):
+        if auth is not None:
+            self.sendMessage(messages.Message("AUTH", tuple(auth)))
         first = await self.nextMessage()
+        if isinstance(first, messages.Message) and first.name == "AUTH-FAILURE":
+            raise NodeError("node %s refused the token (AUTH-FAILURE)" % (self.node.name,))
         if not (isinstance(first, messages.Message) and first.name == "AUTH-SUCCESS"):
             raise NodeError("node %s: expected AUTH-SUCCESS, got %r" % (self.node.name, first))
         uuid = first.args[0]

@@ -13,12 +13,16 @@ key's holders (the location log) it answers:
  - L{ClusterView.putCandidates}: the nodes to store on: those not holding
    the key whose preferred content wants it; if none, all not holding it;
    if none, all nodes.
+The nodes' replies are combined into the gateway's by pure functions too
+(L{put_answers}, L{stored_by}, L{put_reply}, L{remove_outcome},
+L{remove_reply}).
 """
 
 import random
-from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
-from annexrelay import uuidlogs
+from annexrelay.branch import uuidlogs
+from annexrelay.p2p.messages import Message, plus_or_plain
 from annexrelay.preferred import Subject, wanting
 from annexrelay.repo import Cluster, Node, is_cluster_uuid
 
@@ -129,3 +133,130 @@ class ClusterView:
             chosen = lacking or list(self.nodes)
         names = {n.uuid: n.name for n in self.nodes}
         return by_cost(chosen, self.rng), {names[u]: terms for u, terms in unknown.items() if u in names}
+
+
+# Combining the nodes' replies into the gateway's (spec §4.4)
+
+
+def _is(reply, *names) -> bool:
+    return isinstance(reply, Message) and reply.name in names
+
+
+def _plus(reply) -> List[bytes]:
+    if isinstance(reply, Message) and reply.name.endswith("-PLUS"):
+        return list(reply.args[0])
+    return []
+
+
+def without_clusters(uuids: Iterable[bytes]) -> List[bytes]:
+    """
+    C{uuids} once each, in order, without cluster UUIDs (never recorded,
+    never reported as holders).
+    """
+    return [u for u in dict.fromkeys(uuids) if not is_cluster_uuid(u)]
+
+
+def _holders_named(node: Node, reply) -> List[bytes]:
+    """
+    The repositories a reply of C{node} says hold (or lost) the key: the
+    node itself unless it is another gateway, and those its C{-PLUS} names.
+    """
+    return ([] if node.via else [node.uuid]) + _plus(reply)
+
+
+class PutAnswers(NamedTuple):
+    """
+    The nodes' answers to C{PUT}.
+
+    @ivar wanting: C{[(node, offset)]} of those that said C{PUT-FROM}.
+    @ivar have: the UUIDs that already hold the key.
+    @ivar anyHave: whether any node said it holds it.
+    @ivar others: C{[(node, reply)]} of the nodes that answered otherwise.
+    """
+
+    wanting: List[Tuple[Node, int]]
+    have: List[bytes]
+    anyHave: bool
+    others: List[Tuple[Node, Message]]
+
+
+def put_answers(replies: Iterable[Tuple[Node, Optional[Message]]]) -> PutAnswers:
+    """
+    Sort the replies (None: the node broke) to a cluster's C{PUT}.
+    """
+    wanting, have, others = [], [], []
+    anyHave = False
+    for node, reply in replies:
+        if _is(reply, "PUT-FROM"):
+            wanting.append((node, max(0, reply.args[0])))
+        elif _is(reply, "ALREADY-HAVE", "ALREADY-HAVE-PLUS"):
+            anyHave = True
+            have.extend(_holders_named(node, reply))
+        elif reply is not None:
+            others.append((node, reply))
+    return PutAnswers(wanting, have, anyHave, others)
+
+
+def stored_by(finals: Iterable[Tuple[Node, Optional[Message]]]) -> Tuple[List[bytes], List[Tuple[Node, Message]]]:
+    """
+    The nodes' verdicts after an upload.
+
+    @return: C{(the UUIDs that now hold the key, [(node, refusal)])}; a
+        node that broke (None) is in neither.
+    """
+    stored, refused = [], []
+    for node, final in finals:
+        if _is(final, "SUCCESS", "SUCCESS-PLUS"):
+            stored.extend(_holders_named(node, final))
+        elif final is not None:
+            refused.append((node, final))
+    return stored, refused
+
+
+def put_reply(have: List[bytes], stored: bool, version: int) -> Message:
+    """
+    The gateway's answer after an upload: C{SUCCESS(-PLUS)} naming every
+    holder, or C{FAILURE} if no node stored it and none had it.
+    """
+    if not stored:
+        return Message("FAILURE")
+    return plus_or_plain("SUCCESS", have, version)
+
+
+class RemoveOutcome(NamedTuple):
+    removed: List[bytes]
+    failed: int
+    firstError: Optional[Message]
+
+
+def remove_outcome(replies: Iterable[Tuple[Node, Optional[Message]]], unreachable: int) -> RemoveOutcome:
+    """
+    The nodes' replies to C{REMOVE}/C{REMOVE-BEFORE} (None: not asked, or
+    broke); C{unreachable} nodes could not be asked at all.
+    """
+    removed = []
+    failed = unreachable
+    firstError = None
+    for node, reply in replies:
+        if _is(reply, "SUCCESS", "SUCCESS-PLUS"):
+            removed.extend(_holders_named(node, reply))
+            continue
+        failed += 1
+        removed.extend(_plus(reply))
+        if _is(reply, "ERROR") and firstError is None:
+            firstError = reply
+    return RemoveOutcome(without_clusters(removed), failed, firstError)
+
+
+def remove_reply(outcome: RemoveOutcome, version: int) -> Message:
+    """
+    The gateway's answer to C{REMOVE}: C{SUCCESS} when every node removed
+    it, else C{FAILURE} (or the first node's C{ERROR}); the C{-PLUS} forms
+    name the nodes that did remove it, for clients of version 2 or later.
+    """
+    plain = version < 2 or not outcome.removed
+    if not outcome.failed:
+        return Message("SUCCESS") if plain else Message("SUCCESS-PLUS", (tuple(outcome.removed),))
+    if plain:
+        return outcome.firstError or Message("FAILURE")
+    return Message("FAILURE-PLUS", (tuple(outcome.removed),))

@@ -17,6 +17,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 from twisted.logger import Logger
 
+from annexrelay.connectors import urls
 from annexrelay.paths import git_dir
 
 log = Logger()
@@ -104,15 +105,6 @@ def _is_true(value):
     return value.lower() in ("true", "yes", "on", "1")
 
 
-def _is_ssh_url(url):
-    if url.startswith("ssh://") or url.startswith("git+ssh://") or url.startswith("ssh+git://"):
-        return True
-    if "://" in url or url.startswith("/") or url.startswith("."):
-        return False
-    head = url.split("/", 1)[0]
-    return ":" in head
-
-
 class ProxyRepository:
     """
     The repository annexrelay serves, and the remotes it proxies.
@@ -166,7 +158,7 @@ class ProxyRepository:
                     fix="updatecluster" if "cluster" in why else "updateproxy",
                 )
                 return None
-            ssh = _is_ssh_url(url)
+            ssh = urls.kind(url) == urls.SSH
             try:
                 cost = float(get(name, "annex-cost", "200" if ssh else "100"))
             except ValueError:
@@ -255,44 +247,3 @@ class ProxyRepository:
             if u == uuid:
                 return rest.rsplit(b" timestamp=", 1)[0].decode("utf-8", "replace")
         return ""
-
-    def nodeCommand(self, node: Node):
-        """
-        The argv that starts a P2P session with C{node}: C{git-annex-shell
-        p2pstdio} run locally for a path, or through ssh for an ssh URL.
-        """
-        url = node.url
-        proxy = self.uuid.decode()
-        if _is_ssh_url(url):
-            port = None
-            if "://" in url:
-                rest = url.split("://", 1)[1]
-                hostport, _, path = rest.partition("/")
-                path = "/" + path
-                if hostport.startswith("[") and "]" in hostport:
-                    host, _, p = hostport[1:].partition("]")
-                    port = p.lstrip(":") or None
-                else:
-                    host, _, port = hostport.partition(":")
-                    port = port or None
-                if path.startswith("/~/"):
-                    path = path[3:]
-            else:
-                host, _, path = url.partition(":")
-            argv = ["ssh"]
-            if port:
-                argv += ["-p", port]
-            argv += list(node.sshOptions)
-            argv += ["-T", host]
-            remote = "%s 'p2pstdio' '%s' '%s' --uuid %s" % (
-                node.shell,
-                path.replace("'", "'\"'\"'"),
-                proxy,
-                node.uuid.decode(),
-            )
-            return argv + [remote]
-        path = url[len("file://") :] if url.startswith("file://") else url
-        path = os.path.normpath(os.path.join(self.path, os.path.expanduser(path)))
-        if node.via:
-            return [node.shell, "p2pstdio", path, proxy, "--uuid", node.uuid.decode()]
-        return [node.shell, "p2pstdio", path, proxy]

@@ -5,16 +5,14 @@ Wiring for C{twistd annexrelay}: options, and the service tree they make.
 import os
 
 from twisted.application import service
-from twisted.internet import defer
-from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from annexrelay import splicing
+from annexrelay.core import makeCore
+from annexrelay.frontdoor.handover import HandoverFactory
 from annexrelay.paths import default_socket, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
-from annexrelay.server import HandoverFactory, makeCore
 
 log = Logger()
 
@@ -58,7 +56,7 @@ class Options(usage.Options):
 
 class _Housekeeping(service.Service):
     """
-    At shutdown: commit pending location log updates, close idle nodes.
+    At shutdown: close idle nodes, commit pending location log updates.
     """
 
     def __init__(self, core):
@@ -66,28 +64,60 @@ class _Housekeeping(service.Service):
 
     def stopService(self):
         service.Service.stopService(self)
-        self.core.pool.closeAll()
-        return defer.gatherResults([self.core.branch.close(), self.core.locationLog.flush()])
+        return self.core.close()
+
+
+class Listener(service.Service):
+    """
+    One front door listening on an endpoint.  A listener that cannot listen
+    stops the daemon at start-up (the endpoint's failure is raised from
+    L{startService} when it is already known, as it is for unix and tcp
+    endpoints).
+    """
+
+    def __init__(self, endpoint, factory, description):
+        self.endpoint = endpoint
+        self.factory = factory
+        self.description = description
+        self._port = None
+
+    def startService(self):
+        service.Service.startService(self)
+        failed = []
+        d = self.endpoint.listen(self.factory)
+        d.addCallbacks(self._listening, failed.append)
+        if failed:
+            failed[0].raiseException()
+
+    def _listening(self, port):
+        self._port = port
+        log.info("listening on {endpoint}", endpoint=self.description)
+
+    def stopService(self):
+        service.Service.stopService(self)
+        port, self._port = self._port, None
+        if port is not None:
+            return port.stopListening()
 
 
 def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
-    if options["no-splice"]:
-        splicing.enabled = False
     try:
         repo = ProxyRepository(options["repo"])
     except RepositoryError as e:
         raise usage.UsageError(str(e))
-    core = makeCore(reactor, repo, idleTimeout=options["idle-timeout"], commitDelay=options["commit-delay"])
+    core = makeCore(
+        reactor,
+        repo,
+        idleTimeout=options["idle-timeout"],
+        commitDelay=options["commit-delay"],
+        splice=not options["no-splice"],
+    )
     top = service.MultiService()
     _Housekeeping(core).setServiceParent(top)
     factory = HandoverFactory(core)
     for description in options["listen"]:
-        listener = StreamServerEndpointService(serverFromString(reactor, description), factory)
-        # A listener that cannot listen stops the daemon at start-up.
-        listener._raiseSynchronously = True
-        listener.setServiceParent(top)
-        log.info("listening on {endpoint}", endpoint=description)
+        Listener(serverFromString(reactor, description), factory, description).setServiceParent(top)
     top.core = core
     return top

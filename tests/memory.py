@@ -8,8 +8,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from annexrelay.clientside import ClientSession, Mode
+from annexrelay.frontdoor.auth import Preauthenticated
 from annexrelay.nodeside import NodeConnection, NodeError
 from annexrelay.repo import Node
+from annexrelay.streams import Streams
 from annexrelay.targets.proxied import ProxiedRemote
 
 NODE_UUID = b"0b531efe-1ddd-4f1a-a22c-16b82487267f"
@@ -72,23 +74,88 @@ class MemoryPool:
         self.released.append(conn)
 
 
-class RelayPair:
+CLIENT_UUID = b"c1c1c1c1-0000-4000-8000-000000000000"
+TOKEN = b"s3cret0token"
+FRONT_DOORS = ("session", "handover", "token")
+
+
+class _OneNodeRepository:
     """
-    A client session to one proxied remote, all in memory.
+    The proxy repository of a L{RelayPair}: one proxied remote.
     """
 
-    def __init__(self, mode=Mode.READ_WRITE, nodeVersion=4, reachable=True, version=4):
+    path = "/srv/proxy"
+    uuid = b"5be33b88-f077-4dfa-8ff3-5e8cde6218ce"
+
+    def __init__(self, node):
+        self.node = node
+
+    def target(self, uuid):
+        return self.node if uuid == self.node.uuid else None
+
+    def cluster(self, uuid):
+        return None
+
+    def describe(self, uuid):
+        return ""
+
+
+class RelayPair:
+    """
+    A client session to one proxied remote, all in memory, opened through
+    one of the L{FRONT_DOORS}:
+     - C{session}: a L{ClientSession} on the client's transport, greeted at
+       once (as after ssh);
+     - C{handover}: the daemon's hand-over protocol, the session carried in
+       band after the shell's header;
+     - C{token}: the client opens with C{AUTH <uuid> <token>}.
+    """
+
+    def __init__(self, mode=Mode.READ_WRITE, nodeVersion=4, reachable=True, version=4, frontdoor="session"):
         self.node = Node("n1", NODE_UUID, "/srv/n1")
         self.pool = MemoryPool(nodeVersion, reachable)
         self.log = RecordingLog()
-        self.target = ProxiedRemote(self.node, self.pool, self.log)
-        self.session = ClientSession(self.target, mode)
         self.client = StringTransport()
-        self.session.makeConnection(self.client)
-        self.greeting = self.take()
+        getattr(self, "_open_" + frontdoor)(mode)
+        self.target = self.session.target
         if version is not None:
             self.send(b"VERSION %d\n" % version)
             self.take()
+
+    def _open_session(self, mode):
+        target = ProxiedRemote(self.node, self.pool, self.log, Streams())
+        self.session = ClientSession(Preauthenticated(target, mode))
+        self.session.makeConnection(self.client)
+        self.greeting = self.take()
+
+    def _open_handover(self, mode):
+        import json
+
+        from annexrelay.core import RelayCore
+        from annexrelay.frontdoor.handover import HandoverProtocol
+
+        core = RelayCore(Clock(), _OneNodeRepository(self.node), self.pool, self.log, None, Streams(), lambda: 0)
+        self.handover = HandoverProtocol(core)
+        self.handover.makeConnection(self.client)
+        header = {"command": "p2pstdio", "client": CLIENT_UUID.decode(), "target": NODE_UUID.decode(), "mode": mode.value}
+        self.handover.dataReceived(json.dumps(header).encode() + b"\n")
+        ok, _, self.greeting = self.take().partition(b"\n")
+        assert ok == b"OK", ok
+        self.session = self.handover._session
+
+    def _open_token(self, mode):
+        from annexrelay.frontdoor.auth import Grant, TokenAuthenticator
+
+        target = ProxiedRemote(self.node, self.pool, self.log, Streams())
+
+        def check(uuid, token):
+            return Grant(target, mode) if (uuid, token) == (CLIENT_UUID, TOKEN) else None
+
+        self.session = ClientSession(TokenAuthenticator(check))
+        self.session.makeConnection(self.client)
+        assert self.take() == b""
+        self.send(b"AUTH " + CLIENT_UUID + b" " + TOKEN + b"\n")
+        self.greeting = self.take()
 
     @property
     def nodeConn(self):
@@ -169,9 +236,9 @@ class ClusterPair:
         self.clock = [1000]
         self.reactor = Clock()
         self.target = ClusterGateway(
-            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, self.reactor, lambda: self.clock[0]
+            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, self.reactor, lambda: self.clock[0], Streams()
         )
-        self.session = ClientSession(self.target)
+        self.session = ClientSession(Preauthenticated(self.target, Mode.READ_WRITE))
         self.client = StringTransport()
         self.session.makeConnection(self.client)
         self.greeting = self.take()

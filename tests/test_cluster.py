@@ -9,7 +9,7 @@ from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from annexrelay.clientside import ITarget
+from annexrelay.interfaces import ITarget
 from tests.memory import CLUSTER_UUID, GATEWAY_UUID, KEY, NODE_UUIDS, ClusterPair
 
 U1, U2, U3 = NODE_UUIDS["n1"], NODE_UUIDS["n2"], NODE_UUIDS["n3"]

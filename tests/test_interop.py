@@ -12,6 +12,7 @@ import uuid
 
 from twisted.trial import unittest
 
+from annexrelay.connectors.process import nodeCommand
 from annexrelay.demo import Setup
 from annexrelay.repo import ProxyRepository
 
@@ -506,7 +507,7 @@ class ConfigurationTests(unittest.TestCase):
         self.assertEqual(sorted(n.name for n in repo.nodes.values()), ["n1", "n2"])
         self.assertEqual(repo.uuid.decode(), s.proxyUUID)
         n1 = repo.nodes[s.uuidOf(s.nodes["n1"]).encode()]
-        self.assertEqual(repo.nodeCommand(n1), ["git-annex-shell", "p2pstdio", s.nodes["n1"], s.proxyUUID])
+        self.assertEqual(nodeCommand(repo, n1), ["git-annex-shell", "p2pstdio", s.nodes["n1"], s.proxyUUID])
         s.git("config", "remote.n2.annex-proxy", "false", cwd=s.proxy)
         self.assertIsNone(repo.target(s.uuidOf(s.nodes["n2"]).encode()))
 
@@ -518,7 +519,7 @@ class ConfigurationTests(unittest.TestCase):
         repo = ProxyRepository(s.proxy)
         node = repo.nodes[b"11111111-2222-3333-4444-555555555555"]
         self.assertEqual(
-            repo.nodeCommand(node),
+            nodeCommand(repo, node),
             [
                 "ssh",
                 "-p",

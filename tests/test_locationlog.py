@@ -5,7 +5,7 @@ the examples git-annex itself produced (spec: branch-formats.md).
 
 from twisted.trial import unittest
 
-from annexrelay import locationlog as ll
+from annexrelay.branch import locationlog as ll
 
 U1 = b"05552970-1247-44c7-9e16-7a903abc3fc7"
 U2 = b"0b531efe-1ddd-4f1a-a22c-16b82487267f"

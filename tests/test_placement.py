@@ -6,7 +6,7 @@ import random
 
 from twisted.trial import unittest
 
-from annexrelay import uuidlogs
+from annexrelay.branch import uuidlogs
 from annexrelay.placement import ClusterView, by_cost, key_size
 from annexrelay.repo import Cluster, Node, is_cluster_uuid
 
@@ -117,3 +117,60 @@ class ClusterViewTests(unittest.TestCase):
     def test_by_cost(self):
         nodes = [Node("a", U1, "/a", cost=300), Node("b", U2, "/b", cost=100)]
         self.assertEqual([n.name for n in by_cost(nodes, random.Random(0))], ["b", "a"])
+
+
+class ReplyCombinationTests(unittest.TestCase):
+    """
+    The nodes' replies combined into the gateway's (pure).
+    """
+
+    def setUp(self):
+        from annexrelay.p2p.messages import Message
+
+        self.M = Message
+        self.n1 = Node("n1", b"u1", "/n1")
+        self.n2 = Node("n2", b"u2", "/n2")
+        self.g = Node("g", b"ac36e849-d083-8884-bd91-5d895d2dbfd8", "/g", via=b"ug")
+
+    def test_put_answers(self):
+        from annexrelay.placement import put_answers
+
+        M = self.M
+        a = put_answers(
+            [
+                (self.n1, M("PUT-FROM", (10,))),
+                (self.n2, M("ALREADY-HAVE")),
+                (self.g, M("ALREADY-HAVE-PLUS", ((b"u3",),))),
+                (Node("n4", b"u4", "/n4"), M("ERROR", ("full",))),
+                (Node("n5", b"u5", "/n5"), None),
+            ]
+        )
+        self.assertEqual(a.wanting, [(self.n1, 10)])
+        self.assertEqual(a.have, [b"u2", b"u3"])
+        self.assertTrue(a.anyHave)
+        self.assertEqual([n.name for n, _ in a.others], ["n4"])
+
+    def test_stored_and_reply(self):
+        from annexrelay.placement import put_reply, stored_by
+
+        M = self.M
+        stored, refused = stored_by([(self.n1, M("SUCCESS")), (self.n2, M("FAILURE")), (self.g, None)])
+        self.assertEqual(stored, [b"u1"])
+        self.assertEqual([n.name for n, _ in refused], ["n2"])
+        self.assertEqual(put_reply([b"u1"], True, 2), M("SUCCESS-PLUS", ((b"u1",),)))
+        self.assertEqual(put_reply([b"u1"], True, 1), M("SUCCESS"))
+        self.assertEqual(put_reply([], False, 4), M("FAILURE"))
+
+    def test_remove(self):
+        from annexrelay.placement import remove_outcome, remove_reply
+
+        M = self.M
+        everyone = remove_outcome([(self.n1, M("SUCCESS")), (self.n2, M("SUCCESS"))], 0)
+        self.assertEqual(remove_reply(everyone, 2), M("SUCCESS-PLUS", ((b"u1", b"u2"),)))
+        self.assertEqual(remove_reply(everyone, 1), M("SUCCESS"))
+        some = remove_outcome([(self.n1, M("SUCCESS")), (self.n2, M("ERROR", ("locked",)))], 1)
+        self.assertEqual(some.failed, 2)
+        self.assertEqual(remove_reply(some, 2), M("FAILURE-PLUS", ((b"u1",),)))
+        self.assertEqual(remove_reply(some, 1), M("ERROR", ("locked",)))
+        none = remove_outcome([(self.n1, None)], 0)
+        self.assertEqual(remove_reply(none, 4), M("FAILURE"))

@@ -8,19 +8,34 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from annexrelay.clientside import ITarget, Mode
-from tests.memory import KEY, NODE_UUID, RelayPair
+from annexrelay.clientside import Mode
+from annexrelay.interfaces import ITarget
+from tests.memory import FRONT_DOORS, KEY, NODE_UUID, RelayPair
 
 OTHER = b"bb7f77b7-e29f-45fa-bd52-824b160e6907"
 
 
-class SessionStartTests(unittest.TestCase):
+class _OverFrontDoor:
+    """
+    The tests of this module are written once and run over every front
+    door (L{FRONT_DOORS}), as the transit relay runs one test class over
+    TCP and WebSocket: what a session does must not depend on how the
+    client came in.
+    """
+
+    frontdoor = None
+
+    def pair(self, **kw):
+        return RelayPair(frontdoor=self.frontdoor, **kw)
+
+
+class SessionStartTests(_OverFrontDoor):
     def test_interface(self):
-        p = RelayPair()
+        p = self.pair()
         self.assertTrue(verifyObject(ITarget, p.target))
 
     def test_greeting_and_version(self):
-        p = RelayPair(version=None)
+        p = self.pair(version=None)
         self.assertEqual(p.greeting, b"AUTH-SUCCESS " + NODE_UUID + b"\n")
         self.assertEqual(p.pool.conns, [])
         p.send(b"VERSION 4\n")
@@ -31,12 +46,12 @@ class SessionStartTests(unittest.TestCase):
         """
         A single proxy answers the version its node agreed to.
         """
-        p = RelayPair(version=None, nodeVersion=2)
+        p = self.pair(version=None, nodeVersion=2)
         p.send(b"VERSION 4\n")
         self.assertEqual(p.take(), b"VERSION 2\n")
 
     def test_version_capped(self):
-        p = RelayPair(version=None)
+        p = self.pair(version=None)
         p.send(b"VERSION 9\n")
         self.assertEqual(p.take(), b"VERSION 4\n")
 
@@ -44,7 +59,7 @@ class SessionStartTests(unittest.TestCase):
         """
         No VERSION: the first message is a request, at version 0.
         """
-        p = RelayPair(version=None)
+        p = self.pair(version=None)
         p.send(b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeConn.requestedVersion, 0)
@@ -52,21 +67,21 @@ class SessionStartTests(unittest.TestCase):
         self.assertEqual(p.take(), b"SUCCESS\n")
 
     def test_renegotiation(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"VERSION 1\n")
         self.assertEqual(p.take(), b"VERSION 1\n")
         self.assertEqual(p.nodeConn.requestedVersion, 1)
 
     def test_bypass_ignored(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"BYPASS " + OTHER + b"\n")
         p.send(b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
 
 
-class RequestTests(unittest.TestCase):
+class RequestTests(_OverFrontDoor):
     def test_checkpresent(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
         p.nodeSays(b"FAILURE\n")
@@ -77,7 +92,7 @@ class RequestTests(unittest.TestCase):
         DATA is relayed byte-exact, across chunk boundaries, then VALID, and
         the client's verdict goes back to the node.
         """
-        p = RelayPair()
+        p = self.pair()
         p.send(b"GET 0 my%file " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"GET 0 my%file " + KEY + b"\n")
         p.nodeSays(b"DATA 10\n0123")
@@ -95,7 +110,7 @@ class RequestTests(unittest.TestCase):
         A payload that arrived whole goes on with its DATA header and
         verdict in one write.
         """
-        p = RelayPair()
+        p = self.pair()
         p.send(b"GET 0 f " + KEY + b"\n")
         writes = []
         original = p.client.write
@@ -106,7 +121,7 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(p.nodeGot(), b"GET 0 f " + KEY + b"\nSUCCESS\n")
 
     def test_get_offset_preserved(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"GET 4 f " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"GET 4 f " + KEY + b"\n")
 
@@ -115,7 +130,7 @@ class RequestTests(unittest.TestCase):
         A client that answers GET data with something else gets the direct
         server's error, and the node is told FAILURE so it stays in step.
         """
-        p = RelayPair()
+        p = self.pair()
         p.send(b"GET 0 f " + KEY + b"\n")
         p.nodeSays(b"DATA 1\nxVALID\n")
         p.take()
@@ -125,13 +140,13 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(p.nodeGot(), b"FAILURE\n")
 
     def test_negative_offset_refused(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"GET -1 f " + KEY + b"\n")
         self.assertEqual(p.take(), b"ERROR invalid offset -1\n")
         self.assertEqual(p.nodeGot(), b"")
 
     def test_put(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"PUT f " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\n")
         p.nodeSays(b"PUT-FROM 4\n")
@@ -145,13 +160,13 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(p.log.records, [(KEY, NODE_UUID, True)])
 
     def test_put_already_have(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"PUT f " + KEY + b"\n")
         p.nodeSays(b"ALREADY-HAVE\n")
         self.assertEqual(p.take(), b"ALREADY-HAVE\n")
 
     def test_put_plus_downgraded_for_v1(self):
-        p = RelayPair(version=1, nodeVersion=4)
+        p = self.pair(version=1, nodeVersion=4)
         p.send(b"PUT f " + KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.send(b"DATA 1\nxVALID\n")
@@ -160,7 +175,7 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(p.log.records, [(KEY, NODE_UUID, True), (KEY, OTHER, True)])
 
     def test_put_data_present(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"PUT f " + KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.send(b"DATA-PRESENT\n")
@@ -169,7 +184,7 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS\n")
 
     def test_put_client_gives_up(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"PUT f " + KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.nodeGot()
@@ -179,7 +194,7 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
 
     def test_put_not_data(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"PUT f " + KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.take()
@@ -192,7 +207,7 @@ class RequestTests(unittest.TestCase):
         """
         Like a direct server: complain, and have the node verify anyway.
         """
-        p = RelayPair()
+        p = self.pair()
         p.send(b"PUT f " + KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.take()
@@ -201,19 +216,19 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\nDATA 1\nxINVALID\n")
 
     def test_remove_records_absent(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"REMOVE " + KEY + b"\n")
         p.nodeSays(b"SUCCESS\n")
         self.assertEqual(p.take(), b"SUCCESS\n")
         self.assertEqual(p.log.records, [(KEY, NODE_UUID, False)])
 
     def test_remove_before_to_old_node(self):
-        p = RelayPair(nodeVersion=2, version=4)
+        p = self.pair(nodeVersion=2, version=4)
         p.send(b"REMOVE-BEFORE 1646 " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"REMOVE " + KEY + b"\n")
 
     def test_remove_before_and_timestamp(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"GETTIMESTAMP\n")
         p.nodeSays(b"TIMESTAMP 1047\n")
         self.assertEqual(p.take(), b"TIMESTAMP 1047\n")
@@ -221,15 +236,15 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(p.nodeGot(), b"GETTIMESTAMP\nREMOVE-BEFORE 1646 " + KEY + b"\n")
 
     def test_error_reply_relayed(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"REMOVE " + KEY + b"\n")
         p.nodeSays(b"ERROR cannot\n")
         self.assertEqual(p.take(), b"ERROR cannot\n")
 
 
-class LockTests(unittest.TestCase):
+class LockTests(_OverFrontDoor):
     def test_lock_unlock(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"LOCKCONTENT " + KEY + b"\n")
         p.nodeSays(b"SUCCESS\n")
         self.assertEqual(p.take(), b"SUCCESS\n")
@@ -242,7 +257,7 @@ class LockTests(unittest.TestCase):
         git-annex's proxy forwards whatever follows a granted lock and
         desynchronises; annexrelay releases the lock and answers itself.
         """
-        p = RelayPair()
+        p = self.pair()
         p.send(b"LOCKCONTENT " + KEY + b"\n")
         p.nodeSays(b"SUCCESS\n")
         p.take()
@@ -260,7 +275,7 @@ class LockTests(unittest.TestCase):
         If the node goes away while the client holds a lock, the client must
         not go on believing it does: its session is closed.
         """
-        p = RelayPair()
+        p = self.pair()
         p.send(b"LOCKCONTENT " + KEY + b"\n")
         p.nodeSays(b"SUCCESS\n")
         p.nodeConn.connectionLost(Failure(ConnectionLost()))
@@ -268,7 +283,7 @@ class LockTests(unittest.TestCase):
         self.assertTrue(p.session.done.called)
 
     def test_client_lost_while_locked(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"LOCKCONTENT " + KEY + b"\n")
         p.nodeSays(b"SUCCESS\n")
         p.nodeGot()
@@ -277,9 +292,9 @@ class LockTests(unittest.TestCase):
         self.assertTrue(p.session.done.called)
 
 
-class ModeTests(unittest.TestCase):
+class ModeTests(_OverFrontDoor):
     def test_read_only(self):
-        p = RelayPair(mode=Mode.READ_ONLY)
+        p = self.pair(mode=Mode.READ_ONLY)
         for line in [b"PUT f " + KEY, b"REMOVE " + KEY, b"REMOVE-BEFORE 5 " + KEY]:
             p.send(line + b"\n")
             self.assertEqual(p.take(), b"ERROR this repository is read-only; write access denied\n")
@@ -288,7 +303,7 @@ class ModeTests(unittest.TestCase):
         self.assertEqual(p.nodeGot(), b"LOCKCONTENT " + KEY + b"\n")
 
     def test_append_only(self):
-        p = RelayPair(mode=Mode.APPEND_ONLY)
+        p = self.pair(mode=Mode.APPEND_ONLY)
         p.send(b"REMOVE " + KEY + b"\n")
         self.assertEqual(p.take(), b"ERROR this repository is append-only; removal denied\n")
         p.send(b"PUT f " + KEY + b"\n")
@@ -303,46 +318,46 @@ class ModeTests(unittest.TestCase):
         self.assertIs(Mode.fromEnvironment({"GIT_ANNEX_SHELL_READONLY": ""}), Mode.READ_WRITE)
 
 
-class BadInputTests(unittest.TestCase):
+class BadInputTests(_OverFrontDoor):
     def test_unparsable(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"FOO bar\n")
         self.assertEqual(p.take(), b"ERROR unknown command\n")
         self.assertFalse(p.client.disconnecting)
 
     def test_out_of_place(self):
-        p = RelayPair()
+        p = self.pair()
         for line in [b"SUCCESS", b"UNLOCKCONTENT", b"PUT-FROM 3", b"AUTH-SUCCESS " + OTHER, b"VALID"]:
             p.send(line + b"\n")
             self.assertEqual(p.take(), b"ERROR unexpected command\n")
         self.assertEqual(p.nodeGot(), b"")
 
     def test_stray_data_is_skipped(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"DATA 5\nSUCCE")
         self.assertEqual(p.take(), b"ERROR unexpected command\n")
         p.send(b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
 
     def test_notifychange_unsupported(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"NOTIFYCHANGE\n")
         self.assertEqual(p.take(), b"ERROR NOTIFYCHANGE is not supported on this connection\n")
 
     def test_line_too_long(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"X" * 40000)
         self.assertIn(b"ERROR", p.take())
         self.assertTrue(p.client.disconnecting)
 
     def test_client_error_ends(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"ERROR bye\n")
         self.assertTrue(p.client.disconnecting)
         self.assertEqual(p.pool.released, [p.nodeConn])
 
     def test_pipelined_requests_served_in_order(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"CHECKPRESENT " + KEY + b"\nCHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
         p.nodeSays(b"SUCCESS\n")
@@ -355,7 +370,7 @@ class BadInputTests(unittest.TestCase):
         A client that sends far ahead of the replies is not read further
         once 64 KiB wait unanswered.
         """
-        p = RelayPair()
+        p = self.pair()
         line = b"CHECKPRESENT " + KEY + b"\n"
         p.send(line * (70000 // len(line)))
         self.assertEqual(p.client.producerState, "paused")
@@ -364,13 +379,13 @@ class BadInputTests(unittest.TestCase):
         self.assertEqual(p.client.producerState, "producing")
 
 
-class NodeFailureTests(unittest.TestCase):
+class NodeFailureTests(_OverFrontDoor):
     def test_unreachable_node_gets_clear_error(self):
         """
         git-annex's proxy closes the connection; annexrelay answers VERSION
         and then says why each request cannot be served.
         """
-        p = RelayPair(reachable=False, version=None)
+        p = self.pair(reachable=False, version=None)
         p.send(b"VERSION 4\n")
         self.assertEqual(p.take(), b"VERSION 4\n")
         p.send(b"CHECKPRESENT " + KEY + b"\n")
@@ -378,7 +393,7 @@ class NodeFailureTests(unittest.TestCase):
         self.assertFalse(p.client.disconnecting)
 
     def test_node_dies_mid_get(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"GET 0 f " + KEY + b"\n")
         p.nodeSays(b"DATA 10\n01234")
         p.nodeConn.connectionLost(Failure(ConnectionLost()))
@@ -392,7 +407,7 @@ class NodeFailureTests(unittest.TestCase):
         Between requests a dead node costs the client one ERROR, not the
         session; the next request reconnects.
         """
-        p = RelayPair()
+        p = self.pair()
         p.send(b"CHECKPRESENT " + KEY + b"\n")
         first = p.nodeConn
         first.connectionLost(Failure(ConnectionLost()))
@@ -403,7 +418,7 @@ class NodeFailureTests(unittest.TestCase):
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
 
     def test_client_dies_mid_put(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"PUT f " + KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.send(b"DATA 10\n0123")
@@ -413,13 +428,13 @@ class NodeFailureTests(unittest.TestCase):
         self.assertNotIn(conn, p.pool.released)
 
 
-class BackpressureTests(unittest.TestCase):
+class BackpressureTests(_OverFrontDoor):
     def test_get_client_not_reading_pauses_node(self):
         """
         With the client not reading (its transport's buffer full), the relay
         stops reading from the node, and starts again when it drains.
         """
-        p = RelayPair()
+        p = self.pair()
         p.send(b"GET 0 f " + KEY + b"\n")
         p.nodeSays(b"DATA 10\n01")
         producer = p.client.producer
@@ -433,7 +448,7 @@ class BackpressureTests(unittest.TestCase):
         self.assertIsNone(p.client.producer)
 
     def test_put_node_not_reading_pauses_client(self):
-        p = RelayPair()
+        p = self.pair()
         p.send(b"PUT f " + KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.send(b"DATA 10\n01")
@@ -442,3 +457,14 @@ class BackpressureTests(unittest.TestCase):
         self.assertEqual(p.client.producerState, "paused")
         producer.resumeProducing()
         self.assertEqual(p.client.producerState, "producing")
+
+
+def _overEveryFrontDoor(namespace, mixins):
+    for mixin in mixins:
+        del namespace[mixin.__name__]
+        for door in FRONT_DOORS:
+            name = mixin.__name__ + "_" + door.capitalize()
+            namespace[name] = type(name, (mixin, unittest.TestCase), {"frontdoor": door, "__module__": __name__})
+
+
+_overEveryFrontDoor(globals(), [SessionStartTests, RequestTests, LockTests, ModeTests, BadInputTests, NodeFailureTests, BackpressureTests])

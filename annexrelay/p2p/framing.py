@@ -14,8 +14,9 @@ from twisted.internet import defer, error
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
-from annexrelay import fastwrite
 from annexrelay.p2p import messages
+from annexrelay.streams import kernel
+from annexrelay.streams.kernel import ShortData  # noqa: F401 (raised by readData)
 
 MAX_LINE = 32768
 _BUFFER_LIMIT = 65536
@@ -25,17 +26,6 @@ class LineTooLong(Exception):
     """
     The peer sent a line longer than the protocol allows.
     """
-
-
-class ShortData(Exception):
-    """
-    The connection ended before all the bytes announced by C{DATA n} came.
-    """
-
-    def __init__(self, announced, received):
-        Exception.__init__(self, "connection ended after %d of %d bytes" % (received, announced))
-        self.announced = announced
-        self.received = received
 
 
 class P2PFramer(Protocol):
@@ -60,7 +50,18 @@ class P2PFramer(Protocol):
     # Sending
 
     def sendMessage(self, msg):
-        fastwrite.write(self.transport, messages.format(msg))
+        kernel.write(self.transport, messages.format(msg))
+
+    def sendPayload(self, payload, verdict=None):
+        """
+        Send C{DATA len(payload)}, the payload and, if given, the
+        C{VALID}/C{INVALID} that follows it, in one write: the fast path
+        for small objects, one system call instead of three.
+        """
+        out = messages.format(messages.data(len(payload))) + payload
+        if verdict is not None:
+            out += messages.format(verdict)
+        kernel.write(self.transport, out)
 
     # Receiving, pull side
 
@@ -130,6 +131,21 @@ class P2PFramer(Protocol):
                 self._buffer = self._buffer[len(line) :]
                 return msg
         return None
+
+    def takePayload(self, n, withVerdict):
+        """
+        When this framer already holds a whole payload of C{n} bytes (small
+        objects usually come in one read), take it, and its
+        C{VALID}/C{INVALID} too if C{withVerdict} and it is there.
+
+        @return: C{(payload, verdict or None)}, or None when the payload is
+            not all there (nothing is consumed then).
+        """
+        if self.buffered() < n:
+            return None
+        payload = self.takeBuffered(n)
+        verdict = self.takeVerdict() if withVerdict else None
+        return payload, verdict
 
     def takeBuffered(self, n):
         """

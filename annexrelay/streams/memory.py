@@ -16,7 +16,7 @@ the others go on.
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
-from annexrelay.fastwrite import write as _write
+from annexrelay.streams.kernel import write as _write
 
 
 class StallWatch:

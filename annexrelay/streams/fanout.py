@@ -15,79 +15,20 @@ while it holds the others up, is dropped and the others go on; the source
 is read to the end of the payload regardless.
 """
 
-import array
-import ctypes
-import errno
-import fcntl
 import os
-import termios
 
 from zope.interface import implementer
 from twisted.internet import defer, main
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
 
-from annexrelay.p2p.framing import ShortData
-from annexrelay.streams import StallWatch
-from annexrelay.splicing import (
-    CHUNK,
-    COALESCE_BELOW,
-    COALESCE_DELAY,
-    _FLAGS,
-    _widen,
-    readDescriptor,
-    writeDescriptor,
-)
+from annexrelay.streams import kernel
+from annexrelay.streams.kernel import ShortData
+from annexrelay.streams.kernel import CHUNK
+from annexrelay.streams.memory import StallWatch
+from annexrelay.streams.splice import COALESCE_BELOW, COALESCE_DELAY
 
-
-def _loadTee():
-    if not hasattr(os, "splice"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        tee = libc.tee
-    except (OSError, AttributeError):
-        return None
-    tee.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
-    tee.restype = ctypes.c_ssize_t
-    return tee
-
-
-_tee = _loadTee()
-available = _tee is not None
-_NONBLOCK = getattr(os, "SPLICE_F_NONBLOCK", 2)
-
-
-def tee(src, dst, n):
-    """
-    Duplicate up to C{n} bytes at the head of pipe C{src} into pipe C{dst}
-    without consuming them.
-    """
-    k = _tee(src, dst, n, _NONBLOCK)
-    if k < 0:
-        e = ctypes.get_errno()
-        if e == errno.EAGAIN:
-            raise BlockingIOError(e, os.strerror(e))
-        raise OSError(e, os.strerror(e))
-    return k
-
-
-def _queued(fd):
-    """
-    How many bytes wait in the pipe C{fd} for its reader.
-    """
-    buf = array.array("i", [0])
-    try:
-        fcntl.ioctl(fd, termios.FIONREAD, buf)
-    except OSError:
-        return 0
-    return buf[0]
-
-
-def _privatePipe():
-    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    _widen(w)
-    return r, w
+available = kernel.HAVE_TEE
 
 
 @implementer(IPushProducer)
@@ -101,7 +42,7 @@ class _Sink:
         self.fanout = fanout
         self.index = index
         self.transport = transport
-        self.writer = writeDescriptor(transport)
+        self.writer = kernel.writeDescriptor(transport)
         self.fd = self.writer.fileno()
         self.skip = skip
         self.pending = 0  # bytes of this round in our pipe, not yet sent
@@ -110,8 +51,8 @@ class _Sink:
         self.timer = None  # a pending retry (see Fanout._sinkWritable)
         # Armed while we wait for the node to drain.
         self.stall = StallWatch(fanout.clock, fanout.stallTimeout, lambda why: fanout._drop(self, why))
-        _widen(self.fd)
-        self.pipe = _privatePipe()
+        kernel.widen(self.fd)
+        self.pipe = kernel.privatePipe()
 
     def pauseProducing(self):
         pass
@@ -140,7 +81,7 @@ class Fanout:
     """
 
     def __init__(self, src, sinks, n, stallTimeout=None, clock=None, onDrop=None):
-        self.src = readDescriptor(src)
+        self.src = kernel.readDescriptor(src)
         self.onDrop = onDrop
         self.stallTimeout = stallTimeout
         self.clock = clock or self.src.reactor
@@ -152,17 +93,16 @@ class Fanout:
         self._inRound = False
         self._timer = None
         self._srcFd = self.src.fileno()
-        _widen(self._srcFd)
-        self._round = _privatePipe()
+        kernel.widen(self._srcFd)
+        self._round = kernel.privatePipe()
         self._null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         self._sinks = [_Sink(self, i, t, skip) for i, (t, skip) in enumerate(sinks)]
 
     def start(self):
-        self._savedRead = self.src.__dict__.get("doRead")
-        self.src.doRead = self._doRead
+        self._savedRead = kernel.borrowReads(self.src, self._doRead)
         for s in self._sinks:
             s.writer.registerProducer(s, True)
-            if s.writer.dataBuffer or s.writer._tempDataBuffer:
+            if kernel.hasQueuedOutput(s.writer):
                 # What Twisted still holds for this node goes first.
                 self._waitFor(s)
         if not any(s.waiting for s in self._sinks):
@@ -178,7 +118,7 @@ class Fanout:
         moved = 0
         for _ in range(16):
             try:
-                k = os.splice(self._srcFd, self._round[1], min(self.remaining, CHUNK), flags=_FLAGS)
+                k = kernel.splice(self._srcFd, self._round[1], min(self.remaining, CHUNK))
             except BlockingIOError:
                 if moved < COALESCE_BELOW and self.remaining > CHUNK:
                     self._pauseBriefly()
@@ -213,7 +153,7 @@ class Fanout:
         """
         for s in self._alive():
             try:
-                got = tee(self._round[0], s.pipe[1], k)
+                got = kernel.tee(self._round[0], s.pipe[1], k)
             except OSError as e:
                 self._drop(s, "tee: %s" % (e,))
                 continue
@@ -224,7 +164,7 @@ class Fanout:
             s.pending = k
             if s.skip:
                 cut = min(s.skip, k)
-                os.read(s.pipe[0], cut)
+                kernel.discard(s.pipe[0], cut)
                 s.skip -= cut
                 s.pending -= cut
         left = k
@@ -240,7 +180,7 @@ class Fanout:
         """
         while s.pending:
             try:
-                s.pending -= os.splice(s.pipe[0], s.fd, s.pending, flags=_FLAGS)
+                s.pending -= kernel.splice(s.pipe[0], s.fd, s.pending)
             except BlockingIOError:
                 self._waitFor(s)
                 return
@@ -262,7 +202,7 @@ class Fanout:
         """
         if self._finished or s.dead:
             return
-        if _queued(s.fd) > CHUNK // 2:
+        if kernel.queued(s.fd) > CHUNK // 2:
             if s.timer is None:
                 s.timer = self.src.reactor.callLater(COALESCE_DELAY, self._retry, s)
             return
@@ -322,13 +262,7 @@ class Fanout:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._savedRead is not None:
-            self.src.doRead = self._savedRead
-        else:
-            try:
-                del self.src.doRead
-            except AttributeError:
-                pass
+        kernel.giveBackReads(self.src, self._savedRead)
         for s in self._sinks:
             if s.timer is not None:
                 s.timer.cancel()

@@ -10,6 +10,13 @@ import sys
 from twisted.logger import FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver
 
 
+class Refused(Exception):
+    """
+    The session cannot be served (no such repository or target); the shell
+    prints the reason.
+    """
+
+
 def _logToStderr():
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)
     if os.environ.get("ANNEXRELAY_DEBUG"):
@@ -28,27 +35,27 @@ def serve_stdio(directory, header):
     from twisted.internet import reactor
 
     from annexrelay.clientside import Mode
+    from annexrelay.core import TargetUnknown, makeCore
+    from annexrelay.frontdoor.auth import Preauthenticated
     from annexrelay.repo import ProxyRepository, RepositoryError
-    from annexrelay.server import DescriptorTransport, TargetUnknown, makeCore
-    from annexrelay.shell import ShellError
+    from annexrelay.streams.kernel import DescriptorTransport
 
     _logToStderr()
     try:
         repo = ProxyRepository(directory)
     except RepositoryError as e:
-        raise ShellError(str(e))
+        raise Refused(str(e))
     core = makeCore(reactor, repo, idleTimeout=0, commitDelay=0.5)
     try:
         target = core.targetFor(header["target"].encode("ascii"))
     except TargetUnknown as e:
-        raise ShellError(str(e))
+        raise Refused(str(e))
     if target is None:
         return "self"
-    session = core.session(target, Mode(header["mode"]), "client %s" % (header["client"],))
+    session = core.session(Preauthenticated(target, Mode(header["mode"])), "client %s" % (header["client"],))
 
     def ended(_):
-        core.branch.close()
-        d = core.locationLog.flush()
+        d = core.close()
         d.addBoth(lambda _: reactor.stop())
 
     session.done.addCallback(ended)

@@ -16,8 +16,8 @@ from twisted.internet import defer, error
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 
-from annexrelay import locationlog
-from annexrelay.branch import BRANCH
+from annexrelay.branch import locationlog
+from annexrelay.branch.git import BRANCH
 
 log = Logger()
 

@@ -21,123 +21,17 @@ a change to the same files meanwhile):
 Everything runs in child processes watched by the reactor; nothing blocks.
 """
 
-import errno
-import fcntl
 import os
 
-from twisted.internet import defer, task
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from annexrelay import locationlog
+from annexrelay.branch import locationlog
+from annexrelay.branch.git import BRANCH, PENDING, GitCommandFailed, JournalLock, RefMoved, parse_cat_file, runGit
 from annexrelay.paths import git_dir
 
 log = Logger()
-
-
-class GitCommandFailed(Exception):
-    pass
-
-
-class _Collect(ProcessProtocol):
-    def __init__(self, stdin):
-        self.stdin = stdin
-        self.out = []
-        self.done = defer.Deferred()
-
-    def connectionMade(self):
-        if self.stdin:
-            self.transport.write(self.stdin)
-        self.transport.closeStdin()
-
-    def childDataReceived(self, fd, data):
-        self.out.append(data)
-
-    def processEnded(self, reason):
-        self.done.callback((reason.value.exitCode, b"".join(self.out)))
-
-
-def runGit(reactor, cwd, args, stdin=b""):
-    """
-    Run C{git ARGS} in C{cwd} without blocking.
-
-    @return: a L{Deferred} firing with C{(exit code, stdout+stderr)}.
-    """
-    pp = _Collect(stdin)
-    env = dict(os.environ)
-    env.pop("GIT_DIR", None)
-    env.pop("GIT_WORK_TREE", None)
-    reactor.spawnProcess(pp, "git", ["git"] + list(args), env=env, path=cwd)
-    return pp.done
-
-
-BRANCH = b"refs/heads/git-annex"
-PENDING = b"refs/annexrelay/pending"
-
-
-class RefMoved(Exception):
-    """
-    The git-annex branch moved between reading and committing.
-    """
-
-
-class JournalLock:
-    """
-    git-annex's journal lock (a POSIX lock on C{.git/annex/journal.lck}),
-    taken without blocking the reactor.
-    """
-
-    def __init__(self, reactor, path):
-        self.reactor = reactor
-        self.path = path
-        self._fd = None
-
-    async def acquire(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        waited = 0
-        while True:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-            waited += 1
-            if waited % 200 == 0:
-                log.warn("still waiting for git-annex's journal lock {path}", path=self.path)
-            await task.deferLater(self.reactor, 0.02, lambda: None)
-        self._fd = fd
-
-    def release(self):
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
-
-
-def _parse_cat_file(out, count):
-    """
-    Split C{git cat-file --batch} output into C{count} results: C{(sha,
-    content)}, or None for a missing object.
-    """
-    results = []
-    pos = 0
-    for _ in range(count):
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].split()
-        pos = nl + 1
-        if len(header) == 2 and header[1] == b"missing":
-            results.append(None)
-            continue
-        size = int(header[2])
-        results.append((header[0], out[pos : pos + size]))
-        pos += size + 1
-    return results
 
 
 class LocationLogWriter:
@@ -241,7 +135,7 @@ class LocationLogWriter:
         journal = os.path.join(self.gitDir, "annex", "journal")
         paths = sorted(byPath)
         query = BRANCH + b"\n" + b"".join(BRANCH + b":" + p + b"\n" for p in paths)
-        got = _parse_cat_file(await self._git(["cat-file", "--batch"], query), len(paths) + 1)
+        got = parse_cat_file(await self._git(["cat-file", "--batch"], query), len(paths) + 1)
         if got[0] is None:
             raise GitCommandFailed("the repository has no git-annex branch")
         tip = got[0][0]

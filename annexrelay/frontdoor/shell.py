@@ -245,9 +245,12 @@ def _p2pstdio(directory, params, options, env):
     result = handover(socket_path(directory), header)
     if result is not None:
         return result
-    from annexrelay.inprocess import serve_stdio
+    from annexrelay.frontdoor import inprocess
 
-    return serve_stdio(directory, header)
+    try:
+        return inprocess.serve_stdio(directory, header)
+    except inprocess.Refused as e:
+        raise ShellError(str(e))
 
 
 def main(argv=None):

@@ -1,0 +1,85 @@
+"""
+Idle node connections kept for reuse.
+
+L{NodePool} hands out handshaken L{annexrelay.nodeside.NodeConnection}s: it
+connects lazily (through its connector), the first time a request needs the
+node, reuses idle connections across client sessions, and closes them after
+an idle timeout.  A connection given back in the middle of a request (an
+open lease) or broken is closed, never kept.
+"""
+
+from twisted.internet import defer
+
+
+class NodePool:
+    """
+    Idle node connections, keyed by node, protocol version and BYPASS set.
+
+    @param idleTimeout: seconds an unused connection is kept open.
+    """
+
+    def __init__(self, clock, connector, idleTimeout=60.0):
+        self.clock = clock
+        self.connector = connector
+        self.idleTimeout = idleTimeout
+        self._idle = {}  # key -> list of (conn, timer)
+        self.opened = 0
+
+    def acquire(self, node, version, bypass=()):
+        """
+        @return: a L{Deferred} firing with a L{NodeConnection} for the caller
+            alone until it is given back with L{release}.
+        """
+        key = (node.uuid, node.url, version, tuple(sorted(bypass)))
+        idle = self._idle.get(key)
+        while idle:
+            conn, timer, watcher = idle.pop()
+            if timer.active():
+                timer.cancel()
+            watcher.cancel()
+            if not conn.broken:
+                return defer.succeed(conn)
+        self.opened += 1
+        return self.connector.connect(node, version, bypass)
+
+    def release(self, conn):
+        """
+        Take C{conn} back; it is kept for reuse if it is healthy, until the
+        idle timeout or until it dies.  One still mid-request is closed.
+        """
+        if conn.broken or conn.inRequest or self.idleTimeout <= 0:
+            conn.close()
+            return
+        key = (conn.node.uuid, conn.node.url, conn.requestedVersion, conn.bypass)
+        idle = self._idle.setdefault(key, [])
+
+        def forget(close):
+            for entry in idle:
+                if entry[0] is conn:
+                    idle.remove(entry)
+                    entry[2].cancel()
+                    if entry[1].active():
+                        entry[1].cancel()
+                    break
+            if close:
+                conn.close()
+
+        timer = self.clock.callLater(self.idleTimeout, forget, True)
+        watcher = conn.whenLost()
+        watcher.addCallbacks(lambda _: forget(False), lambda f: f.trap(defer.CancelledError))
+        idle.append((conn, timer, watcher))
+
+    def idleCount(self):
+        return sum(len(v) for v in self._idle.values())
+
+    def closeAll(self):
+        """
+        Close every idle connection (at shutdown).
+        """
+        for lst in self._idle.values():
+            for conn, timer, watcher in lst:
+                if timer.active():
+                    timer.cancel()
+                watcher.cancel()
+                conn.close()
+        self._idle.clear()

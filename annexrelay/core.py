@@ -1,0 +1,100 @@
+"""
+The shared core of one daemon: what every front door and session shares
+(the proxy repository, the node pool, the branch reader and the location
+log writer, the streams' options), and the one place a UUID is resolved
+to a target.
+"""
+
+import time
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from annexrelay.branch.reader import BranchReader
+from annexrelay.branch.writer import LocationLogWriter
+from annexrelay.clientside import ClientSession
+from annexrelay.connectors import connectorsFor
+from annexrelay.connectors.pool import NodePool
+from annexrelay.streams import Streams
+from annexrelay.targets.cluster import ClusterGateway
+from annexrelay.targets.proxied import ProxiedRemote
+
+log = Logger()
+
+
+class TargetUnknown(Exception):
+    """
+    The proxy repository does not serve the UUID a client asked for.
+    """
+
+
+class RelayCore:
+    """
+    What every session of one daemon shares.
+
+    @param streams: the L{Streams} payloads move with.
+    @param monotonic: the gateway's monotonic clock (for GETTIMESTAMP).
+    """
+
+    def __init__(self, reactor, repository, pool, locationLog, branch, streams, monotonic):
+        self.reactor = reactor
+        self.repository = repository
+        self.pool = pool
+        self.locationLog = locationLog
+        self.branch = branch
+        self.streams = streams
+        self.monotonic = monotonic
+        self.sessions = 0
+
+    def targetFor(self, uuid: bytes):
+        """
+        @return: an L{annexrelay.interfaces.ITarget} for C{uuid} (a proxied
+            remote or a cluster), or None when it is the repository itself,
+            which git-annex-shell serves.
+        @raise TargetUnknown: when this repository does not proxy C{uuid}.
+        """
+        repo = self.repository
+        node = repo.target(uuid)
+        if node is not None:
+            return ProxiedRemote(node, self.pool, self.locationLog, self.streams)
+        cluster = repo.cluster(uuid)
+        if cluster is not None:
+            return ClusterGateway(
+                cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.reactor, self.monotonic, self.streams
+            )
+        if uuid == repo.uuid:
+            return None
+        desc = repo.describe(uuid)
+        if desc:
+            raise TargetUnknown("not configured to proxy for repository %s" % (desc,))
+        raise TargetUnknown(
+            "expected repository UUID %s but found UUID %s" % (uuid.decode("utf-8", "replace"), repo.uuid.decode())
+        )
+
+    def session(self, authenticator, peer):
+        """
+        A new L{ClientSession}, greeted by C{authenticator}.
+        """
+        self.sessions += 1
+        return ClientSession(authenticator, peer="%s#%d" % (peer, self.sessions))
+
+    def close(self):
+        """
+        At shutdown: close idle node connections, stop the branch reader,
+        commit what the location log writer holds.
+
+        @return: a L{Deferred} firing when it is all done.
+        """
+        self.pool.closeAll()
+        return defer.gatherResults([self.branch.close(), self.locationLog.flush()])
+
+
+def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None):
+    """
+    A L{RelayCore} for C{repository}: its node pool (connectors chosen by
+    node URL), location log writer and branch reader.
+    """
+    pool = NodePool(reactor, connectorsFor(reactor, repository), idleTimeout=idleTimeout)
+    writer = LocationLogWriter(reactor, repository.path, delay=commitDelay)
+    branch = BranchReader(reactor, repository.path, repository.gitDir, repository.onelevel, writer)
+    return RelayCore(reactor, repository, pool, writer, branch, Streams(splice), monotonic or time.monotonic)

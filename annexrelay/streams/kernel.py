@@ -1,0 +1,395 @@
+"""
+Kernel primitives under the streams: descriptors behind Twisted transports,
+writing without waiting for the next reactor turn, wide pipe reads,
+C{splice(2)}/C{tee(2)} and private pipes.
+
+Every use of Twisted's private internals in annexrelay is in this module
+(C{_posixstdio.StandardIO}, the C{_reader}/C{_writer} halves of a stdio
+transport, a descriptor's C{_tempDataBuffer}, borrowing a descriptor's
+C{doRead}), so a Twisted upgrade that moves them breaks one file.
+
+Writing: Twisted's transports queue every write and send it when the
+reactor next finds the descriptor writable, one more trip round the event
+loop per message.  When nothing is queued, L{write} sends at once and
+queues only what the kernel did not take, so ordering and backpressure stay
+Twisted's own.
+"""
+
+import array
+import ctypes
+import errno
+import fcntl
+import functools
+import os
+import stat
+import termios
+
+from zope.interface import implementer
+from twisted.internet import error, process
+from twisted.internet._posixstdio import StandardIO
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.error import ConnectionAborted
+from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
+from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
+from twisted.python.failure import Failure
+
+HAVE_SPLICE = hasattr(os, "splice")
+SPLICE_FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
+_NONBLOCK = getattr(os, "SPLICE_F_NONBLOCK", 2)
+# The most one move (and a widened pipe) holds.
+CHUNK = 1 << 20
+READ_SIZE = 65536
+
+
+class ShortData(Exception):
+    """
+    The connection ended before all the bytes announced by C{DATA n} came.
+    """
+
+    def __init__(self, announced, received):
+        Exception.__init__(self, "connection ended after %d of %d bytes" % (received, announced))
+        self.announced = announced
+        self.received = received
+
+
+# Descriptors behind transports
+
+
+def readDescriptor(transport):
+    """
+    The L{FileDescriptor} a transport reads from, or None.
+    """
+    inner = getattr(transport, "_reader", transport)
+    return inner if isinstance(inner, FileDescriptor) else None
+
+
+def writeDescriptor(transport):
+    """
+    The L{FileDescriptor} a transport writes to, or None.
+    """
+    inner = getattr(transport, "_writer", transport)
+    return inner if isinstance(inner, FileDescriptor) else None
+
+
+def hasQueuedOutput(descriptor):
+    """
+    Whether Twisted still holds bytes to send on C{descriptor}.
+    """
+    return bool(descriptor.dataBuffer or descriptor._tempDataBuffer)
+
+
+def borrowReads(descriptor, doRead):
+    """
+    Make the reactor's "readable" events on C{descriptor} call C{doRead}
+    instead of its own reading.
+
+    @return: what L{giveBackReads} needs to undo it.
+    """
+    saved = descriptor.__dict__.get("doRead")
+    descriptor.doRead = doRead
+    return saved
+
+
+def giveBackReads(descriptor, saved):
+    if saved is not None:
+        descriptor.doRead = saved
+    else:
+        try:
+            del descriptor.doRead
+        except AttributeError:
+            pass
+
+
+def write(transport, data):
+    """
+    Write C{data} to C{transport}, at once when nothing is queued.
+    """
+    fd = writeDescriptor(transport)
+    if (
+        fd is not None
+        and fd.connected
+        and not fd.disconnecting
+        and not hasQueuedOutput(fd)
+        and not getattr(fd, "TLS", False)
+    ):
+        try:
+            n = fd.writeSomeData(data)
+        except Exception:
+            n = 0
+        if isinstance(n, int) and n > 0:
+            if n == len(data):
+                return
+            data = data[n:]
+    transport.write(data)
+
+
+def readWide(reader):
+    """
+    A pipe reader's C{doRead} taking up to 64 KiB at a time (Twisted's own
+    takes 8 KiB).
+    """
+    try:
+        output = os.read(reader.fd, READ_SIZE)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EINTR):
+            return None
+        return CONNECTION_LOST
+    if not output:
+        return CONNECTION_DONE
+    reader.dataReceived(output)
+    return None
+
+
+def widenReads(reader):
+    """
+    Make a Twisted pipe reader use L{readWide}.
+    """
+    reader.doRead = functools.partial(readWide, reader)
+
+
+# Pipes, splice and tee
+
+
+def isPipe(fd):
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+def widen(fd):
+    """
+    Let a pipe hold up to 1 MiB, so a transfer takes a few large moves
+    rather than many 64 KiB ones.
+    """
+    if isPipe(fd):
+        try:
+            if fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032)) < CHUNK:
+                fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+        except OSError:
+            pass
+
+
+def privatePipe():
+    """
+    A non-blocking pipe of 1 MiB: C{(read end, write end)}.
+    """
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+    except OSError:
+        pass
+    return r, w
+
+
+def splice(src, dst, n):
+    """
+    Move up to C{n} bytes from descriptor C{src} to C{dst} (one of them a
+    pipe) without blocking; L{BlockingIOError} when nothing can move now.
+    """
+    return os.splice(src, dst, n, flags=SPLICE_FLAGS)
+
+
+def discard(pipe, n):
+    """
+    Drop C{n} bytes from the head of C{pipe}'s read end.
+    """
+    left = n
+    while left:
+        left -= len(os.read(pipe, left))
+
+
+def _loadTee():
+    if not HAVE_SPLICE:
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.tee
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
+    fn.restype = ctypes.c_ssize_t
+    return fn
+
+
+_tee = _loadTee()
+HAVE_TEE = _tee is not None
+
+
+def tee(src, dst, n):
+    """
+    Duplicate up to C{n} bytes at the head of pipe C{src} into pipe C{dst}
+    without consuming them.
+    """
+    k = _tee(src, dst, n, _NONBLOCK)
+    if k < 0:
+        e = ctypes.get_errno()
+        if e == errno.EAGAIN:
+            raise BlockingIOError(e, os.strerror(e))
+        raise OSError(e, os.strerror(e))
+    return k
+
+
+def queued(fd):
+    """
+    How many bytes wait in the pipe C{fd} for its reader.
+    """
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+    except OSError:
+        return 0
+    return buf[0]
+
+
+def spliceable(src, dst):
+    """
+    Whether bytes can be spliced from transport C{src} to C{dst}.
+    """
+    if not HAVE_SPLICE:
+        return False
+    r, w = readDescriptor(src), writeDescriptor(dst)
+    if r is None or w is None or getattr(r, "TLS", False) or getattr(w, "TLS", False):
+        return False
+    if not (r.connected and w.connected) or r.disconnecting or w.disconnecting or w.producer is not None:
+        return False
+    try:
+        r.fileno(), w.fileno()
+    except Exception:
+        return False
+    return True
+
+
+# Transports over raw descriptors
+
+
+class _Closable:
+    """
+    A half of a L{DescriptorTransport}: once the transport closed its
+    descriptor, a late C{connectionLost} (the reactor disconnecting
+    everything at shutdown) has nothing left to do.
+    """
+
+    closed = False
+
+    def connectionLost(self, reason):
+        if not self.closed:
+            super().connectionLost(reason)
+
+
+class _WideReader(_Closable, process.ProcessReader):
+    doRead = readWide
+
+
+class _Writer(_Closable, process.ProcessWriter):
+    pass
+
+
+class DescriptorTransport(StandardIO):
+    """
+    A transport over two descriptors handed to this process (an ssh
+    session's stdin and stdout), read 64 KiB at a time.
+    """
+
+    def __init__(self, proto, stdin, stdout, reactor):
+        self._fds = (stdin, stdout)
+        self.protocol = proto
+        self._writer = _Writer(reactor, self, "write", stdout)
+        self._reader = _WideReader(reactor, self, "read", stdin)
+        self._reader.startReading()
+        self._halves = (self._reader, self._writer)
+        self.protocol.makeConnection(self)
+
+    def connectionLost(self, reason):
+        """
+        Unlike the process's own stdio, the descriptors are ours to close:
+        the client sees the end of the session only when they are.
+        """
+        StandardIO.connectionLost(self, reason)
+        for half in self._halves:
+            half.closed = True
+        fds, self._fds = self._fds, ()
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def abortConnection(self):
+        """
+        End the session now, dropping unsent output.
+        """
+        if self.disconnected:
+            return
+        for half in (self._reader, self._writer):
+            if half is not None:
+                half.stopReading()
+                half.stopWriting()
+        self.connectionLost(Failure(ConnectionAborted()))
+
+
+@implementer(ITransport, IPushProducer, IConsumer)
+class ProcessTransport:
+    """
+    A child process's stdin and stdout seen as one stream transport, whose
+    halves are the pipe descriptors (so payloads can be spliced).
+    """
+
+    disconnecting = False
+
+    def __init__(self, process):
+        self.process = process
+
+    @property
+    def _reader(self):
+        return self.process.pipes.get(1)
+
+    @property
+    def _writer(self):
+        return self.process.pipes.get(0)
+
+    def write(self, data):
+        self.process.write(data)
+
+    def writeSequence(self, seq):
+        self.process.writeSequence(seq)
+
+    def loseConnection(self):
+        self.disconnecting = True
+        self.process.closeStdin()
+
+    def abortConnection(self):
+        """
+        Close every pipe to the process and kill it, so nothing it started
+        keeps the session alive.
+        """
+        self.disconnecting = True
+        for fd in (0, 1, 2):
+            self.process.closeChildFD(fd)
+        try:
+            self.process.signalProcess("KILL")
+        except error.ProcessExitedAlready:
+            pass
+
+    def getPeer(self):
+        return self.process.getPeer()
+
+    def getHost(self):
+        return self.process.getHost()
+
+    def pauseProducing(self):
+        if self._reader is not None:
+            self._reader.pauseProducing()
+
+    def resumeProducing(self):
+        if self._reader is not None:
+            self._reader.resumeProducing()
+
+    def stopProducing(self):
+        self.loseConnection()
+
+    def registerProducer(self, producer, streaming):
+        self.process.registerProducer(producer, streaming)
+
+    def unregisterProducer(self):
+        self.process.unregisterProducer()

@@ -1,0 +1,230 @@
+"""
+A PUT to a cluster: one client upload stored on every chosen node in
+parallel.
+
+The candidates (L{annexrelay.placement.ClusterView.putCandidates}) are
+asked C{PUT} at once; the client gets C{PUT-FROM} the smallest offset; its
+payload goes to every node that wants it, each from its own offset, paced
+by the slowest (L{annexrelay.streams}); a node that breaks or stalls is
+dropped and the others complete.  The nodes' verdicts are combined
+(L{annexrelay.placement.stored_by}, L{annexrelay.placement.put_reply}) and
+every node that stored the key is recorded in the location log.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from annexrelay import placement
+from annexrelay.clientside import SessionAborted
+from annexrelay.p2p import messages
+from annexrelay.p2p.framing import ShortData
+from annexrelay.p2p.messages import Message
+from annexrelay.placement import key_size
+from annexrelay.targets import relaying
+from annexrelay.targets.relaying import isReply
+
+# Objects up to this size are uploaded without waiting for the nodes'
+# resume offsets (see ClusterPut._small).
+SMALL_OBJECT = 1 << 20
+
+
+class ClusterPut:
+    """
+    One C{PUT af key} of a client session to a cluster.
+
+    @param gateway: the session's L{annexrelay.targets.cluster.ClusterGateway}.
+    """
+
+    log = Logger()
+
+    def __init__(self, gateway, session, msg):
+        self.gateway = gateway
+        self.nodes = gateway.nodes
+        self.session = session
+        self.af, self.key = msg.args
+        self.msg = msg
+        self._leases = {}
+
+    def _keyText(self):
+        return self.key.decode("utf-8", "replace")
+
+    def _finish(self, conn):
+        lease = self._leases.pop(conn, None)
+        if lease is not None:
+            lease.finish()
+
+    async def run(self):
+        session, key = self.session, self.key
+        file = self.af.decode("utf-8", "surrogateescape") if self.af else None
+        size = key_size(key)
+        holders, view = await self.gateway.state(key)
+        candidates, unknown = view.putCandidates(holders, file, size)
+        for name, terms in sorted(unknown.items()):
+            self.log.info(
+                "node {node}'s preferred content uses {terms}, not evaluated by annexrelay; it counts as wanting {key}",
+                node=name,
+                terms=", ".join(sorted(terms)),
+                key=self._keyText(),
+            )
+        reachable = await self.nodes.connectAll(candidates)
+        for _, conn in reachable:
+            self._leases[conn] = conn.lease()
+        self.conns = dict(reachable)
+        asked = defer.gatherResults([defer.ensureDeferred(self.nodes.ask(n, c, self.msg)) for n, c in reachable])
+        if reachable and size is not None and size <= SMALL_OBJECT:
+            await self._small(reachable, asked)
+            return
+        answers = self._sort(reachable, await asked)
+        if not answers.wanting:
+            self.gateway.record(key, answers.have, True)
+            if answers.anyHave:
+                session.sendMessage(
+                    messages.plus_or_plain("ALREADY-HAVE", placement.without_clusters(answers.have), session.version)
+                )
+            else:
+                session.sendMessage(
+                    messages.error("no node of cluster %s could store the content" % (self.gateway.cluster.name,))
+                )
+            return
+        start = min(o for _, o in answers.wanting)
+        session.sendMessage(Message("PUT-FROM", (start,)))
+        nxt = await session.nextMessage()
+        if isReply(nxt, "DATA"):
+            await self._upload(nxt.args[0], start, answers.wanting)
+        elif not self._otherThanData(nxt, answers.wanting):
+            return
+        await self._stored(answers)
+
+    async def _small(self, reachable, asked):
+        """
+        A small object: the client is told C{PUT-FROM 0} at once and sends
+        while the nodes are still answering C{PUT}; the payload (at most
+        L{SMALL_OBJECT} bytes) is then written to each node from its own
+        offset.  This takes a round trip to the nodes off every small
+        upload; resuming does not matter at this size.
+        """
+        session = self.session
+        session.sendMessage(Message("PUT-FROM", (0,)))
+        nxt = await session.nextMessage()
+        payload = verdict = None
+        if isReply(nxt, "DATA"):
+            n = nxt.args[0]
+            if n < 0 or n > SMALL_OBJECT:
+                raise SessionAborted("client announced DATA %d for %s" % (n, self._keyText()))
+            chunks = []
+            await session.readData(n, lambda data: chunks.append(bytes(data)))
+            payload = b"".join(chunks)
+            if session.version >= 1:
+                verdict = await relaying.clientVerdict(session)
+        answers = self._sort(reachable, await asked)
+        if payload is None:
+            if not self._otherThanData(nxt, answers.wanting):
+                return
+        else:
+            for node, offset in answers.wanting:
+                offset = min(offset, len(payload))
+                self.nodes.transfers(node).note("PUT", self.key, offset, len(payload) - offset)
+                conn = self.conns[node]
+                conn.sendPayload(payload[offset:], verdict if conn.version >= 1 else None)
+        await self._stored(answers)
+
+    def _sort(self, reachable, replies):
+        """
+        The nodes' answers to C{PUT}; those not taking the upload are done.
+        """
+        answers = placement.put_answers(zip([n for n, _ in reachable], replies))
+        wanting = {node for node, _ in answers.wanting}
+        for node, conn in reachable:
+            if node not in wanting:
+                self._finish(conn)
+        for node, reply in answers.others:
+            self.log.info("node {node} answered PUT with {reply}", node=node.name, reply=messages.format(reply).strip())
+        return answers
+
+    def _otherThanData(self, nxt, wanting):
+        """
+        The client answered C{PUT-FROM} with something other than C{DATA}.
+
+        @return: True if the nodes' verdicts are to be awaited (C{DATA-PRESENT}).
+        """
+        if isReply(nxt, "DATA-PRESENT"):
+            for node, _ in wanting:
+                conn = self.conns[node]
+                conn.sendMessage(nxt if conn.version >= 4 else messages.error("expected DATA"))
+            return True
+        if not isReply(nxt, "ERROR"):
+            self.session.sendMessage(messages.EXPECTED_DATA)
+            nxt = messages.error("expected DATA")
+        for node, _ in wanting:
+            conn = self.conns[node]
+            conn.sendMessage(nxt)
+            self._finish(conn)
+        return False
+
+    async def _stored(self, answers):
+        """
+        Gather the nodes' verdicts on the upload, record who has the key,
+        and answer the client.
+        """
+        alive = [(n, self.conns[n]) for n, _ in answers.wanting if not self.conns[n].broken]
+        finals = await defer.gatherResults([defer.ensureDeferred(self.nodes.read(n, c)) for n, c in alive])
+        for _, conn in alive:
+            self._finish(conn)
+        stored, refused = placement.stored_by(zip([n for n, _ in alive], finals))
+        self.gateway.stored += sum(1 for f in finals if isReply(f, "SUCCESS", "SUCCESS-PLUS"))
+        for node, final in refused:
+            self.log.warn(
+                "node {node} did not store {key}: {reply}",
+                node=node.name,
+                key=self._keyText(),
+                reply=messages.format(final).strip(),
+            )
+        have = placement.without_clusters(answers.have + stored)
+        self.gateway.record(self.key, have, True)
+        ok = any(isReply(f, "SUCCESS", "SUCCESS-PLUS") for f in finals) or answers.anyHave
+        self.session.sendMessage(placement.put_reply(have, ok, self.session.version))
+
+    async def _upload(self, n, start, wanting):
+        """
+        Stream the client's C{DATA n} (from offset C{start}) to every wanting
+        node, each from its own offset, then pass the client's verdict on.
+        """
+        session = self.session
+        if n < 0:
+            raise SessionAborted("client announced DATA %d" % (n,))
+        total = start + n
+        for node, offset in wanting:
+            self.nodes.transfers(node).note("PUT", self.key, offset, total - offset)
+        conns = [(node, self.conns[node], offset) for node, offset in wanting]
+        verdict = None
+        whole = session.takePayload(n, session.version >= 1)
+        if whole is not None:
+            # Small objects: header, payload and verdict in one write each.
+            payload, verdict = whole
+            for node, conn, offset in conns:
+                conn.sendPayload(payload[offset - start :], verdict if conn.version >= 1 else None)
+        else:
+            for node, conn, offset in conns:
+                conn.sendMessage(messages.data(total - offset))
+            byConn = {conn: node for node, conn, _ in conns}
+
+            def dropped(conn, why):
+                self.nodes.fail(byConn[conn], "in the middle of PUT data: " + why)
+
+            try:
+                await self.gateway.streams.payload(
+                    session, n, [(conn, offset - start) for _, conn, offset in conns], self.gateway.replyTimeout, self.gateway.clock, dropped
+                )
+            except ShortData as e:
+                for _, conn, _ in conns:
+                    conn.close()
+                raise SessionAborted("client stopped sending in the middle of PUT data: %s" % (e,))
+            except OSError as e:
+                for _, conn, _ in conns:
+                    conn.close()
+                raise SessionAborted("PUT data could not be relayed: %s" % (e,))
+        if session.version >= 1 and verdict is None:
+            verdict = await relaying.clientVerdict(session)
+            for _, conn, _ in conns:
+                if conn.version >= 1 and not conn.broken:
+                    conn.sendMessage(verdict)

@@ -1,0 +1,56 @@
+"""
+Wiring: the daemon's options and service tree against real repositories.
+"""
+
+import os
+import subprocess
+
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial import unittest
+
+from annexrelay import tap
+
+from tests.gitrepos import git as _git, have_git_annex as _have_git_annex
+
+
+class WiringTests(unittest.TestCase):
+    if not _have_git_annex():
+        skip = "git-annex is not on PATH"
+
+    def makeRepo(self, remotes=0):
+        path = os.path.abspath(self.mktemp())
+        subprocess.run(["git", "init", "-q", path], check=True)
+        _git(path, "annex", "init", "-q", "proxy")
+        with open(os.path.join(path, ".git", "config"), "a") as f:
+            for i in range(remotes):
+                f.write(
+                    '[remote "r%d"]\n\turl = /srv/r%d\n\tannex-proxy = true\n\tannex-uuid = %08d-0000-4000-8000-000000000000\n'
+                    % (i, i, i)
+                )
+        return path
+
+    def test_thousand_remotes_start_without_a_connection(self):
+        path = self.makeRepo(remotes=1000)
+        options = tap.Options()
+        options.parseOptions(["--repo", path, "--listen", "tcp:0:interface=127.0.0.1"])
+        memory = MemoryReactorClock()
+        top = tap.makeService(options, reactor=memory)
+        top.privilegedStartService()
+        top.startService()
+        self.assertEqual(len(top.core.repository.nodes), 1000)
+        self.assertEqual(memory.spawnedProcesses if hasattr(memory, "spawnedProcesses") else [], [])
+        self.assertEqual(top.core.pool.opened, 0)
+        self.assertEqual(len(memory.tcpServers), 1)
+
+    def test_default_listener_is_the_repository_socket(self):
+        path = self.makeRepo()
+        options = tap.Options()
+        options.parseOptions(["--repo", path])
+        self.assertEqual(len(options["listen"]), 1)
+        self.assertTrue(options["listen"][0].startswith("unix:"))
+        self.assertIn("annexrelay.sock", options["listen"][0])
+
+    def test_repo_required(self):
+        from twisted.python.usage import UsageError
+
+        self.assertRaises(UsageError, tap.Options().parseOptions, [])
