@@ -75,10 +75,10 @@ class Listener(service.Service):
     endpoints).
     """
 
-    def __init__(self, endpoint, factory, description):
-        self.endpoint = endpoint
-        self.factory = factory
+    def __init__(self, reactor, description, factory):
         self.description = description
+        self.endpoint = serverFromString(reactor, description)
+        self.factory = factory
         self._port = None
 
     def startService(self):
@@ -118,6 +118,6 @@ def makeService(options, reactor=None):
     _Housekeeping(core).setServiceParent(top)
     factory = HandoverFactory(core)
     for description in options["listen"]:
-        Listener(serverFromString(reactor, description), factory, description).setServiceParent(top)
+        Listener(reactor, description, factory).setServiceParent(top)
     top.core = core
     return top

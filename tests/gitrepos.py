@@ -2,6 +2,7 @@
 Helpers for tests that make real git(-annex) repositories.
 """
 
+import os
 import shutil
 import subprocess
 
@@ -12,3 +13,13 @@ def git(cwd, *args):
 
 def have_git_annex():
     return shutil.which("git-annex") is not None
+
+
+def annexRepository(path, description="proxy"):
+    """
+    A new git-annex repository at C{path}; its absolute path.
+    """
+    path = os.path.abspath(path)
+    subprocess.run(["git", "init", "-q", path], check=True)
+    git(path, "annex", "init", "-q", description)
+    return path

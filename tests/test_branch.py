@@ -2,7 +2,6 @@
 The branch layer against real repositories: the location log writer and the branch reader.
 """
 
-import os
 import subprocess
 
 from twisted.internet import defer, reactor
@@ -10,7 +9,7 @@ from twisted.trial import unittest
 
 from annexrelay.branch.writer import LocationLogWriter
 
-from tests.gitrepos import git as _git, have_git_annex as _have_git_annex
+from tests.gitrepos import annexRepository, git as _git, have_git_annex as _have_git_annex
 
 
 class LocationLogWriterTests(unittest.TestCase):
@@ -18,9 +17,7 @@ class LocationLogWriterTests(unittest.TestCase):
         skip = "git-annex is not on PATH"
 
     def setUp(self):
-        self.path = os.path.abspath(self.mktemp())
-        subprocess.run(["git", "init", "-q", self.path], check=True)
-        _git(self.path, "annex", "init", "-q", "proxy")
+        self.path = annexRepository(self.mktemp())
 
     def commits(self):
         return int(_git(self.path, "rev-list", "--count", "refs/heads/git-annex").strip())
@@ -137,9 +134,7 @@ class BranchReaderTests(unittest.TestCase):
         from annexrelay.branch.reader import BranchReader
         from annexrelay.paths import git_dir
 
-        self.path = os.path.abspath(self.mktemp())
-        subprocess.run(["git", "init", "-q", self.path], check=True)
-        _git(self.path, "annex", "init", "-q", "proxy")
+        self.path = annexRepository(self.mktemp())
         self.writer = LocationLogWriter(reactor, self.path, delay=30)
         self.reader = BranchReader(reactor, self.path, git_dir(self.path), writer=self.writer)
         self.addCleanup(self.reader.close)

@@ -1,3 +1,4 @@
 """
-The git-annex P2P protocol: pure message codec and the Twisted framer.
+The git-annex P2P protocol: the pure message codec (L{annexrelay.p2p.messages})
+and the Twisted framer (L{annexrelay.p2p.framing}).
 """

@@ -202,75 +202,81 @@ class ClusterGateway:
             self.log.warn("{why}", why=why)
             session.sendMessage(messages.error(why))
 
-    async def _holding(self, key):
+    async def _failOver(self, request, key, serve):
         """
-        The nodes the location log says hold C{key}, cheapest first: reads
-        fail over down this list.
+        Offer C{request} to each reachable node the location log says
+        holds C{key}, cheapest first, until one serves it.
+
+        @param serve: called as C{serve(node, conn)}; a coroutine returning
+            True when the node served the request, or a reason (its reply,
+            None if it broke, or a text) to log before trying the next.
+        @return: whether a node served it.
         """
         holders, view = await self.state(key)
-        return view.holding(holders)
-
-    async def _CHECKPRESENT(self, session, msg):
-        key = msg.args[0]
-        for node in await self._holding(key):
+        for node in view.holding(holders):
             conn = await self.nodes.connect(node)
             if conn is None:
                 continue
+            outcome = await serve(node, conn)
+            if outcome is True:
+                return True
+            self._failover(request, key, node, outcome)
+        return False
+
+    async def _CHECKPRESENT(self, session, msg):
+        async def serve(node, conn):
             reply = await self.nodes.ask(node, conn, msg)
-            if isReply(reply, "SUCCESS"):
-                session.sendMessage(messages.SUCCESS)
-                return
-            self._failover("CHECKPRESENT", key, node, reply)
-        session.sendMessage(messages.FAILURE)
+            return True if isReply(reply, "SUCCESS") else reply
+
+        found = await self._failOver("CHECKPRESENT", msg.args[0], serve)
+        session.sendMessage(messages.SUCCESS if found else messages.FAILURE)
 
     async def _LOCKCONTENT(self, session, msg):
         key = msg.args[0]
-        for node in await self._holding(key):
-            conn = await self.nodes.connect(node)
-            if conn is None:
-                continue
+
+        async def serve(node, conn):
             with conn.lease():
                 reply = await self.nodes.ask(node, conn, msg)
-                if isReply(reply, "SUCCESS"):
-                    session.sendMessage(messages.SUCCESS)
-                    self.log.info("locked {key} on node {node}", key=key.decode("utf-8", "replace"), node=node.name)
-                    await relaying.holdLock(session, conn, node.name)
-                    return
-            self._failover("LOCKCONTENT", key, node, reply)
-        session.sendMessage(messages.FAILURE)
+                if not isReply(reply, "SUCCESS"):
+                    return reply
+                session.sendMessage(messages.SUCCESS)
+                self.log.info("locked {key} on node {node}", key=key.decode("utf-8", "replace"), node=node.name)
+                await relaying.holdLock(session, conn, node.name)
+                return True
+
+        if not await self._failOver("LOCKCONTENT", key, serve):
+            session.sendMessage(messages.FAILURE)
 
     async def _GET(self, session, msg):
         offset, key = msg.args[0], msg.args[2]
         size = key_size(key)
-        for node in await self._holding(key):
-            conn = await self.nodes.connect(node)
-            if conn is None:
-                continue
+
+        async def serve(node, conn):
             lease = conn.lease()
             reply = await self.nodes.ask(node, conn, msg)
             if not isReply(reply, "DATA"):
                 if reply is not None:
                     lease.finish()
-                self._failover("GET", key, node, reply)
-                continue
+                return reply
             verdict = None
             if reply.args[0] == 0:
                 # DATA 0 then INVALID is how a node says it lacks the content.
                 if conn.version >= 1:
                     verdict = await self.nodes.read(node, conn)
                     if verdict is None:
-                        self._failover("GET", key, node, None)
-                        continue
+                        return None
                     lacking = isReply(verdict, "INVALID")
                 else:
                     lacking = size is not None and offset < size
                 if lacking:
                     conn.sendMessage(messages.FAILURE)
                     lease.finish()
-                    self._failover("GET", key, node, "does not have it")
-                    continue
+                    return "does not have it"
             await relaying.download(self.streams, self.nodes.transfers(node), session, conn, msg, reply, verdict)
             lease.finish()
+            return True
+
+        if await self._failOver("GET", key, serve):
             return
         self.log.warn(
             "cluster {cluster}: no reachable node has {key}", cluster=self.cluster.name, key=key.decode("utf-8", "replace")
