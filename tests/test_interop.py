@@ -252,6 +252,18 @@ class ShellTests(InteropCase):
             timeout=120,
         )
 
+    def test_unbalanced_quotes(self):
+        """
+        A forced command that cannot be split is refused with a one-line
+        error and exit status 1, as git-annex-shell refuses it; no traceback.
+        """
+        p = self.shell("-c", "git-annex-shell 'p2pstdio %s" % (self.s.proxy,))
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stdout, b"")
+        self.assertNotIn(b"Traceback", p.stderr)
+        self.assertEqual(len(p.stderr.decode().splitlines()), 1, p.stderr)
+        self.assertIn("No closing quotation", p.stderr.decode())
+
     def test_malformed_client(self):
         key = b"SHA256E-s1--x"
         p = self.shell(

@@ -67,9 +67,17 @@ def _unwrap(argv):
         cmd = argv[0]
         for prefix in ("git-annex-shell ", PROG + " "):
             if cmd.startswith(prefix):
-                return _unwrap(shlex.split(cmd[len(prefix) :]))
-        return shlex.split(cmd), cmd
+                return _unwrap(_split(cmd[len(prefix) :]))
+        return _split(cmd), cmd
     return argv, None
+
+
+def _split(cmd):
+    try:
+        return shlex.split(cmd)
+    except ValueError as e:
+        # As git-annex-shell, which hands such a line to git-shell: refused.
+        raise ShellError("unrecognized command %r: %s" % (cmd, e))
 
 
 def _parse(words):
