@@ -394,3 +394,77 @@ class FanoutTests(unittest.TestCase):
         got = yield self.collectors[0].full
         self.assertEqual(got, self.payload)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class SourceLostTests(unittest.TestCase):
+    """
+    The source of a payload moved in the kernel goes away in the middle (a
+    client killed mid-upload, its descriptors closed by the daemon): the
+    payload ends with ShortData at once, nothing is left on the reactor,
+    and the session can end.
+    """
+
+    timeout = 20
+    SIZE = 8 * 1024 * 1024
+    SENT = 60 * 1024  # fits in a pipe: the write does not block
+
+    def setUp(self):
+        from annexrelay.streams import kernel
+
+        if not kernel.HAVE_SPLICE:
+            raise unittest.SkipTest("no splice(2) here")
+        self.cleanups = []
+        self.addCleanup(lambda: [f() for f in self.cleanups])
+
+    def pipeTransport(self, proto, fdIn, fdOut):
+        from annexrelay.streams.kernel import DescriptorTransport
+
+        DescriptorTransport(proto, fdIn, fdOut, reactor)
+        self.cleanups.append(proto.transport.abortConnection)
+        return proto.transport
+
+    def collector(self, fd, want):
+        from twisted.internet.process import ProcessReader
+
+        c = _Collector(want)
+        r = ProcessReader(reactor, c, "r", fd)
+        self.cleanups.append(lambda: (r.stopReading(), os.close(fd)) if r.connected else None)
+        return c
+
+    @defer.inlineCallbacks
+    def check(self, sinks):
+        from annexrelay.p2p.framing import P2PFramer, ShortData
+        from annexrelay.streams import relayPayload
+
+        src_r, src_w = os.pipe()
+        idle_r, idle_w = os.pipe()
+        self.cleanups.append(lambda: os.close(idle_r))
+        framer = P2PFramer()
+        self.pipeTransport(framer, src_r, idle_w)
+        targets, collectors = [], []
+        for _ in range(sinks):
+            r, w = os.pipe()
+            hold_r, hold_w = os.pipe()
+            self.cleanups.append(lambda fd=hold_w: os.close(fd))
+            targets.append((self.pipeTransport(Protocol(), hold_r, w), 0))
+            collectors.append(self.collector(r, self.SENT))
+        os.write(src_w, b"x" * self.SENT)
+        done = defer.ensureDeferred(relayPayload(framer, self.SIZE, targets))
+        for c in collectors:
+            got = yield c.full
+            self.assertEqual(len(got), self.SENT)
+        # The client is gone: the daemon closes its descriptors.
+        framer.transport.abortConnection()
+        os.close(src_w)
+        e = yield self.assertFailure(done, ShortData)
+        self.assertEqual((e.announced, e.received), (self.SIZE, self.SENT))
+
+    def test_spliced(self):
+        return self.check(1)
+
+    def test_fanned_out(self):
+        from annexrelay.streams import fanout
+
+        if not fanout.available:
+            raise unittest.SkipTest("no tee(2) here")
+        return self.check(2)

@@ -13,6 +13,7 @@ Below the three, L{annexrelay.streams.kernel} holds the descriptor
 primitives.
 """
 
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.streams import kernel
@@ -33,6 +34,21 @@ def _abort(transport):
         fn()
     else:
         transport.loseConnection()
+
+
+async def _untilSourceLost(framer, mover):
+    """
+    Run a L{Splice} or L{Fanout}, which read the source's descriptor
+    behind its framer's back: if the source's connection is lost meanwhile,
+    the mover is told at once, so the payload ends (L{ShortData}) instead of
+    waiting for reads that will never come.
+    """
+    lost = framer.whenLost()
+    lost.addCallbacks(lambda _: mover.sourceLost(), lambda f: f.trap(defer.CancelledError))
+    try:
+        return await mover.start()
+    finally:
+        lost.cancel()
 
 
 async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=None, splice=True):
@@ -66,7 +82,7 @@ async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=N
         rest = n - len(buffered)
         if rest:
             try:
-                await Splice(framer.transport, dst, rest).start()
+                await _untilSourceLost(framer, Splice(framer.transport, dst, rest))
             except ShortData as e:
                 raise ShortData(n, len(buffered) + e.received)
             if rest >= kernel.CHUNK:
@@ -87,7 +103,7 @@ async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=N
         if n > len(buffered):
             f = Fanout(framer.transport, rest, n - len(buffered), stallTimeout, clock, dropped)
             try:
-                await f.start()
+                await _untilSourceLost(framer, f)
             except ShortData as e:
                 raise ShortData(n, len(buffered) + e.received)
             if n >= kernel.CHUNK:

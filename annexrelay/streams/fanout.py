@@ -247,6 +247,12 @@ class Fanout:
         if not self._finished:
             self._maybeNextRound()
 
+    def sourceLost(self):
+        """
+        The source's connection is gone: end with L{ShortData} now.
+        """
+        self._finish(Failure(ShortData(self.total, self.total - self.remaining)))
+
     def _pauseBriefly(self):
         self.src.stopReading()
         self._timer = self.src.reactor.callLater(COALESCE_DELAY, self._readAgain)
@@ -280,5 +286,6 @@ class Fanout:
                 self.src.startReading()
             self.done.callback(self.total)
         else:
-            self.src.stopReading()
+            if self.src.connected:
+                self.src.stopReading()
             self.done.errback(failure)

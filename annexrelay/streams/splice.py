@@ -162,6 +162,14 @@ class Splice:
     def stopProducing(self):
         self._finish(Failure(ConnectionError("the destination went away")))
 
+    def sourceLost(self):
+        """
+        The source's connection is gone (the client or node went away, or
+        its descriptor was closed under us): end with L{ShortData} now
+        rather than wait for reads that will never come.
+        """
+        self._finish(Failure(ShortData(self.total, self.total - self.remaining)))
+
     def _finish(self, failure):
         if self._finished:
             return
