@@ -185,19 +185,20 @@ class P2PFramer(Protocol):
         elif self._waiter is not None and b"\n" not in self._buffer:
             d, self._waiter = self._waiter, None
             d.errback(reason)
-
-    def connectionLost(self, reason):
-        self.inputEnded(reason)
         watchers, self._lostWatchers = self._lostWatchers, []
         for d in watchers:
             d.callback(reason.value)
+
+    def connectionLost(self, reason):
+        self.inputEnded(reason)
         if not self.closed.called:
             self.closed.callback(reason.value)
 
     def whenLost(self):
         """
-        @return: a new L{Deferred} that fires with the reason when the
-            connection is lost (at once if it already is).
+        @return: a new L{Deferred} that fires with the reason when no more
+            input will come: the connection is lost, or the peer closed its
+            side (at once if that happened already).
         """
         if self._lost is not None:
             return defer.succeed(self._lost.value)

@@ -39,8 +39,10 @@ def _abort(transport):
 async def _untilSourceLost(framer, mover):
     """
     Run a L{Splice} or L{Fanout}, which read the source's descriptor
-    behind its framer's back: if the source's connection is lost meanwhile,
-    the mover is told at once, so the payload ends (L{ShortData}) instead of
+    behind its framer's back: if the source's input ends meanwhile without
+    the mover seeing it (its connection is lost, or the reactor saw a hang-up
+    with nothing left to read and told the transport, not the mover), the
+    mover is told at once, so the payload ends (L{ShortData}) instead of
     waiting for reads that will never come.
     """
     lost = framer.whenLost()
