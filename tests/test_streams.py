@@ -409,9 +409,9 @@ class SourceLostTests(unittest.TestCase):
     SENT = 60 * 1024  # fits in a pipe: the write does not block
 
     def setUp(self):
-        from annexrelay.streams import kernel
+        from annexrelay.streams import pipes
 
-        if not kernel.HAVE_SPLICE:
+        if not pipes.HAVE_SPLICE:
             raise unittest.SkipTest("no splice(2) here")
         self.cleanups = []
         self.addCleanup(lambda: [f() for f in self.cleanups])

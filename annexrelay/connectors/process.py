@@ -32,17 +32,20 @@ class _NodeProcess(ProcessProtocol):
     of its stderr to explain failures.
     """
 
-    def __init__(self, conn):
+    def __init__(self, conn, clock):
         self.conn = conn
+        self.clock = clock
         self.stderr = b""
         self.ended = defer.Deferred()
         self._lost = False
+        self._pipes = None
 
     def connectionMade(self):
         reader = self.transport.pipes.get(1)
         if reader is not None:
             widenReads(reader)
-        self.conn.makeConnection(ProcessTransport(self.transport))
+        self._pipes = ProcessTransport(self.transport, self.clock)
+        self.conn.makeConnection(self._pipes)
 
     def childDataReceived(self, fd, data):
         if fd == 1:
@@ -60,6 +63,8 @@ class _NodeProcess(ProcessProtocol):
             self.conn.connectionLost(reason)
 
     def processEnded(self, reason):
+        if self._pipes is not None:
+            self._pipes.processEnded()
         self._loseConn(reason)
         self.ended.callback(reason.value)
 
@@ -85,7 +90,7 @@ class ProcessConnector:
     async def _connect(self, node, version, bypass):
         argv = self.commandFor(node)
         conn = NodeConnection(node)
-        pp = _NodeProcess(conn)
+        pp = _NodeProcess(conn, self.reactor)
         try:
             conn.process = self.reactor.spawnProcess(
                 pp, argv[0], argv, env=os.environ, childFDs={0: "w", 1: "r", 2: "r"}

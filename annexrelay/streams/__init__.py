@@ -16,7 +16,7 @@ primitives.
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from annexrelay.streams import kernel
+from annexrelay.streams import kernel, pipes
 from annexrelay.streams.kernel import ShortData
 from annexrelay.streams.fanout import Fanout, available as _canFanOut
 from annexrelay.streams.memory import Relay
@@ -87,7 +87,7 @@ async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=N
                 await _untilSourceLost(framer, Splice(framer.transport, dst, rest))
             except ShortData as e:
                 raise ShortData(n, len(buffered) + e.received)
-            if rest >= kernel.CHUNK:
+            if rest >= pipes.CHUNK:
                 log.debug("spliced {n} bytes", n=rest)
         return n
     if (
@@ -108,10 +108,10 @@ async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=N
                 await _untilSourceLost(framer, f)
             except ShortData as e:
                 raise ShortData(n, len(buffered) + e.received)
-            if n >= kernel.CHUNK:
+            if n >= pipes.CHUNK:
                 log.debug("spliced {n} bytes to {k} sinks", n=n, k=len(sinks))
         return n
-    if n >= kernel.CHUNK:
+    if n >= pipes.CHUNK:
         log.debug("relaying {n} bytes through memory", n=n)
     relay = Relay(framer.transport, sinks, stallTimeout, clock, dropped)
     try:

@@ -22,13 +22,13 @@ from twisted.internet import defer, main
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
 
-from annexrelay.streams import kernel
+from annexrelay.streams import kernel, pipes
 from annexrelay.streams.kernel import ShortData
-from annexrelay.streams.kernel import CHUNK
+from annexrelay.streams.pipes import CHUNK
 from annexrelay.streams.memory import StallWatch
 from annexrelay.streams.splice import COALESCE_BELOW, COALESCE_DELAY
 
-available = kernel.HAVE_TEE
+available = pipes.HAVE_TEE
 
 
 @implementer(IPushProducer)
@@ -51,8 +51,8 @@ class _Sink:
         self.timer = None  # a pending retry (see Fanout._sinkWritable)
         # Armed while we wait for the node to drain.
         self.stall = StallWatch(fanout.clock, fanout.stallTimeout, lambda why: fanout._drop(self, why))
-        kernel.widen(self.fd)
-        self.pipe = kernel.privatePipe()
+        pipes.widen(self.fd)
+        self.pipe = pipes.privatePipe()
 
     def pauseProducing(self):
         pass
@@ -93,8 +93,8 @@ class Fanout:
         self._inRound = False
         self._timer = None
         self._srcFd = self.src.fileno()
-        kernel.widen(self._srcFd)
-        self._round = kernel.privatePipe()
+        pipes.widen(self._srcFd)
+        self._round = pipes.privatePipe()
         self._null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         self._sinks = [_Sink(self, i, t, skip) for i, (t, skip) in enumerate(sinks)]
 
@@ -118,7 +118,7 @@ class Fanout:
         moved = 0
         for _ in range(16):
             try:
-                k = kernel.splice(self._srcFd, self._round[1], min(self.remaining, CHUNK))
+                k = pipes.splice(self._srcFd, self._round[1], min(self.remaining, CHUNK))
             except BlockingIOError:
                 if moved < COALESCE_BELOW and self.remaining > CHUNK:
                     self._pauseBriefly()
@@ -153,7 +153,7 @@ class Fanout:
         """
         for s in self._alive():
             try:
-                got = kernel.tee(self._round[0], s.pipe[1], k)
+                got = pipes.tee(self._round[0], s.pipe[1], k)
             except OSError as e:
                 self._drop(s, "tee: %s" % (e,))
                 continue
@@ -164,7 +164,7 @@ class Fanout:
             s.pending = k
             if s.skip:
                 cut = min(s.skip, k)
-                kernel.discard(s.pipe[0], cut)
+                pipes.discard(s.pipe[0], cut)
                 s.skip -= cut
                 s.pending -= cut
         left = k
@@ -180,7 +180,7 @@ class Fanout:
         """
         while s.pending:
             try:
-                s.pending -= kernel.splice(s.pipe[0], s.fd, s.pending)
+                s.pending -= pipes.splice(s.pipe[0], s.fd, s.pending)
             except BlockingIOError:
                 self._waitFor(s)
                 return
@@ -202,7 +202,7 @@ class Fanout:
         """
         if self._finished or s.dead:
             return
-        if kernel.queued(s.fd) > CHUNK // 2:
+        if pipes.queued(s.fd) > CHUNK // 2:
             if s.timer is None:
                 s.timer = self.src.reactor.callLater(COALESCE_DELAY, self._retry, s)
             return

@@ -1,7 +1,8 @@
 """
-Kernel primitives under the streams: descriptors behind Twisted transports,
-writing without waiting for the next reactor turn, wide pipe reads,
-C{splice(2)}/C{tee(2)} and private pipes.
+Descriptors under the streams: the descriptors behind Twisted transports,
+writing without waiting for the next reactor turn, wide pipe reads, and
+transports over raw descriptors and process pipes.  (Pipes, C{splice(2)}
+and C{tee(2)} are in L{annexrelay.streams.pipes}.)
 
 Every use of Twisted's private internals in annexrelay is in this module
 (C{_posixstdio.StandardIO}, the C{_reader}/C{_writer} halves of a stdio
@@ -15,14 +16,9 @@ queues only what the kernel did not take, so ordering and backpressure stay
 Twisted's own.
 """
 
-import array
-import ctypes
 import errno
-import fcntl
 import functools
 import os
-import stat
-import termios
 
 from zope.interface import implementer
 from twisted.internet import error, process
@@ -33,11 +29,8 @@ from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
 from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
 from twisted.python.failure import Failure
 
-HAVE_SPLICE = hasattr(os, "splice")
-SPLICE_FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
-_NONBLOCK = getattr(os, "SPLICE_F_NONBLOCK", 2)
-# The most one move (and a widened pipe) holds.
-CHUNK = 1 << 20
+from annexrelay.streams import pipes
+
 READ_SIZE = 65536
 
 
@@ -147,106 +140,11 @@ def widenReads(reader):
     reader.doRead = functools.partial(readWide, reader)
 
 
-# Pipes, splice and tee
-
-
-def isPipe(fd):
-    try:
-        return stat.S_ISFIFO(os.fstat(fd).st_mode)
-    except OSError:
-        return False
-
-
-def widen(fd):
-    """
-    Let a pipe hold up to 1 MiB, so a transfer takes a few large moves
-    rather than many 64 KiB ones.
-    """
-    if isPipe(fd):
-        try:
-            if fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032)) < CHUNK:
-                fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
-        except OSError:
-            pass
-
-
-def privatePipe():
-    """
-    A non-blocking pipe of 1 MiB: C{(read end, write end)}.
-    """
-    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
-    except OSError:
-        pass
-    return r, w
-
-
-def splice(src, dst, n):
-    """
-    Move up to C{n} bytes from descriptor C{src} to C{dst} (one of them a
-    pipe) without blocking; L{BlockingIOError} when nothing can move now.
-    """
-    return os.splice(src, dst, n, flags=SPLICE_FLAGS)
-
-
-def discard(pipe, n):
-    """
-    Drop C{n} bytes from the head of C{pipe}'s read end.
-    """
-    left = n
-    while left:
-        left -= len(os.read(pipe, left))
-
-
-def _loadTee():
-    if not HAVE_SPLICE:
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.tee
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
-    fn.restype = ctypes.c_ssize_t
-    return fn
-
-
-_tee = _loadTee()
-HAVE_TEE = _tee is not None
-
-
-def tee(src, dst, n):
-    """
-    Duplicate up to C{n} bytes at the head of pipe C{src} into pipe C{dst}
-    without consuming them.
-    """
-    k = _tee(src, dst, n, _NONBLOCK)
-    if k < 0:
-        e = ctypes.get_errno()
-        if e == errno.EAGAIN:
-            raise BlockingIOError(e, os.strerror(e))
-        raise OSError(e, os.strerror(e))
-    return k
-
-
-def queued(fd):
-    """
-    How many bytes wait in the pipe C{fd} for its reader.
-    """
-    buf = array.array("i", [0])
-    try:
-        fcntl.ioctl(fd, termios.FIONREAD, buf)
-    except OSError:
-        return 0
-    return buf[0]
-
-
 def spliceable(src, dst):
     """
     Whether bytes can be spliced from transport C{src} to C{dst}.
     """
-    if not HAVE_SPLICE:
+    if not pipes.HAVE_SPLICE:
         return False
     r, w = readDescriptor(src), writeDescriptor(dst)
     if r is None or w is None or getattr(r, "TLS", False) or getattr(w, "TLS", False):
@@ -337,8 +235,11 @@ class ProcessTransport:
 
     disconnecting = False
 
-    def __init__(self, process):
+    def __init__(self, process, clock=None, grace=10.0):
         self.process = process
+        self.clock = clock
+        self.grace = grace
+        self._killer = None
 
     @property
     def _reader(self):
@@ -355,8 +256,27 @@ class ProcessTransport:
         self.process.writeSequence(seq)
 
     def loseConnection(self):
+        """
+        Close the process's stdin (it reads what was sent, then sees the
+        end) and our end of its stdout (a process still sending gets
+        EPIPE instead of blocking for ever); if it has not exited after
+        C{grace} seconds, kill it.
+        """
+        if self.disconnecting:
+            return
         self.disconnecting = True
         self.process.closeStdin()
+        self.process.closeChildFD(1)
+        if self.clock is not None and self.process.pid is not None:
+            self._killer = self.clock.callLater(self.grace, self.abortConnection)
+
+    def processEnded(self):
+        """
+        The process exited: nothing left to kill.
+        """
+        if self._killer is not None and self._killer.active():
+            self._killer.cancel()
+        self._killer = None
 
     def abortConnection(self):
         """
@@ -368,7 +288,7 @@ class ProcessTransport:
             self.process.closeChildFD(fd)
         try:
             self.process.signalProcess("KILL")
-        except error.ProcessExitedAlready:
+        except (error.ProcessExitedAlready, OSError):
             pass
 
     def getPeer(self):

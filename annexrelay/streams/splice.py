@@ -19,9 +19,9 @@ from twisted.internet import defer, main
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
 
-from annexrelay.streams import kernel
+from annexrelay.streams import kernel, pipes
 from annexrelay.streams.kernel import ShortData
-from annexrelay.streams.kernel import CHUNK
+from annexrelay.streams.pipes import CHUNK
 
 # Wake-up coalescing: when a wake-up found little to move and much is still
 # to come, let the (1 MiB) pipe fill for a moment before reading again.  A
@@ -55,9 +55,9 @@ class Splice:
         self._dstFd = self.dst.fileno()
         self._pipe = None
         for fd in (self._srcFd, self._dstFd):
-            kernel.widen(fd)
-        if not (kernel.isPipe(self._srcFd) or kernel.isPipe(self._dstFd)):
-            self._pipe = kernel.privatePipe()
+            pipes.widen(fd)
+        if not (pipes.isPipe(self._srcFd) or pipes.isPipe(self._dstFd)):
+            self._pipe = pipes.privatePipe()
 
     def start(self):
         self.dst.registerProducer(self, True)
@@ -77,9 +77,9 @@ class Splice:
             want = min(self.remaining, CHUNK)
             try:
                 if self._pipe is None:
-                    k = kernel.splice(self._srcFd, self._dstFd, want)
+                    k = pipes.splice(self._srcFd, self._dstFd, want)
                 else:
-                    k = kernel.splice(self._srcFd, self._pipe[1], want)
+                    k = pipes.splice(self._srcFd, self._pipe[1], want)
             except BlockingIOError:
                 # Nothing more to read now, or the destination is full: if
                 # the latter, wait until Twisted finds it writable.
@@ -114,7 +114,7 @@ class Splice:
     def _drain(self):
         while self._inPipe:
             try:
-                k = kernel.splice(self._pipe[0], self._dstFd, self._inPipe)
+                k = pipes.splice(self._pipe[0], self._dstFd, self._inPipe)
             except BlockingIOError:
                 return False
             self._inPipe -= k
