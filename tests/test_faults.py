@@ -1,18 +1,31 @@
 """
 Faults, with real nodes: a raw protocol peer (annexrelay-shell spoken to
-directly, as sshd would run it) that breaks off in the middle of a
-transfer, and what the daemon and its nodes do about it.  Each case waits on
-events (process exit, file contents), bounded in time.
+directly, as sshd would run it) breaks off in the middle of a transfer, or
+a node dies under it; what the daemon and its nodes do about it.  The same
+cases run for a proxied remote and for a cluster, with payloads moved in
+the kernel and copied through memory (C{--no-splice}).  Each case waits on
+events (process exit, end of output, file contents), bounded in time.
 """
 
+import hashlib
 import os
+import signal
 import subprocess
 import time
 import uuid
 
 from tests.test_interop import InteropCase
 
-KEY = "SHA256E-s100000--" + "a" * 64
+SIZE = 3 * 1000 * 1000
+CUT = 40 * 1024
+
+
+def _content():
+    return bytes(range(256)) * (SIZE // 256) + b"x" * (SIZE % 256)
+
+
+CONTENT = _content()
+KEY = "SHA256E-s%d--%s" % (SIZE, hashlib.sha256(CONTENT).hexdigest())
 
 
 class RawSession:
@@ -20,9 +33,9 @@ class RawSession:
     One P2P session through annexrelay-shell, spoken to byte by byte.
     """
 
-    def __init__(self, case, target, client=None):
+    def __init__(self, case, target):
         self.case = case
-        command = "git-annex-shell 'p2pstdio' '%s' '%s' --uuid %s" % (case.s.proxy, client or uuid.uuid4(), target)
+        command = "git-annex-shell 'p2pstdio' '%s' '%s' --uuid %s" % (case.s.proxy, uuid.uuid4(), target)
         self.p = subprocess.Popen(
             ["annexrelay-shell", "-c", command],
             stdin=subprocess.PIPE,
@@ -47,6 +60,9 @@ class RawSession:
         got = self.line()
         self.case.assertEqual(got, line, self.case.daemonLog())
 
+    def read(self, n):
+        return self.p.stdout.read(n)
+
     def close(self, timeout=30):
         """
         The client closes its side; the session must end within C{timeout}.
@@ -58,8 +74,11 @@ class RawSession:
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait()
-        for f in (self.p.stdout, self.p.stderr):
-            f.close()
+        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
 
 
 def waitFor(check, what, timeout=30):
@@ -70,32 +89,142 @@ def waitFor(check, what, timeout=30):
         time.sleep(0.05)
 
 
-class ProxiedRemoteFaultTests(InteropCase):
+def nodeProcesses(path):
+    """
+    The pids of the git-annex-shell p2pstdio processes serving C{path}.
+    """
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"p2pstdio" in argv and path.encode() in argv:
+            pids.append(int(pid))
+    return pids
+
+
+class _FaultCases:
+    """
+    The fault matrix; subclasses say what the target is and how payloads
+    move.
+    """
+
+    nodes = 2
+    cluster = False
+
+    def setUp(self):
+        InteropCase.setUp(self)
+        if self.cluster:
+            self.target = self.s.makeCluster("c1", ["n1", "n2"])
+            self.holders = ["n1", "n2"]
+        else:
+            self.target = self.uuids["n1"]
+            self.holders = ["n1"]
+
     def partial(self, node):
-        """
-        The size of C{node}'s partial copy of L{KEY}, or None.
-        """
         tmp = os.path.join(self.s.nodes[node], ".git", "annex", "tmp", KEY)
         try:
             return os.path.getsize(tmp)
         except OSError:
             return None
 
-    def test_put_cut_short_resumes(self):
-        """
-        A client sends 40 bytes of a 100000-byte PUT and closes: the 40
-        bytes reach the node, the session ends, and the next PUT resumes
-        from 40.
-        """
-        s = RawSession(self, self.uuids["n1"])
+    def store(self):
+        s = RawSession(self, self.target)
         s.say(b"PUT f " + KEY.encode() + b"\n")
         s.expect(b"PUT-FROM 0")
-        s.say(b"DATA 100000\n" + b"x" * 40)
-        s.close()
-        waitFor(lambda: self.partial("n1") == 40, "the node's partial file to hold 40 bytes")
-        again = RawSession(self, self.uuids["n1"])
+        s.say(b"DATA %d\n" % SIZE + CONTENT + b"VALID\n")
+        self.assertTrue(s.line().startswith(b"SUCCESS"), self.daemonLog())
+        self.assertEqual(s.close(), 0)
+
+    def test_put_cut_short_resumes(self):
+        """
+        A client sends part of a PUT and closes: the session ends, the bytes
+        it sent reach the node, and the next PUT resumes from there.
+        """
+        s = RawSession(self, self.target)
+        s.say(b"PUT f " + KEY.encode() + b"\n")
+        s.expect(b"PUT-FROM 0")
+        s.say(b"DATA %d\n" % SIZE + CONTENT[:CUT])
+        self.assertEqual(s.close(), 0)
+        for node in self.holders:
+            waitFor(lambda: self.partial(node) == CUT, "node %s's partial file to hold %d bytes" % (node, CUT))
+        again = RawSession(self, self.target)
         again.say(b"PUT f " + KEY.encode() + b"\n")
-        again.expect(b"PUT-FROM 40")
-        again.say(b"DATA 99960\n" + b"x" * 99960 + b"INVALID\n")
-        again.expect(b"FAILURE")
+        again.expect(b"PUT-FROM %d" % CUT)
+        again.say(b"DATA %d\n" % (SIZE - CUT) + CONTENT[CUT:] + b"VALID\n")
+        self.assertTrue(again.line().startswith(b"SUCCESS"), self.daemonLog())
         self.assertEqual(again.close(), 0)
+        for node in self.holders:
+            self.assertTrue(self.nodeHas(node, KEY))
+
+    def getSome(self):
+        self.store()
+        s = RawSession(self, self.target)
+        s.say(b"GET 0 f " + KEY.encode() + b"\n")
+        s.expect(b"DATA %d" % SIZE)
+        self.assertEqual(s.read(CUT), CONTENT[:CUT])
+        return s
+
+    def running(self):
+        return sum(len(nodeProcesses(self.s.nodes[n])) for n in self.holders)
+
+    def getAll(self):
+        s = RawSession(self, self.target)
+        s.say(b"GET 0 f " + KEY.encode() + b"\n")
+        s.expect(b"DATA %d" % SIZE)
+        self.assertEqual(s.read(SIZE), CONTENT)
+        s.expect(b"VALID")
+        s.say(b"SUCCESS\n")
+        self.assertEqual(s.close(), 0)
+
+    def test_client_vanishes_mid_get(self):
+        """
+        A client killed in the middle of a GET: its session ends, the node
+        connection it was using is closed (its node process exits instead
+        of sending to nobody), and the next GET is served.
+        """
+        s = self.getSome()
+        before = self.running()
+        s.kill()
+        waitFor(lambda: self.running() == before - 1, "the serving node's git-annex-shell to exit")
+        self.assertIn("the client went away in the middle of GET data", self.daemonLog())
+        self.getAll()
+
+    def test_node_dies_mid_get(self):
+        """
+        The node serving a GET is killed mid-payload: the client's session
+        ends (it is not left waiting), and a retry is served.
+        """
+        s = self.getSome()
+        for node in self.holders:
+            for pid in nodeProcesses(self.s.nodes[node]):
+                os.kill(pid, signal.SIGKILL)
+        s.p.stdout.read()  # the end of the session: bounded by the case's timeout
+        self.assertEqual(s.p.wait(timeout=30), 0)
+        self.getAll()
+
+
+class ProxiedSplicedFaultTests(_FaultCases, InteropCase):
+    timeout = 120
+    daemonArgs = ("--idle-timeout", "300")
+
+
+class ProxiedCopiedFaultTests(_FaultCases, InteropCase):
+    timeout = 120
+    daemonArgs = ("--no-splice", "--idle-timeout", "300")
+
+
+class ClusterSplicedFaultTests(_FaultCases, InteropCase):
+    timeout = 120
+    cluster = True
+    daemonArgs = ("--idle-timeout", "300")
+
+
+class ClusterCopiedFaultTests(_FaultCases, InteropCase):
+    timeout = 120
+    cluster = True
+    daemonArgs = ("--no-splice", "--idle-timeout", "300")

@@ -99,7 +99,7 @@ class P2PFramer(Protocol):
             data, self._buffer = self._buffer, b""
             rest, done = self._feedRaw(data)
             self._buffer = rest
-            if done is not None:
+            if done is not None and not done.called:
                 done.callback(n)
                 return d
         if self._lost is not None:
@@ -107,6 +107,17 @@ class P2PFramer(Protocol):
             return d
         self._resume()
         return d
+
+    def abandonPayload(self, reason):
+        """
+        Give up on the payload being read (its destination broke): the
+        pending L{readData} fails with C{reason} now.  What is left of the
+        payload is not read; the caller ends the connection.
+        """
+        if self._raw is not None:
+            d = self._raw[2]
+            self._raw = None
+            d.errback(reason)
 
     def canSplice(self):
         """
@@ -164,7 +175,7 @@ class P2PFramer(Protocol):
             data, done = self._feedRaw(data)
             if data:
                 self._buffer += data
-            if done is not None:
+            if done is not None and not done.called:
                 done.callback(self._lastAnnounced)
             if not data:
                 return

@@ -15,6 +15,7 @@ primitives.
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from annexrelay.streams import kernel, pipes
 from annexrelay.streams.kernel import ShortData
@@ -74,6 +75,9 @@ async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=N
         _abort(transport)
         if onDrop is not None:
             onDrop(transport, why)
+        elif framer.transport is not transport:
+            # The only sink broke: the payload has nowhere to go.
+            framer.abandonPayload(Failure(ConnectionError(why)))
 
     worth = splice and n - framer.buffered() >= SPLICE_FROM and framer.canSplice()
     if worth and onDrop is None and len(sinks) == 1 and sinks[0][1] == 0 and kernel.spliceable(framer.transport, sinks[0][0]):

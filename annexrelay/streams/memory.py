@@ -70,7 +70,7 @@ class _SinkProducer:
             self._relay._sinkResumed(self)
 
     def stopProducing(self):
-        self._relay.dropSink(self._sink, "it went away")
+        self._relay.dropSink(self._sink, "the destination went away")
 
 
 class Relay:
