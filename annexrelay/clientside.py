@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.python.failure import Failure
 from twisted.logger import Logger
 
+from annexrelay.branch import locationlog
 from annexrelay.interfaces import IClientSession
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import MAX_LINE, LineTooLong, P2PFramer
@@ -57,6 +58,8 @@ class SessionAborted(Exception):
 REQUESTS = frozenset(
     ["CHECKPRESENT", "LOCKCONTENT", "REMOVE", "REMOVE-BEFORE", "GETTIMESTAMP", "GET", "PUT", "CONNECT", "NOTIFYCHANGE"]
 )
+# Requests naming a key (its last argument).
+_KEYED = frozenset(["CHECKPRESENT", "LOCKCONTENT", "REMOVE", "REMOVE-BEFORE", "GET", "PUT"])
 _WRITES = frozenset(["PUT"])
 _REMOVALS = frozenset(["REMOVE", "REMOVE-BEFORE"])
 
@@ -199,6 +202,12 @@ class ClientSession(P2PFramer):
             if name == "GET" and msg.args[0] < 0:
                 self.sendMessage(messages.error("invalid offset %d" % msg.args[0]))
                 return True
+            if name in _KEYED:
+                bad = locationlog.unrecordable(msg.args[-1])
+                if bad is not None:
+                    self.log.info("refused {request} from {peer}: {why}", request=name, peer=self.peer, why=bad)
+                    self.sendMessage(messages.error("invalid key: " + bad))
+                    return True
             self.state = "in-request"
             self.requests += 1
             await self.target.handle(self, msg)

@@ -86,7 +86,7 @@ class RelayCore:
         @return: a L{Deferred} firing when it is all done.
         """
         self.pool.closeAll()
-        return defer.gatherResults([self.branch.close(), self.locationLog.flush()])
+        return defer.gatherResults([self.branch.close(), self.locationLog.close()])
 
 
 def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None):
@@ -96,5 +96,6 @@ def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True
     """
     pool = NodePool(reactor, connectorsFor(reactor, repository), idleTimeout=idleTimeout)
     writer = LocationLogWriter(reactor, repository.path, delay=commitDelay)
+    writer.recover()
     branch = BranchReader(reactor, repository.path, repository.gitDir, repository.onelevel, writer)
     return RelayCore(reactor, repository, pool, writer, branch, Streams(splice), monotonic or time.monotonic)

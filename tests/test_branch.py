@@ -2,6 +2,7 @@
 The branch layer against real repositories: the location log writer and the branch reader.
 """
 
+import os
 import subprocess
 
 from twisted.internet import defer, reactor
@@ -42,6 +43,29 @@ class LocationLogWriterTests(unittest.TestCase):
         self.assertEqual(self.commits() - before, 1)
         self.assertRegex(self.logOf("SHA256E-s7--%064x" % 7), r"^\d+s 1 0b531efe-1ddd-4f1a-a22c-16b82487267f\n$")
         self.assertIn(" 0 ", self.logOf("SHA256E-s0--%064x" % 0))
+
+    @defer.inlineCallbacks
+    def test_hostile_keys_touch_nobody_else(self):
+        """
+        A key with a space is recorded where git-annex reads it; keys that
+        cannot have a log (NUL, CR, 300 bytes) are refused; the batch they
+        came in is committed for everyone else, and the next one too.
+        """
+        writer = LocationLogWriter(reactor, self.path, delay=30)
+        u = b"0b531efe-1ddd-4f1a-a22c-16b82487267f"
+        good = b"SHA256E-s1--%064x" % 1
+        self.assertTrue(writer.record(b"WORM-s3-m1--a b", u, True))
+        for bad in (b"WORM-s3-m1--a\x00b", b"WORM-s3-m1--a\rb", b"WORM-s3-m1--" + b"x" * 300):
+            self.assertFalse(writer.record(bad, u, False))
+        writer.record(good, u, True)
+        yield writer.flush()
+        out = _git(self.path, "annex", "whereis", "--key", "WORM-s3-m1--a b")
+        self.assertIn(u.decode(), out)
+        self.assertIn(" 1 " + u.decode(), self.logOf(good.decode()))
+        later = b"SHA256E-s2--%064x" % 2
+        writer.record(later, u, True)
+        yield writer.flush()
+        self.assertIn(" 1 " + u.decode(), self.logOf(later.decode()))
 
     @defer.inlineCallbacks
     def test_concurrent_git_annex_write_not_lost(self):
@@ -162,3 +186,35 @@ class BranchReaderTests(unittest.TestCase):
         yield self.writer.flush()
         have, _ = yield defer.ensureDeferred(self.reader.holders(key))
         self.assertEqual(have, {u2})
+
+
+class ShutdownTests(unittest.TestCase):
+    """
+    Records that cannot be committed before the daemon stops are kept and
+    committed by the next start: nothing recorded is lost, and stopping is
+    bounded.
+    """
+
+    if not _have_git_annex():
+        skip = "git-annex is not on PATH"
+
+    @defer.inlineCallbacks
+    def test_kept_and_recovered(self):
+        path = annexRepository(self.mktemp())
+        u = b"0b531efe-1ddd-4f1a-a22c-16b82487267f"
+        key = b"SHA256E-s5--%064x" % 5
+        tip = _git(path, "rev-parse", "refs/heads/git-annex").strip()
+        # The branch is gone (a broken repository): nothing can be committed.
+        _git(path, "update-ref", "-d", "refs/heads/git-annex")
+        writer = LocationLogWriter(reactor, path, delay=30)
+        writer.record(key, u, True)
+        yield writer.close(timeout=2)
+        self.assertTrue(os.path.exists(writer.spool))
+        # Repaired; the next start records it.
+        _git(path, "update-ref", "refs/heads/git-annex", tip)
+        again = LocationLogWriter(reactor, path, delay=30)
+        self.assertEqual(again.recover(), 1)
+        yield again.close()
+        self.assertFalse(os.path.exists(again.spool))
+        out = _git(path, "annex", "whereis", "--key", key.decode())
+        self.assertIn(u.decode(), out)

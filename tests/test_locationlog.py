@@ -62,3 +62,50 @@ class UpdateTests(unittest.TestCase):
         """
         merged = b"1000s 1 " + U1 + b"\n2000s 0 " + U1 + b"\n"
         self.assertEqual(ll.holders(merged), [])
+
+
+class RecordableTests(unittest.TestCase):
+    """
+    Which keys can have a location log; hostile ones are refused, never
+    passed to git.
+    """
+
+    def test_ordinary_keys(self):
+        for key in (
+            b"SHA256E-s10--84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882.txt",
+            b"WORM-s3-m1--a b",
+            b"WORM-s3-m1--dir/..%&:x",
+        ):
+            self.assertIsNone(ll.unrecordable(key), key)
+
+    def test_hostile_keys(self):
+        self.assertEqual(ll.unrecordable(b"WORM-s3-m1--a\x00b"), "key contains a control character")
+        self.assertEqual(ll.unrecordable(b"WORM-s3-m1--a\rb"), "key contains a control character")
+        self.assertEqual(ll.unrecordable(b"WORM-s3-m1--" + b"x" * 300), "key is too long (312 bytes)")
+        self.assertEqual(ll.unrecordable(b""), "empty key")
+
+
+class CatFileHeaderTests(unittest.TestCase):
+    def test_found_and_missing(self):
+        from annexrelay.branch.git import cat_file_size, parse_cat_file
+
+        self.assertEqual(cat_file_size(b"0123abcd blob 42"), 42)
+        self.assertIsNone(cat_file_size(b"refs/heads/git-annex:abc/def/WORM-s3-m1--a b.log missing"))
+        out = b"refs/heads/git-annex:x y.log missing\n" + b"0123 blob 3\nabc\n"
+        self.assertEqual(parse_cat_file(out, 2), [None, (b"0123", b"abc")])
+
+    def test_any_name(self):
+        """
+        Whatever the name (spaces, words like 'blob'), a missing object is
+        read as missing, and the next object's content is found.
+        """
+        from hypothesis import given, strategies as st
+
+        from annexrelay.branch.git import parse_cat_file
+
+        @given(st.binary(min_size=1, max_size=300).filter(lambda b: b"\n" not in b), st.binary(max_size=100))
+        def check(name, content):
+            out = name + b" missing\n" + b"f00d blob %d\n" % len(content) + content + b"\n"
+            self.assertEqual(parse_cat_file(out, 2), [None, (b"f00d", content)])
+
+        check()

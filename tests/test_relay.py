@@ -339,6 +339,17 @@ class BadInputTests(_OverFrontDoor):
         p.send(b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
 
+    def test_hostile_keys_refused(self):
+        """
+        Keys no location log can hold are refused before any node sees them.
+        """
+        p = self.pair()
+        for line in (b"PUT f WORM-s3-m1--a\x00b\n", b"REMOVE WORM-s3-m1--a\rb\n", b"CHECKPRESENT WORM--" + b"x" * 300 + b"\n"):
+            p.send(line)
+            self.assertTrue(p.take().startswith(b"ERROR invalid key: "), line)
+        self.assertEqual(p.nodeGot(), b"")
+        self.assertEqual(p.log.records, [])
+
     def test_notifychange_unsupported(self):
         p = self.pair()
         p.send(b"NOTIFYCHANGE\n")

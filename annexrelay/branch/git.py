@@ -98,6 +98,21 @@ class JournalLock:
                 os.close(fd)
 
 
+def cat_file_size(header):
+    """
+    The object size a C{git cat-file --batch} header line gives
+    (C{<sha> <type> <size>}), or None for C{<name> missing} (or
+    C{ambiguous}).  The name is echoed only in the latter, and may contain
+    spaces: the line is read from its end.
+    """
+    if header.endswith(b" missing") or header.endswith(b" ambiguous"):
+        return None
+    fields = header.rsplit(b" ", 2)
+    if len(fields) != 3 or not fields[2].isdigit():
+        raise ValueError("unexpected git cat-file header %r" % (header[:200],))
+    return int(fields[2])
+
+
 def parse_cat_file(out, count):
     """
     Split C{git cat-file --batch} output into C{count} results: C{(sha,
@@ -107,12 +122,12 @@ def parse_cat_file(out, count):
     pos = 0
     for _ in range(count):
         nl = out.index(b"\n", pos)
-        header = out[pos:nl].split()
+        header = out[pos:nl]
         pos = nl + 1
-        if len(header) == 2 and header[1] == b"missing":
+        size = cat_file_size(header)
+        if size is None:
             results.append(None)
             continue
-        size = int(header[2])
-        results.append((header[0], out[pos : pos + size]))
+        results.append((header.split(b" ", 1)[0], out[pos : pos + size]))
         pos += size + 1
     return results

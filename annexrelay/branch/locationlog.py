@@ -118,3 +118,25 @@ def update(content: bytes, changes: Dict[bytes, bool], now: int) -> Optional[byt
     if not changed:
         return None
     return b"".join(newest[u].line + b"\n" for u in sorted(newest))
+
+
+# The longest file name the journal (and most file systems) can hold.
+NAME_MAX = 255
+
+
+def unrecordable(key: bytes) -> Optional[str]:
+    """
+    Why C{key} cannot have a location log, or None if it can: a control
+    character (NUL, CR, ...) cannot be named in git's line-based plumbing
+    or in a journal file, and a key whose log would need a journal file
+    name longer than L{NAME_MAX} bytes cannot be journaled.  git-annex makes
+    no such keys; a client that sends one gets an error, and nobody else's
+    records are touched.
+    """
+    if not key:
+        return "empty key"
+    if any(c < 0x20 or c == 0x7F for c in key):
+        return "key contains a control character"
+    if len(journal_name(log_path(key))) > NAME_MAX:
+        return "key is too long (%d bytes)" % (len(key),)
+    return None

@@ -17,7 +17,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 
 from annexrelay.branch import locationlog
-from annexrelay.branch.git import BRANCH
+from annexrelay.branch.git import BRANCH, cat_file_size
 
 log = Logger()
 
@@ -51,12 +51,13 @@ class _CatFile(ProcessProtocol):
                 nl = self._buffer.find(b"\n")
                 if nl < 0:
                     return
-                header = bytes(self._buffer[:nl]).split()
+                header = bytes(self._buffer[:nl])
                 del self._buffer[: nl + 1]
-                if len(header) != 3:
+                size = cat_file_size(header)
+                if size is None:
                     self._waiting.popleft().callback(None)
                     continue
-                self._size = int(header[2])
+                self._size = size
             if len(self._buffer) < self._size + 1:
                 return
             content = bytes(self._buffer[: self._size])
@@ -115,7 +116,8 @@ class BranchReader:
             try:
                 with open(os.path.join(self.journal, locationlog.journal_name(path)), "rb") as f:
                     result[path] = f.read()
-            except FileNotFoundError:
+            except OSError:
+                # Not journaled (or a name no journal file can have).
                 ask.append(path)
         if ask:
             got = await defer.gatherResults(self._process().ask([BRANCH + b":" + p for p in ask]), consumeErrors=True)

@@ -48,6 +48,10 @@ class LocationLogWriter:
         self.reactor = reactor
         self.repoPath = repoPath
         self.gitDir = gitDir or git_dir(repoPath)
+        # Records that could not be committed before the daemon stopped.
+        self.spool = os.path.join(self.gitDir, "annex", "annexrelay-pending.log")
+        self._recovered = False
+        self._stopped = False
         self.delay = delay
         self.now = now or reactor.seconds
         self._pending = {}
@@ -60,11 +64,21 @@ class LocationLogWriter:
 
     def record(self, key, uuid, present):
         """
-        Note that C{uuid} now has (C{present=True}) or lacks C{key}.
+        Note that C{uuid} now has (C{present=True}) or lacks C{key}.  A key
+        that cannot have a location log (L{locationlog.unrecordable}) is
+        not recorded, and says so in the log, so it cannot hold up anyone
+        else's records.
+
+        @return: whether it was recorded.
         """
+        bad = locationlog.unrecordable(key)
+        if bad is not None:
+            log.warn("not recording {key!r}: {why}", key=key[:100], why=bad)
+            return False
         self._pending[(key, uuid)] = present
         if self._timer is None and self._writing is None:
             self._timer = self.reactor.callLater(self.delay, self._write)
+        return True
 
     def pending(self):
         return len(self._pending)
@@ -98,6 +112,78 @@ class LocationLogWriter:
                 self._timer.cancel()
             self._write()
         return d
+
+    def close(self, timeout=20.0):
+        """
+        At shutdown: commit what is pending, for at most C{timeout}
+        seconds; what could not be committed by then is kept in L{spool}
+        and committed by the next start (L{recover}).
+
+        @return: a L{Deferred} firing when done, within C{timeout}.
+        """
+        d = self.flush()
+        done = defer.Deferred()
+
+        def committed(_):
+            if not done.called:
+                done.callback(None)
+
+        def late():
+            if not done.called:
+                self._stopped = True
+                if self._timer is not None and self._timer.active():
+                    self._timer.cancel()
+                self._timer = None
+                self._spill()
+                done.callback(None)
+
+        d.addBoth(committed)
+        timer = self.reactor.callLater(timeout, late)
+        done.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
+        return done
+
+    def _spill(self):
+        records = dict(self._inFlight)
+        records.update(self._pending)
+        if not records:
+            return
+        lines = b"".join(
+            b"%d %s %s\n" % (present, uuid, key.hex().encode()) for (key, uuid), present in sorted(records.items())
+        )
+        os.makedirs(os.path.dirname(self.spool), exist_ok=True)
+        with open(self.spool, "ab") as f:
+            f.write(lines)
+        log.error(
+            "could not commit {n} location log update(s) before stopping; kept in {path} for the next start",
+            n=len(records),
+            path=self.spool,
+        )
+
+    def recover(self):
+        """
+        At start: record again what an earlier run kept in L{spool}; the
+        file goes once they are committed.
+
+        @return: how many records were recovered.
+        """
+        try:
+            with open(self.spool, "rb") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return 0
+        n = 0
+        for line in lines:
+            try:
+                present, uuid, key = line.split(b" ")
+                key = bytes.fromhex(key.decode("ascii"))
+            except ValueError:
+                log.warn("skipping a malformed line of {path}: {line!r}", path=self.spool, line=line[:200])
+                continue
+            if (key, uuid) not in self._pending and self.record(key, uuid, present == b"1"):
+                n += 1
+        self._recovered = True
+        log.info("recording {n} location log update(s) kept by an earlier run", n=n)
+        return n
 
     def _write(self):
         self._timer = None
@@ -202,10 +288,17 @@ class LocationLogWriter:
             )
             for k, v in batch.items():
                 self._pending.setdefault(k, v)
-            self._timer = self.reactor.callLater(max(self.delay, 5.0), self._write)
+            if not self._stopped:
+                self._timer = self.reactor.callLater(max(self.delay, 5.0), self._write)
             return None
         self.commits += 1
         log.info("recorded {n} location log update(s) in the git-annex branch", n=len(batch))
+        if self._recovered:
+            self._recovered = False
+            try:
+                os.remove(self.spool)
+            except FileNotFoundError:
+                pass
         if self._pending:
             if self._waiters:
                 self._write()
