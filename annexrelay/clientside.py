@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from annexrelay.branch import locationlog
 from annexrelay.interfaces import IClientSession
 from annexrelay.p2p import messages
-from annexrelay.p2p.framing import MAX_LINE, LineTooLong, P2PFramer
+from annexrelay.p2p.framing import MAX_LINE, LineTooLong, P2PFramer, ShortData
 from annexrelay.p2p.messages import Message, Unparsable
 
 
@@ -152,6 +152,9 @@ class ClientSession(P2PFramer):
             reason = "line longer than %d bytes" % (MAX_LINE,)
             self.sendMessage(messages.error("protocol error: line too long"))
             self.log.warn("closing session from {peer}: {reason}", peer=self.peer, reason=reason)
+        except ShortData as e:
+            reason = "client stopped sending in the middle of a payload: %s" % (e,)
+            self.log.warn("closing session from {peer}: {reason}", peer=self.peer, reason=reason)
         except (error.ConnectionDone, error.ConnectionLost):
             pass
         self._finish(reason)
@@ -223,6 +226,10 @@ class ClientSession(P2PFramer):
             self.log.info("client {peer} sent ERROR {text!r}", peer=self.peer, text=msg.args[0])
             return False
         if name == "DATA":
+            if msg.args[0] < 0:
+                # How much follows cannot be known: the framing is lost.
+                self.sendMessage(messages.error("protocol error: DATA %d" % (msg.args[0],)))
+                raise SessionAborted("client sent DATA %d" % (msg.args[0],))
             # Out of place: drop the payload so it is not read as lines.
             await self.readData(msg.args[0], None)
         self.sendMessage(messages.UNEXPECTED_COMMAND)

@@ -1,0 +1,110 @@
+"""
+Property tests: a client session fed arbitrary and mutated lines, oversized
+numbers, NUL bytes and hostile keys answers ERROR or closes cleanly; it
+never crashes, never hangs with input left unread, and never asks a node
+about a key no location log could hold.
+"""
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+from twisted.logger import globalLogPublisher
+from twisted.trial import unittest
+
+from annexrelay.p2p import messages
+from tests.memory import ClusterPair, RelayPair
+
+KEYS = [
+    b"SHA256E-s10--84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882.txt",
+    b"WORM-s3-m1--a b",
+    b"WORM-s3-m1--../../../etc/passwd",
+    b"WORM-s3-m1--a/b",
+    b"WORM-s3-m1--\x0bx",
+    b"WORM-s3-m1--a\x00b",
+    b"WORM--" + b"x" * 300,
+    b"",
+]
+NUMBERS = [b"0", b"1", b"-1", b"9223372036854775808", b"-9223372036854775809", b"", b"missing", b"1e9", b"0x10"]
+WORDS = sorted(messages.GRAMMAR)
+
+
+def _line():
+    word = st.sampled_from(WORDS).map(lambda w: w.encode())
+    field = st.one_of(st.sampled_from(KEYS), st.sampled_from(NUMBERS), st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")))
+    real = st.tuples(word, st.lists(field, max_size=4)).map(lambda t: b" ".join([t[0]] + t[1]))
+    junk = st.binary(max_size=200).map(lambda b: b.replace(b"\n", b""))
+    return st.one_of(real, junk)
+
+
+def _done():
+    from twisted.internet.error import ConnectionDone
+    from twisted.python.failure import Failure
+
+    return Failure(ConnectionDone())
+
+
+class _Crashes:
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event):
+        if event.get("log_failure") is not None or event.get("isError"):
+            self.events.append(event)
+
+
+class FuzzTests(unittest.TestCase):
+    def check(self, makePair, lines, replies=()):
+        """
+        Feed C{lines} from the client; after each, if a node was asked
+        something, it answers with the next of C{replies}.
+        """
+        crashes = _Crashes()
+        globalLogPublisher.addObserver(crashes)
+        replies = list(replies)
+        try:
+            p = makePair()
+            for line in lines:
+                if p.session.state == "closed":
+                    break
+                p.send(line + b"\n")
+                for conn in list(p.pool.conns):
+                    if conn.transport.value() and replies and not conn.broken:
+                        conn.transport.clear()
+                        conn.dataReceived(replies.pop(0) + b"\n")
+            p.take()
+            p.session.readConnectionLost()
+            for conn in list(p.pool.conns):
+                if not conn.broken:
+                    conn.readConnectionLost() if hasattr(conn, "readConnectionLost") else conn.inputEnded(_done())
+        finally:
+            globalLogPublisher.removeObserver(crashes)
+        self.assertEqual(crashes.events, [])
+        # The client's end of input ends the session (no hang).
+        self.assertEqual(p.session.state, "closed")
+        self.assertTrue(p.session.done.called)
+        for conn in p.pool.conns:
+            for line in conn.transport.value().split(b"\n"):
+                self.assertNotIn(b"\x00", line)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(_line(), max_size=12))
+    def test_proxied_remote(self, lines):
+        self.check(lambda: RelayPair(reachable=False), lines)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(_line(), max_size=12))
+    def test_cluster_without_nodes(self, lines):
+        def pair():
+            p = ClusterPair()
+            p.pool.reachable = False
+            return p
+
+        self.check(pair, lines)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(_line(), max_size=12), st.lists(_line(), max_size=12))
+    def test_proxied_remote_with_a_node_saying_anything(self, lines, replies):
+        self.check(RelayPair, lines, replies)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(_line(), max_size=12), st.lists(_line(), max_size=12))
+    def test_cluster_with_nodes_saying_anything(self, lines, replies):
+        self.check(ClusterPair, lines, replies)
