@@ -92,6 +92,19 @@ class ClusterView:
             return bool(holders & self.remoteNodes)
         return node.uuid in holders
 
+    def mayHold(self, node: Node, holders: Set[bytes]) -> bool:
+        """
+        Whether C{node} may hold a key the location log says C{holders}
+        hold: another gateway always may (it knows its own nodes).
+        """
+        return bool(node.via) or node.uuid in holders
+
+    def holdingNodes(self, holders: Set[bytes]) -> List[Node]:
+        """
+        The cluster's own nodes the location log credits with the key.
+        """
+        return [n for n in self.nodes if not n.via and n.uuid in holders]
+
     def holding(self, holders: Set[bytes]) -> List[Node]:
         """
         The nodes the location log says have the key, in the order to try;

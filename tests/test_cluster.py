@@ -424,3 +424,46 @@ class RemoveTests(unittest.TestCase):
         self.assertEqual(p.nodeGot("n1"), b"REMOVE-BEFORE 37 " + KEY + b"\n")
         p.nodeSays("n1", b"SUCCESS\n")
         self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b"\n")
+
+
+class UnreachableNodeTests(unittest.TestCase):
+    """
+    The chosen nodes cannot be reached: what the location log says others
+    hold is what the client is told.
+    """
+
+    def test_put_others_have_it(self):
+        p = ClusterPair()
+        p.branch.holding[KEY] = {U1}
+        p.pool.unreachable.update(["n2", "n3"])
+        p.send(b"PUT f " + KEY + b"\n")
+        self.assertEqual(p.take(), b"ALREADY-HAVE-PLUS " + U1 + b"\n")
+        self.assertEqual(p.connected(), [])
+
+    def test_put_nobody_can(self):
+        p = ClusterPair()
+        p.pool.unreachable.update(["n1", "n2", "n3"])
+        p.send(b"PUT f " + BIG + b"\n")
+        self.assertEqual(p.take(), b"ERROR no node of cluster c1 could store the content (unreachable: n1, n2, n3)\n")
+
+    def test_remove_unreachable_node_lacking_it(self):
+        """
+        An unreachable node the location log says lacks the key does not
+        make the removal fail.
+        """
+        p = ClusterPair()
+        p.branch.holding[KEY] = {U1, U2}
+        p.pool.unreachable.add("n3")
+        p.send(b"REMOVE " + KEY + b"\n")
+        p.nodeSays("n1", b"SUCCESS\n")
+        p.nodeSays("n2", b"SUCCESS\n")
+        self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b" " + U2 + b"\n")
+
+    def test_remove_unreachable_node_holding_it(self):
+        p = ClusterPair()
+        p.branch.holding[KEY] = {U1, U3}
+        p.pool.unreachable.add("n3")
+        p.send(b"REMOVE " + KEY + b"\n")
+        p.nodeSays("n1", b"SUCCESS\n")
+        p.nodeSays("n2", b"SUCCESS\n")
+        self.assertEqual(p.take(), b"FAILURE-PLUS " + U1 + b" " + U2 + b"\n")

@@ -330,8 +330,20 @@ class ClusterGateway:
             return None if m is None else await self.nodes.ask(node, conn, m)
 
         replies = await defer.gatherResults([defer.ensureDeferred(one(n, c)) for n, c in reachable])
+        asked = {n for n, _ in reachable}
+        unreachable = [n for n in view.nodes if n not in asked]
+        # An unreachable node the location log says lacks the key does not
+        # stand in the way of its removal.
+        lacking = [n for n in unreachable if not view.mayHold(n, holders)]
+        for node in lacking:
+            self.log.info(
+                "cluster {cluster}: REMOVE {key}: node {node} is unreachable, and the location log says it does not have it",
+                cluster=self.cluster.name,
+                key=key.decode("utf-8", "replace"),
+                node=node.name,
+            )
         outcome = placement.remove_outcome(
-            [(n, r) for (n, _), r in zip(reachable, replies)], len(view.nodes) - len(reachable)
+            [(n, r) for (n, _), r in zip(reachable, replies)], len(unreachable) - len(lacking)
         )
         self.record(key, outcome.removed, False)
         self.removed += len(outcome.removed)

@@ -76,15 +76,7 @@ class ClusterPut:
             return
         answers = self._sort(reachable, await asked)
         if not answers.wanting:
-            self.gateway.record(key, answers.have, True)
-            if answers.anyHave:
-                session.sendMessage(
-                    messages.plus_or_plain("ALREADY-HAVE", placement.without_clusters(answers.have), session.version)
-                )
-            else:
-                session.sendMessage(
-                    messages.error("no node of cluster %s could store the content" % (self.gateway.cluster.name,))
-                )
+            self._nobodyTakesIt(answers, view, holders)
             return
         start = min(o for _, o in answers.wanting)
         session.sendMessage(Message("PUT-FROM", (start,)))
@@ -94,6 +86,35 @@ class ClusterPut:
         elif not self._otherThanData(nxt, answers.wanting):
             return
         await self._stored(answers)
+
+    def _nobodyTakesIt(self, answers, view, holders):
+        """
+        No node takes the upload: the nodes that said they have it, else
+        those the location log says have it (the chosen nodes were
+        unreachable, but the content is in the cluster already), else a
+        clear error.
+        """
+        session, key = self.session, self.key
+        have = placement.without_clusters(answers.have)
+        if answers.anyHave:
+            self.gateway.record(key, answers.have, True)
+        else:
+            have = [n.uuid for n in view.holdingNodes(holders)]
+            if have:
+                self.log.info(
+                    "cluster {cluster}: PUT {key}: no chosen node could take it; {n} node(s) already have it",
+                    cluster=self.gateway.cluster.name,
+                    key=self._keyText(),
+                    n=len(have),
+                )
+        if answers.anyHave or have:
+            session.sendMessage(messages.plus_or_plain("ALREADY-HAVE", have, session.version))
+            return
+        why = "no node of cluster %s could store the content" % (self.gateway.cluster.name,)
+        if self.nodes.unreachable:
+            why += " (unreachable: %s)" % (", ".join(sorted(n.name for n in self.nodes.unreachable)),)
+        self.log.warn("{why}: {key}", why=why, key=self._keyText())
+        session.sendMessage(messages.error(why))
 
     async def _small(self, reachable, asked):
         """
