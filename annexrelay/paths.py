@@ -41,3 +41,33 @@ def short_socket_path(path):
         return path
     fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     return "/proc/self/fd/%d/%s" % (fd, os.path.basename(path))
+
+
+def real_git_annex_shell(env=None):
+    """
+    The real git-annex-shell: C{ANNEXRELAY_GIT_ANNEX_SHELL}, or the first
+    C{git-annex-shell} on C{PATH} that is not annexrelay-shell installed
+    under that name.  None if there is none.
+    """
+    env = os.environ if env is None else env
+    explicit = env.get("ANNEXRELAY_GIT_ANNEX_SHELL")
+    if explicit:
+        return explicit
+    for d in env.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(d or ".", "git-annex-shell")
+        if os.access(candidate, os.X_OK) and not _is_annexrelay_shell(candidate):
+            return candidate
+    return None
+
+
+def _is_annexrelay_shell(path):
+    real = os.path.realpath(path)
+    if os.path.basename(real) == "annexrelay-shell":
+        return True
+    try:
+        with open(real, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    # A console script: a short Python file naming its entry point.
+    return b"annexrelay.frontdoor.shell" in head or b"annexrelay.shell" in head

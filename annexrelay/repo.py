@@ -37,6 +37,9 @@ class Node(NamedTuple):
     @ivar via: when the node is a cluster reached through another gateway,
         the UUID of that gateway's repository (the one at C{url}); the
         session is then opened with C{--uuid <cluster uuid>}.
+    @ivar special: a special remote of the proxy repository (it has no
+        URL); it is reached through git-annex's own proxy for it in the
+        proxy repository.
     """
 
     name: str
@@ -46,6 +49,7 @@ class Node(NamedTuple):
     sshOptions: Tuple[str, ...] = ()
     cost: float = 100.0
     via: bytes = b""
+    special: bool = False
 
 
 def is_cluster_uuid(uuid: bytes) -> bool:
@@ -149,15 +153,21 @@ class ProxyRepository:
 
         def node(name, uuid, why):
             url = get(name, "url")
-            if not uuid or not url:
+            if not uuid:
                 log.warn(
-                    "remote {name} has {why} set but no {missing}; run 'git annex {fix}'",
+                    "remote {name} has {why} set but no annex-uuid; run 'git annex {fix}'",
                     name=name,
                     why=why,
-                    missing="annex-uuid" if not uuid else "url",
                     fix="updatecluster" if "cluster" in why else "updateproxy",
                 )
                 return None
+            if not url:
+                # A special remote: git remotes always have a URL.
+                try:
+                    cost = float(get(name, "annex-cost", "100"))
+                except ValueError:
+                    cost = 100.0
+                return Node(name, uuid.encode("ascii"), "", cost=cost, special=True)
             ssh = urls.kind(url) == urls.SSH
             try:
                 cost = float(get(name, "annex-cost", "200" if ssh else "100"))

@@ -2,7 +2,8 @@
 Connectors: how the relay reaches a node, chosen by the node's URL.
 
  - L{annexrelay.connectors.process}: a path or an ssh URL, by running
-   C{git-annex-shell p2pstdio} (locally or through OpenSSH);
+   C{git-annex-shell p2pstdio} (locally or through OpenSSH); a special
+   remote of the proxy repository through git-annex's own proxy for it;
  - C{tor-annex::} and C{annex+http::} URLs are refused with a clear error
    until their connectors exist;
  - L{annexrelay.connectors.pool}: idle connections kept for reuse;
@@ -37,7 +38,7 @@ class NodeConnectors:
         self.byKind = dict(byKind)
 
     def connect(self, node, version, bypass=()):
-        kind = urls.kind(node.url)
+        kind = urls.kind_of(node)
         connector = self.byKind.get(kind)
         if connector is None:
             why = _NOT_YET.get(kind, "no connector for %s URLs" % (kind,))
@@ -50,4 +51,4 @@ def connectorsFor(reactor, repository):
     The L{NodeConnectors} of C{repository}'s nodes.
     """
     process = ProcessConnector(reactor, lambda node: nodeCommand(repository, node))
-    return NodeConnectors({urls.LOCAL: process, urls.SSH: process})
+    return NodeConnectors({urls.LOCAL: process, urls.SSH: process, urls.SPECIAL: process})

@@ -1,6 +1,8 @@
 """
 Reaching a node by running its C{git-annex-shell p2pstdio}: locally for a
-path, through OpenSSH for an ssh URL (so the user's ssh config applies).
+path, through OpenSSH for an ssh URL (so the user's ssh config applies),
+and for a special remote of the proxy repository, git-annex's own proxy
+for it (C{git-annex-shell p2pstdio PROXY PROXYUUID --uuid REMOTEUUID}).
 
 The relay sees the process's stdin and stdout pipes as one stream transport
 (L{annexrelay.streams.kernel.ProcessTransport}), read 64 KiB at a time, and
@@ -19,6 +21,7 @@ from twisted.python.failure import Failure
 from annexrelay.connectors import urls
 from annexrelay.interfaces import INodeConnector
 from annexrelay.nodeside import NodeConnection, NodeError
+from annexrelay.paths import real_git_annex_shell
 from annexrelay.streams.kernel import ProcessTransport, widenReads
 
 log = Logger()
@@ -123,6 +126,12 @@ def nodeCommand(repository, node):
     an ssh URL.
     """
     proxy = repository.uuid.decode()
+    if node.special:
+        # git-annex's own proxy in the proxy repository serves its special
+        # remotes (chunked, encrypted, exporttree, ...) over P2P; it must be
+        # the real git-annex-shell, never annexrelay-shell under that name.
+        shell = real_git_annex_shell() or "git-annex-shell"
+        return [shell, "p2pstdio", repository.path, proxy, "--uuid", node.uuid.decode()]
     if urls.kind(node.url) == urls.SSH:
         where = urls.ssh_location(node.url)
         argv = ["ssh"]

@@ -14,9 +14,18 @@ LOCAL = "local"
 SSH = "ssh"
 TOR_ANNEX = "tor-annex"
 P2PHTTP = "annex+http"
+SPECIAL = "special"
 OTHER = "other"
 
 _SSH_SCHEMES = ("ssh://", "git+ssh://", "ssh+git://")
+
+
+def kind_of(node) -> str:
+    """
+    How C{node} (an L{annexrelay.repo.Node}) is reached: L{SPECIAL} for a
+    special remote of the proxy repository, else by its URL (L{kind}).
+    """
+    return SPECIAL if node.special else kind(node.url)
 
 
 def kind(url: str) -> str:

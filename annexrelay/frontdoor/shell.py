@@ -25,6 +25,7 @@ import shlex
 import socket
 import sys
 
+from annexrelay import paths
 from annexrelay.paths import default_socket, short_socket_path
 
 PROG = "annexrelay-shell"
@@ -143,18 +144,12 @@ def _mode(env):
 
 def real_git_annex_shell():
     """
-    The real git-annex-shell: C{ANNEXRELAY_GIT_ANNEX_SHELL}, or the first
-    one on C{PATH} that is not annexrelay-shell itself.
+    The real git-annex-shell (L{annexrelay.paths.real_git_annex_shell}).
     """
-    explicit = os.environ.get("ANNEXRELAY_GIT_ANNEX_SHELL")
-    if explicit:
-        return explicit
-    me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = os.path.join(d or ".", "git-annex-shell")
-        if os.access(candidate, os.X_OK) and os.path.realpath(candidate) != me:
-            return candidate
-    raise ShellError("git-annex-shell not found on PATH (set ANNEXRELAY_GIT_ANNEX_SHELL)")
+    found = paths.real_git_annex_shell()
+    if found is None:
+        raise ShellError("git-annex-shell not found on PATH (set ANNEXRELAY_GIT_ANNEX_SHELL)")
+    return found
 
 
 def _exec(argv):
