@@ -70,8 +70,8 @@ class InteropCase(unittest.TestCase):
         except OSError:
             return ""
 
-    def key(self, name):
-        return self.s.git("annex", "lookupkey", name, cwd=self.client).strip()
+    def key(self, name, client=None):
+        return self.s.git("annex", "lookupkey", name, cwd=client or self.client).strip()
 
     def nodeHas(self, node, key):
         p = subprocess.run(
