@@ -467,3 +467,17 @@ class UnreachableNodeTests(unittest.TestCase):
         p.nodeSays("n1", b"SUCCESS\n")
         p.nodeSays("n2", b"SUCCESS\n")
         self.assertEqual(p.take(), b"FAILURE-PLUS " + U1 + b" " + U2 + b"\n")
+
+    def test_put_fails_where_taken_but_others_have_it(self):
+        """
+        The only node that took the upload fails, but the location log says
+        another node has the key: the content is in the cluster.
+        """
+        p = ClusterPair()
+        p.branch.holding[KEY] = {U1, U2}
+        p.send(b"PUT f " + KEY + b"\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\n")
+        p.send(b"DATA 3\nabcVALID\n")
+        p.nodeSays("n3", b"PUT-FROM 0\n")
+        p.conn("n3").connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b" " + U2 + b"\n")

@@ -58,6 +58,7 @@ class ClusterPut:
         file = self.af.decode("utf-8", "surrogateescape") if self.af else None
         size = key_size(key)
         holders, view = await self.gateway.state(key)
+        self.holders, self.view = holders, view
         candidates, unknown = view.putCandidates(holders, file, size)
         for name, terms in sorted(unknown.items()):
             self.log.info(
@@ -203,6 +204,18 @@ class ClusterPut:
         have = placement.without_clusters(answers.have + stored)
         self.gateway.record(self.key, have, True)
         ok = any(isReply(f, "SUCCESS", "SUCCESS-PLUS") for f in finals) or answers.anyHave
+        if not ok:
+            # Every node that took the upload failed; if others hold the
+            # key already, the content is in the cluster all the same.
+            have = [n.uuid for n in self.view.holdingNodes(self.holders)]
+            if have:
+                ok = True
+                self.log.info(
+                    "cluster {cluster}: PUT {key}: no node stored it; {n} node(s) already have it",
+                    cluster=self.gateway.cluster.name,
+                    key=self._keyText(),
+                    n=len(have),
+                )
         self.session.sendMessage(placement.put_reply(have, ok, self.session.version))
 
     async def _upload(self, n, start, wanting):
