@@ -8,9 +8,10 @@ import os
 UNIX_PATH_MAX = 100
 
 
-def git_dir(path):
+def _git_dir_at(path):
     """
-    The git directory of the repository at C{path} (bare or not).
+    The git directory of a repository whose top is C{path}, or None if
+    C{path} is not the top of one.
     """
     dotgit = os.path.join(path, ".git")
     if os.path.isdir(dotgit):
@@ -20,7 +21,33 @@ def git_dir(path):
             line = f.read().strip()
         if line.startswith("gitdir:"):
             return os.path.normpath(os.path.join(path, line[len("gitdir:") :].strip()))
-    return path
+    if os.path.isfile(os.path.join(path, "HEAD")) and os.path.isdir(os.path.join(path, "objects")) and os.path.isdir(os.path.join(path, "refs")):
+        return path  # bare
+    return None
+
+
+def find_repository(path):
+    """
+    The repository C{path} is in, as git finds it: C{(top, git dir)}, where
+    C{top} is the work tree's top (or the bare repository); C{(path, path)}
+    when there is none.
+    """
+    here = os.path.abspath(path)
+    while True:
+        found = _git_dir_at(here)
+        if found is not None:
+            return here, found
+        parent = os.path.dirname(here)
+        if parent == here:
+            return os.path.abspath(path), os.path.abspath(path)
+        here = parent
+
+
+def git_dir(path):
+    """
+    The git directory of the repository at or above C{path} (bare or not).
+    """
+    return find_repository(path)[1]
 
 
 def default_socket(path):

@@ -18,7 +18,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 from twisted.logger import Logger
 
 from annexrelay.connectors import urls
-from annexrelay.paths import git_dir
+from annexrelay.paths import find_repository
 
 log = Logger()
 
@@ -115,8 +115,9 @@ class ProxyRepository:
     """
 
     def __init__(self, path):
-        self.path = os.path.abspath(path)
-        self.gitDir = git_dir(self.path)
+        # A directory inside the repository stands for the repository, as
+        # with git; everything annexrelay writes goes in its git directory.
+        self.path, self.gitDir = find_repository(path)
         self._configFile = os.path.join(self.gitDir, "config")
         self._stamp = None
         self.uuid = b""

@@ -252,6 +252,25 @@ class ShellTests(InteropCase):
             timeout=120,
         )
 
+    def test_session_on_a_subdirectory(self):
+        """
+        A session opened on a directory inside the proxy repository is the
+        repository's, with the daemon and without it, and writes nothing
+        into the work tree.
+        """
+        sub = os.path.join(self.s.proxy, "sub")
+        os.makedirs(sub)
+        key = b"SHA256E-s1--x"
+        command = "git-annex-shell 'p2pstdio' '%s' '%s' --uuid %s" % (sub, uuid.uuid4(), self.uuids["n1"])
+        for daemon in (True, False):
+            if not daemon:
+                self.stopDaemon()
+            # REMOVE is recorded in the location log: a write.
+            p = self.shell("-c", command, input=b"VERSION 4\nREMOVE " + key + b"\n")
+            self.assertEqual(p.stdout.decode().splitlines(), ["AUTH-SUCCESS " + self.uuids["n1"], "VERSION 4", "SUCCESS"], p.stderr)
+            self.assertEqual(p.returncode, 0)
+            self.assertEqual(os.listdir(sub), [])
+
     def test_unbalanced_quotes(self):
         """
         A forced command that cannot be split is refused with a one-line

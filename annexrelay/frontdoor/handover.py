@@ -29,6 +29,7 @@ from twisted.logger import Logger
 from annexrelay.clientside import Mode
 from annexrelay.core import TargetUnknown
 from annexrelay.frontdoor.auth import Preauthenticated
+from annexrelay.paths import find_repository
 from annexrelay.streams.kernel import DescriptorTransport
 
 log = Logger()
@@ -95,7 +96,7 @@ class HandoverProtocol(Protocol):
             self._fail("cannot serve %s" % (command,))
             return
         repo = self.core.repository
-        if directory and os.path.realpath(directory) != os.path.realpath(repo.path):
+        if directory and os.path.realpath(find_repository(directory)[0]) != os.path.realpath(repo.path):
             self._fail("this daemon serves %s, not %s" % (repo.path, directory))
             return
         try:
