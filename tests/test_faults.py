@@ -208,6 +208,114 @@ class _FaultCases:
         self.getAll()
 
 
+    def other(self, node):
+        return [n for n in self.holders if n != node]
+
+    def finishPut(self, offsetAtMost):
+        """
+        A new session stores L{KEY}, resuming where the nodes have partial
+        data; every holder has it afterwards.
+        """
+        s = RawSession(self, self.target)
+        s.say(b"PUT f " + KEY.encode() + b"\n")
+        reply = s.line()
+        self.assertTrue(reply.startswith(b"PUT-FROM "), reply)
+        offset = int(reply.split()[1])
+        self.assertLessEqual(offset, offsetAtMost)
+        s.say(b"DATA %d\n" % (SIZE - offset) + CONTENT[offset:] + b"VALID\n")
+        self.assertTrue(s.line().startswith(b"SUCCESS"), self.daemonLog())
+        self.assertEqual(s.close(), 0)
+        for node in self.holders:
+            self.assertTrue(self.nodeHas(node, KEY), node)
+        return offset
+
+    def test_node_dies_mid_put(self):
+        """
+        A node killed in the middle of a PUT: a proxied remote's session
+        ends; a cluster completes with its other node.  The retry resumes
+        from what the node kept.
+        """
+        half = 1000 * 1000
+        s = RawSession(self, self.target)
+        s.say(b"PUT f " + KEY.encode() + b"\n")
+        s.expect(b"PUT-FROM 0")
+        s.say(b"DATA %d\n" % SIZE + CONTENT[:half])
+        victim = self.holders[-1]
+        waitFor(lambda: (self.partial(victim) or 0) > 0, "node %s to receive data" % (victim,))
+        for pid in nodeProcesses(self.s.nodes[victim]):
+            os.kill(pid, signal.SIGKILL)
+        try:
+            s.say(CONTENT[half:] + b"VALID\n")
+        except BrokenPipeError:
+            pass
+        reply = s.line()
+        if self.cluster:
+            self.assertEqual(reply, b"SUCCESS-PLUS " + self.uuids[self.other(victim)[0]].encode(), self.daemonLog())
+            self.assertTrue(self.nodeHas(self.other(victim)[0], KEY))
+        else:
+            self.assertEqual(reply, b"", "the session ends")
+        s.kill()
+        self.assertFalse(self.nodeHas(victim, KEY))
+        self.finishPut(half)
+
+    def test_node_unreachable_then_back(self):
+        """
+        A node that cannot be reached: a clear error (proxied remote) or
+        the other node takes it (cluster); once it is back, it is used.
+        """
+        victim = self.holders[-1]
+        os.rename(self.s.nodes[victim], self.s.nodes[victim] + ".gone")
+        s = RawSession(self, self.target)
+        s.say(b"PUT f " + KEY.encode() + b"\n")
+        if self.cluster:
+            s.expect(b"PUT-FROM 0")
+            s.say(b"DATA %d\n" % SIZE + CONTENT + b"VALID\n")
+            self.assertEqual(s.line(), b"SUCCESS-PLUS " + self.uuids[self.other(victim)[0]].encode())
+        else:
+            reply = s.line()
+            self.assertTrue(reply.startswith(b"ERROR cannot reach node %s " % victim.encode()), reply)
+        self.assertEqual(s.close(), 0)
+        os.rename(self.s.nodes[victim] + ".gone", self.s.nodes[victim])
+        self.finishPut(0)
+
+    def test_node_stalls_and_the_client_gives_up(self):
+        """
+        A node that stops (SIGSTOP) in the middle of a GET, and a client
+        that gives up on it: the session ends and the stalled node is
+        killed, not left behind.
+        """
+        s = self.getSome()
+        before = self.running()
+        serving = [pid for n in self.holders for pid in nodeProcesses(self.s.nodes[n])]
+        for pid in serving:
+            os.kill(pid, signal.SIGSTOP)
+        self.addCleanup(lambda: [os.kill(pid, signal.SIGCONT) for pid in serving if os.path.exists("/proc/%d" % pid)])
+        s.kill()
+        waitFor(lambda: self.running() == before - 1, "the stalled node to be killed")
+        for pid in serving:
+            if os.path.exists("/proc/%d" % pid):
+                os.kill(pid, signal.SIGCONT)
+        self.getAll()
+
+    def test_daemon_stopped_with_records_pending(self):
+        """
+        SIGTERM with location log records not yet committed: the daemon
+        stops within a bounded time and the records are in the branch;
+        started again, it serves.
+        """
+        self.stopDaemon()
+        self.proc = self.s.startDaemon(["--commit-delay", "60", "--idle-timeout", "300"] + [a for a in self.daemonArgs if a == "--no-splice"])
+        self.store()
+        self.proc.terminate()
+        # twistd stops cleanly, then ends with the signal it got.
+        self.assertIn(self.proc.wait(timeout=30), (0, -signal.SIGTERM))
+        self.assertIn("Server Shut Down", self.daemonLog())
+        for node in self.holders:
+            self.assertIn(" 1 " + self.uuids[node], self.proxyLog(KEY))
+        self.startDaemon()
+        self.getAll()
+
+
 class ProxiedSplicedFaultTests(_FaultCases, InteropCase):
     timeout = 120
     daemonArgs = ("--idle-timeout", "300")
