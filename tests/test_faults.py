@@ -316,6 +316,29 @@ class _FaultCases:
         self.getAll()
 
 
+    def test_daemon_stopped_mid_transfer(self):
+        """
+        SIGTERM while a client is in the middle of an upload: the daemon
+        stops at once (its sessions end, its nodes keep what they got),
+        and after a restart the upload resumes.
+        """
+        half = 1000 * 1000
+        s = RawSession(self, self.target)
+        s.say(b"PUT f " + KEY.encode() + b"\n")
+        s.expect(b"PUT-FROM 0")
+        s.say(b"DATA %d\n" % SIZE + CONTENT[:half])
+        for node in self.holders:
+            waitFor(lambda: (self.partial(node) or 0) > 0, "node %s to receive data" % (node,))
+        started = time.monotonic()
+        self.proc.terminate()
+        self.assertIn(self.proc.wait(timeout=30), (0, -signal.SIGTERM))
+        self.stopped = time.monotonic() - started
+        self.assertEqual(s.line(), b"", "the session ends")
+        s.kill()
+        self.startDaemon()
+        self.finishPut(half)
+
+
 class ProxiedSplicedFaultTests(_FaultCases, InteropCase):
     timeout = 120
     daemonArgs = ("--idle-timeout", "300")
