@@ -14,6 +14,7 @@ node in the proxy's location log, and prints:
   - the daemon's peak RSS over the run.
 
 Usage: ./dev bench load [--clients 32] [--big-mb 50] [--small-count 20] [--small-kib 4]
+                        [--shell git-annex-shell]   (the same load through git-annex's proxy)
 
 On 2 shared cores, N clients cannot each run at their solo speed: the
 client processes alone share the cores N ways.  Read slowest/median for
@@ -81,10 +82,11 @@ def main():
     ap.add_argument("--big-mb", type=int, default=50)
     ap.add_argument("--small-count", type=int, default=20)
     ap.add_argument("--small-kib", type=int, default=4)
+    ap.add_argument("--shell", default="annexrelay-shell", help="what the clients' ssh runs: annexrelay-shell, or git-annex-shell to measure git-annex's own proxy and gateway under the same load")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="annexrelay-load-bench-")
-    s = Setup(base, nodes=3)
+    s = Setup(base, nodes=3, env={"FAKE_SSH_SHELL": args.shell})
     s.makeCluster("c1", ["n2", "n3"])
     daemon = s.startDaemon(["--commit-delay", "1"])
     peak = [0]
@@ -101,7 +103,10 @@ def main():
     watcher.start()
     try:
         say = sys.stdout.write
-        say("annexrelay load benchmark in %s: %d clients (1 in 4 with one %d MB file, the others %d x %d KiB)\n" % (base, args.clients, args.big_mb, args.small_count, args.small_kib))
+        say(
+            "load benchmark through %s in %s: %d clients (1 in 4 with one %d MB file, the others %d x %d KiB)\n"
+            % (args.shell, base, args.clients, args.big_mb, args.small_count, args.small_kib)
+        )
         clients = [Client(s, i, i % 4 == 0, args) for i in range(args.clients)]
         solo = {}
         for kind, probe in (("big", clients[0]), ("small", clients[1])):
@@ -146,7 +151,8 @@ def main():
             times = [c.seconds for c in clients if (c.big if kind == "big" else not c.big)]
             med, worst = statistics.median(times), max(times)
             say("%-6s %7.2fs %7.2fs %7.2fs %12.2f %14.2f\n" % (kind, solo[kind], med, worst, worst / solo[kind], worst / med))
-        say("\ndaemon peak RSS: %.1f MiB\n" % (peak[0] / 1024.0,))
+        if args.shell == "annexrelay-shell":
+            say("\ndaemon peak RSS: %.1f MiB\n" % (peak[0] / 1024.0,))
     finally:
         stop.set()
         daemon.terminate()

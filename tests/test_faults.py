@@ -118,12 +118,28 @@ class _FaultCases:
 
     def setUp(self):
         InteropCase.setUp(self)
+        self.addCleanup(self.checkAfterwards)
         if self.cluster:
             self.target = self.s.makeCluster("c1", ["n1", "n2"])
             self.holders = ["n1", "n2"]
         else:
             self.target = self.uuids["n1"]
             self.holders = ["n1"]
+
+    def checkAfterwards(self):
+        """
+        Whatever the case did: every error was handled where it arose (none
+        reached the reactor), and, once the daemon has committed what it
+        recorded, nothing is recorded present that a node does not hold.
+        """
+        self.stopDaemon()
+        log = self.daemonLog()
+        for bad in ("Unhandled Error", "Traceback"):
+            self.assertNotIn(bad, log)
+        lines = self.proxyLog(KEY).splitlines()
+        for node in self.holders:
+            if any(line.endswith(" 1 " + self.uuids[node]) for line in lines):
+                self.assertTrue(self.nodeHas(node, KEY), "recorded on %s, which does not have it" % (node,))
 
     def partial(self, node):
         tmp = os.path.join(self.s.nodes[node], ".git", "annex", "tmp", KEY)

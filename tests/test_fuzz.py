@@ -5,12 +5,18 @@ never crashes, never hangs with input left unread, and never asks a node
 about a key no location log could hold.
 """
 
+import os
+import random
+import subprocess
+import uuid as uuidlib
+
 from hypothesis import HealthCheck, given, settings, strategies as st
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from annexrelay.p2p import messages
 from tests.memory import ClusterPair, RelayPair
+from tests.test_interop import InteropCase
 
 KEYS = [
     b"SHA256E-s10--84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882.txt",
@@ -115,3 +121,47 @@ class FuzzTests(unittest.TestCase):
     @given(st.lists(_line(), max_size=12), st.lists(_line(), max_size=12))
     def test_cluster_with_nodes_saying_anything(self, lines, replies):
         self.check(ClusterPair, lines, replies)
+
+
+class DaemonFuzzTests(InteropCase):
+    """
+    The same kind of input through the real daemon and annexrelay-shell,
+    with real nodes: every session ends when its client closes, the daemon
+    logs no unhandled error, writes nothing into the work tree, and keeps
+    serving.
+    """
+
+    timeout = 300
+
+    def test_hostile_sessions(self):
+        rng = random.Random(1795)
+        targets = [self.uuids["n1"], self.s.makeCluster("c1", ["n1", "n2"])]
+        before = sorted(os.listdir(self.s.proxy))
+
+        def line():
+            if rng.random() < 0.2:
+                return bytes(rng.randrange(256) for _ in range(rng.randrange(60))).replace(b"\n", b"")
+            fields = [rng.choice(KEYS + NUMBERS + [b"f", b"", b"\x00", b"VALID"]) for _ in range(rng.randrange(4))]
+            return b" ".join([rng.choice(WORDS).encode()] + fields)
+
+        for i in range(40):
+            command = "git-annex-shell 'p2pstdio' '%s' '%s' --uuid %s" % (self.s.proxy, uuidlib.uuid4(), rng.choice(targets))
+            body = b"VERSION %d\n" % rng.randrange(5) + b"".join(line() + b"\n" for _ in range(rng.randrange(1, 12)))
+            p = subprocess.run(
+                ["annexrelay-shell", "-c", command],
+                input=body,
+                env=self.s.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                timeout=60,
+                cwd=self.s.base,
+            )
+            self.assertIn(p.returncode, (0, 1), (body, p.stderr))
+            self.assertIsNone(self.proc.poll(), "the daemon died")
+        self.assertEqual(sorted(os.listdir(self.s.proxy)), before)
+        log = self.daemonLog()
+        self.assertNotIn("Unhandled Error", log)
+        self.assertNotIn("Traceback", log)
+        # Still serving.
+        self.s.addFile(self.client, "after.txt", b"after the storm\n")
+        self.annex("copy", "--to", "origin-n1", "after.txt")

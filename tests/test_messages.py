@@ -145,3 +145,35 @@ class HelperTests(unittest.TestCase):
         self.assertEqual(format(messages.READ_ONLY), b"ERROR this repository is read-only; write access denied\n")
         self.assertEqual(format(messages.APPEND_ONLY), b"ERROR this repository is append-only; removal denied\n")
         self.assertEqual(format(messages.error("a\nb")), b"ERROR a b\n")
+
+
+class PropertyTests(unittest.TestCase):
+    """
+    hypothesis: any line parses to a message or to Unparsable, never an
+    exception; a parsed message formats back to a line that parses to it.
+    """
+
+    def test_any_line(self):
+        from hypothesis import given, settings, strategies as st
+
+        words = st.sampled_from(sorted(GRAMMAR)).map(lambda w: w.encode())
+        fields = st.lists(
+            st.one_of(st.binary(max_size=30), st.integers(-(2**70), 2**70).map(lambda i: str(i).encode()), st.just(KEY)),
+            max_size=4,
+        )
+        lines = st.one_of(
+            st.binary(max_size=100), st.tuples(words, fields).map(lambda t: b" ".join([t[0]] + t[1]))
+        ).map(lambda b: b.replace(b"\n", b""))
+
+        @settings(max_examples=2000, deadline=None)
+        @given(lines)
+        def check(line):
+            msg = parse(line)
+            self.assertIsInstance(msg, (Message, Unparsable))
+            if isinstance(msg, Message):
+                out = format(msg)
+                self.assertTrue(out.endswith(b"\n"))
+                self.assertNotIn(b"\n", out[:-1])
+                self.assertEqual(parse(out[:-1]), msg)
+
+        check()
