@@ -159,7 +159,7 @@ def main():
         daemon.wait()
         if not args.keep:
             subprocess.run(["chmod", "-R", "u+w", base])
-            subprocess.run(["rm", "-rf", base])
+            subprocess.run(["rm", "-rf", base], stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":
