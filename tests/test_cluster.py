@@ -446,27 +446,24 @@ class UnreachableNodeTests(unittest.TestCase):
         p.send(b"PUT f " + BIG + b"\n")
         self.assertEqual(p.take(), b"ERROR no node of cluster c1 could store the content (unreachable: n1, n2, n3)\n")
 
+    def removeWithN3Gone(self, holding):
+        p = ClusterPair()
+        p.branch.holding[KEY] = holding
+        p.pool.unreachable.add("n3")
+        p.send(b"REMOVE " + KEY + b"\n")
+        p.nodeSays("n1", b"SUCCESS\n")
+        p.nodeSays("n2", b"SUCCESS\n")
+        return p.take()
+
     def test_remove_unreachable_node_lacking_it(self):
         """
         An unreachable node the location log says lacks the key does not
         make the removal fail.
         """
-        p = ClusterPair()
-        p.branch.holding[KEY] = {U1, U2}
-        p.pool.unreachable.add("n3")
-        p.send(b"REMOVE " + KEY + b"\n")
-        p.nodeSays("n1", b"SUCCESS\n")
-        p.nodeSays("n2", b"SUCCESS\n")
-        self.assertEqual(p.take(), b"SUCCESS-PLUS " + U1 + b" " + U2 + b"\n")
+        self.assertEqual(self.removeWithN3Gone({U1, U2}), b"SUCCESS-PLUS " + U1 + b" " + U2 + b"\n")
 
     def test_remove_unreachable_node_holding_it(self):
-        p = ClusterPair()
-        p.branch.holding[KEY] = {U1, U3}
-        p.pool.unreachable.add("n3")
-        p.send(b"REMOVE " + KEY + b"\n")
-        p.nodeSays("n1", b"SUCCESS\n")
-        p.nodeSays("n2", b"SUCCESS\n")
-        self.assertEqual(p.take(), b"FAILURE-PLUS " + U1 + b" " + U2 + b"\n")
+        self.assertEqual(self.removeWithN3Gone({U1, U3}), b"FAILURE-PLUS " + U1 + b" " + U2 + b"\n")
 
     def test_put_fails_where_taken_but_others_have_it(self):
         """
