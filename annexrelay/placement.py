@@ -84,6 +84,15 @@ class ClusterView:
         # served by those gateways.
         self.remoteNodes: FrozenSet[bytes] = frozenset(listed - local - dead)
         self.groups = uuidlogs.groups(files.get(uuidlogs.GROUP_LOG, b""))
+        self.trust = uuidlogs.trust_levels(files.get(uuidlogs.TRUST_LOG, b""))
+        self.numcopies = uuidlogs.numcopies(files.get(uuidlogs.NUMCOPIES_LOG, b""))
+        byGroup: Dict[str, Set[bytes]] = {}
+        for u, gs in self.groups.items():
+            if self.trust.get(u) == uuidlogs.DEAD:
+                continue
+            for g in gs:
+                byGroup.setdefault(g, set()).add(u)
+        self.members = {g: frozenset(us) for g, us in byGroup.items()}
         self.expressions = uuidlogs.preferred_content(files.get(uuidlogs.PREFERRED_CONTENT_LOG, b""))
         self.groupExpressions = uuidlogs.group_preferred_content(files.get(uuidlogs.GROUP_PREFERRED_CONTENT_LOG, b""))
 
@@ -116,7 +125,7 @@ class ClusterView:
         return first + rest
 
     def putCandidates(
-        self, holders: Set[bytes], file: Optional[str], size: Optional[int]
+        self, holders: Set[bytes], file: Optional[str], size: Optional[int], key: bytes = b""
     ) -> Tuple[List[Node], Dict[str, Set[str]]]:
         """
         The nodes to send a PUT to, in cost order, and per node name the
@@ -134,6 +143,10 @@ class ClusterView:
                 lambda u: self.groups.get(u, set()),
                 uuid,
                 self.groupExpressions.get,
+                key,
+                lambda g: self.members.get(g, frozenset()),
+                lambda u: self.trust.get(u, uuidlogs.SEMITRUSTED),
+                self.numcopies,
             )
 
         # Other gateways have no preferred content of their own: their nodes

@@ -1,83 +1,45 @@
 """
 git-annex preferred content expressions, parsed and evaluated as pure
-functions: which nodes of a cluster want a key that a client uploads.
+functions: which nodes of a cluster want a key that a client uploads, as
+git-annex's gateway would decide it.
 
-Evaluated terms: C{anything}, C{nothing}, C{include=GLOB}, C{exclude=GLOB},
-C{largerthan=SIZE}, C{smallerthan=SIZE}, C{copies=N}, C{copies=GROUP:N},
-C{and}, C{or}, C{not}, parentheses (adjacent terms are and-ed),
-C{groupwanted}, and C{standard} for the standard groups whose expressions
-use only those terms.  Any other term makes the expression count as
-wanting the key; L{Expression.unknown} says which terms, so the caller can
-log them.
+Evaluated as git-annex 10.20261026 does: C{anything}, C{nothing},
+C{include=}, C{exclude=} (on the associated file; false without one),
+C{largerthan=}, C{smallerthan=}, C{copies=N}, C{copies=GROUP:N},
+C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}), C{lackingcopies=},
+C{approxlackingcopies=}, C{inallgroup=}, C{onlyingroup=}, C{present},
+C{securehash}, C{inbackend=}, C{unused} (never, for a key being stored),
+C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]} (git-annex's keyed
+HMAC picker; repository sizes are not taken into account yet),
+C{standard} and C{groupwanted} (only for a repository in exactly one
+standard group, or with exactly one group that has an expression),
+C{and}/C{or}/C{not}, parentheses, adjacent terms and-ed.
 
-Everything needed to evaluate comes in a L{Subject}: the file, the key's
-size, which repositories hold the key and their groups.  Nothing here reads
+Not evaluated yet, and counted as wanting (L{Expression.unknown} says
+which): C{metadata=}, C{sizebalanced=}, C{fullysizebalanced=},
+C{inpreferreddir}.
+
+An expression git-annex cannot parse (an unknown term, a bad number or
+size) is treated as git-annex treats it: the repository wants only what it
+already has ("present").
+
+Everything needed to evaluate comes in a L{Subject}.  Nothing here reads
 git.
 """
+
 
 import fnmatch
 import re
 from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
-# The standard groups' expressions, as git-annex 10.20261026 lists them
-# (git annex vicfg).  Those using terms not evaluated here (present,
-# inallgroup, approxlackingcopies, inpreferreddir) make the repository count
-# as wanting the key.
-_ARCHIVED = "(not (copies=archive:1 or copies=smallarchive:1))"
-_CLIENT = "(include=* and ((exclude=*/archive/* and exclude=archive/*) or %s))" % _ARCHIVED
-STANDARD = {
-    "client": _CLIENT + " or approxlackingcopies=1",
-    "transfer": "(not (inallgroup=client and copies=client:2) and (%s or approxlackingcopies=1)) or approxlackingcopies=1"
-    % _CLIENT,
-    "backup": "anything",
-    "incrementalbackup": "((not copies=backup:1) and (not copies=incrementalbackup:1)) or approxlackingcopies=1",
-    "smallarchive": "((include=*/archive/* or include=archive/*) and (%s or approxlackingcopies=1)) or approxlackingcopies=1"
-    % _ARCHIVED,
-    "archive": _ARCHIVED + " or approxlackingcopies=1",
-    "source": "not (copies=1)",
-    "manual": "present and (%s or approxlackingcopies=1)" % _CLIENT,
-    "public": "inpreferreddir",
-    "unwanted": "not anything",
-}
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "byte": 1,
-    "bytes": 1,
-    "k": 1000,
-    "kb": 1000,
-    "kilobyte": 1000,
-    "kilobytes": 1000,
-    "kib": 1024,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "megabyte": 1000**2,
-    "megabytes": 1000**2,
-    "mib": 1024**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gigabyte": 1000**3,
-    "gigabytes": 1000**3,
-    "gib": 1024**3,
-    "t": 1000**4,
-    "tb": 1000**4,
-    "terabyte": 1000**4,
-    "terabytes": 1000**4,
-    "tib": 1024**4,
-}
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
-
-
-class ParseError(Exception):
-    pass
-
-
-def parse_size(text: str) -> int:
-    m = _SIZE.match(text)
-    if m is None or m.group(2).lower() not in _UNITS:
-        raise ParseError("not a size: %r" % (text,))
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+from annexrelay.preferredvalues import (  # noqa: F401 (STANDARD, parse_size: part of this module's API)
+    LEVELS as _LEVELS,
+    SEMITRUSTED,
+    STANDARD,
+    ParseError,
+    balanced_pick,
+    parse_size,
+)
 
 
 class Subject(NamedTuple):
@@ -90,6 +52,11 @@ class Subject(NamedTuple):
     @ivar groups: a callable from a UUID to its set of groups.
     @ivar me: the UUID of the repository whose preference this is.
     @ivar groupwanted: a callable from a group to its expression text.
+    @ivar key: the key.
+    @ivar members: a callable from a group to the UUIDs in it.
+    @ivar trust: a callable from a UUID to its trust level (0 dead .. 3
+        trusted).
+    @ivar numcopies: the global numcopies.
     """
 
     file: Optional[str]
@@ -98,6 +65,77 @@ class Subject(NamedTuple):
     groups: Callable[[bytes], Set[str]]
     me: bytes
     groupwanted: Callable[[str], Optional[str]] = lambda g: None
+    key: bytes = b""
+    members: Callable[[str], FrozenSet[bytes]] = lambda g: frozenset()
+    trust: Callable[[bytes], int] = lambda u: SEMITRUSTED
+    numcopies: int = 1
+
+
+# The terms git-annex accepts in a preferred content expression: those
+# without a value, and those written name=value.
+_SIMPLE = frozenset(["anything", "nothing", "unused", "standard", "groupwanted", "inpreferreddir", "present", "securehash"])
+_VALUED = frozenset(
+    [
+        "include",
+        "exclude",
+        "largerthan",
+        "smallerthan",
+        "copies",
+        "lackingcopies",
+        "approxlackingcopies",
+        "inbackend",
+        "metadata",
+        "inallgroup",
+        "onlyingroup",
+        "balanced",
+        "fullybalanced",
+        "sizebalanced",
+        "fullysizebalanced",
+    ]
+)
+NOT_EVALUATED = frozenset(["metadata", "sizebalanced", "fullysizebalanced", "inpreferreddir"])
+# Backends whose hashes git-annex counts as cryptographically secure.
+_SECURE = re.compile(rb"^(SHA224|SHA256|SHA384|SHA512|SHA3_\d+|SKEIN\d+|BLAKE2[A-Z]*\d+)E?$")
+
+
+def _count(text: str, what: str) -> int:
+    if not re.match(r"^[0-9]+$", text):
+        raise ParseError("bad number for %s" % (what,))
+    return int(text)
+
+
+def _balance_spec(value: str, name: str) -> Tuple[str, int]:
+    parts = value.split(":")
+    if len(parts) == 1:
+        return parts[0], 1
+    if len(parts) == 2:
+        n = _count(parts[1], name)
+        if n > 0:
+            return parts[0], n
+    raise ParseError("bad value for %s" % (name,))
+
+
+def _validate(name: str, value: Optional[str]) -> None:
+    """
+    Refuse what git-annex's parser refuses.
+    """
+    if value is None:
+        if name not in _SIMPLE:
+            raise ParseError("near %r" % (name,))
+        return
+    if name not in _VALUED:
+        raise ParseError("near %r" % (name + "=" + value,))
+    if name in ("largerthan", "smallerthan"):
+        parse_size(value)
+    elif name == "copies":
+        parts = value.split(":")
+        if len(parts) > 2:
+            raise ParseError("bad value for copies")
+        _count(parts[-1], "copies")
+    elif name in ("lackingcopies", "approxlackingcopies"):
+        _count(value, "number of lacking copies")
+    elif name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
+        _balance_spec(value, name)
 
 
 # An expression is a tree of tuples: ("and", a, b), ("or", a, b),
@@ -149,7 +187,8 @@ def _parse(tokens: List[str]):
         if t in ("and", "or", ")"):
             raise ParseError("unexpected %r" % (t,))
         pos += 1
-        name, _, value = t.partition("=")
+        name, sep, value = t.partition("=")
+        _validate(name, value if sep else None)
         return ("term", name, value)
 
     if not tokens:
@@ -168,10 +207,12 @@ class Expression:
         true, so the repository is taken to want the key).
     """
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, expandStandard: bool = True, expandGroupwanted: bool = True):
         self.text = text
         self.tree = _parse(_tokens(text))
         self.unknown: Set[str] = set()
+        self.expandStandard = expandStandard
+        self.expandGroupwanted = expandGroupwanted
 
     def wants(self, subject: Subject, _depth: int = 0) -> bool:
         """
@@ -194,45 +235,92 @@ class Expression:
     def _term(self, name: str, value: str, s: Subject, depth: int) -> bool:
         if name == "anything":
             return True
-        if name == "nothing":
+        if name in ("nothing", "unused"):
+            # unused: a key a client is storing is in use.
             return False
+        if name == "present":
+            return s.me in s.holders
         if name in ("include", "exclude"):
             matched = s.file is not None and fnmatch.fnmatchcase(s.file, value)
-            return matched if name == "include" else not matched
+            return matched if name == "include" else s.file is not None and not matched
         if name in ("largerthan", "smallerthan"):
             if s.size is None:
                 return False
             limit = parse_size(value)
             return s.size > limit if name == "largerthan" else s.size < limit
         if name == "copies":
-            group, sep, count = value.rpartition(":")
-            n = int(count)
-            if sep:
-                return sum(1 for u in s.holders if group in s.groups(u)) >= n
-            return len(s.holders) >= n
-        if name in ("groupwanted", "standard") and depth < 2:
-            texts = []
-            for g in sorted(s.groups(s.me)):
-                text = s.groupwanted(g) if name == "groupwanted" else STANDARD.get(g)
-                if text:
-                    texts.append(text)
-            if not texts:
-                self.unknown.add("%s (no group with an expression)" % (name,))
-                return True
-            wanted = False
-            for text in texts:
-                sub = Expression(text)
-                wanted = sub.wants(s, depth + 1) or wanted
-                self.unknown |= sub.unknown
-            return wanted
+            return self._copies(value, s)
+        if name in ("lackingcopies", "approxlackingcopies"):
+            counted = [u for u in s.holders if s.trust(u) > _LEVELS["untrusted"]]
+            return s.numcopies - len(counted) >= int(value)
+        if name == "inallgroup":
+            return s.members(value) <= s.holders
+        if name == "onlyingroup":
+            return bool(s.holders) and all(value in s.groups(u) for u in s.holders)
+        if name == "securehash":
+            return _SECURE.match(s.key.split(b"-", 1)[0]) is not None
+        if name == "inbackend":
+            return s.key.split(b"-", 1)[0] == value.encode()
+        if name in ("balanced", "fullybalanced"):
+            group, n = _balance_spec(value, name)
+            if name == "balanced":
+                # As git-annex: present, or too few copies in the group
+                # and picked.
+                if s.me in s.holders:
+                    return True
+                if sum(1 for u in s.holders if group in s.groups(u)) >= n:
+                    return False
+            members = s.members(group)
+            return s.me in balanced_pick(members, members, s.key, n)
+        if name in ("standard", "groupwanted"):
+            return self._expand(name, s)
         self.unknown.add(name)
         return True
+
+    def _copies(self, value: str, s: Subject) -> bool:
+        parts = value.split(":")
+        n = int(parts[-1])
+        if len(parts) == 1:
+            return len(s.holders) >= n
+        spec = parts[0]
+        level = spec[:-1] if spec.endswith("+") else spec
+        if level in _LEVELS:
+            # A trust level, even where a group has the same name.
+            want = _LEVELS[level]
+            if spec.endswith("+"):
+                return sum(1 for u in s.holders if s.trust(u) >= want) >= n
+            return sum(1 for u in s.holders if s.trust(u) == want) >= n
+        return sum(1 for u in s.holders if spec in s.groups(u)) >= n
+
+    def _expand(self, name: str, s: Subject) -> bool:
+        """
+        C{standard}: the expression of the repository's standard group, if
+        it is in exactly one; C{groupwanted}: that of its one group that has
+        an expression.  Otherwise, and where git-annex does not expand them
+        (neither inside C{standard}, nor C{groupwanted} inside
+        C{groupwanted}), only what the repository already has.
+        """
+        allowed = self.expandStandard if name == "standard" else self.expandGroupwanted
+        mine = sorted(s.groups(s.me))
+        if name == "standard":
+            texts = [STANDARD[g] for g in mine if g in STANDARD]
+        else:
+            texts = [t for t in (s.groupwanted(g) for g in mine) if t]
+        if not allowed or len(texts) != 1:
+            return s.me in s.holders
+        try:
+            sub = Expression(texts[0], expandStandard=name == "groupwanted", expandGroupwanted=False)
+        except ParseError:
+            return s.me in s.holders
+        wanted = sub.wants(s)
+        self.unknown |= sub.unknown
+        return wanted
 
 
 def wanting(expressions: Dict[bytes, Optional[str]], subject_for: Callable[[bytes], Subject]) -> Tuple[List[bytes], Dict[bytes, Set[str]]]:
     """
     Which repositories want the key: those whose expression is true, or who
-    have none, or whose expression cannot be parsed.
+    have none, or whose expression cannot be parsed and that have it.
 
     @return: the wanting UUIDs, and per UUID the terms that were not
         evaluated.
@@ -246,8 +334,11 @@ def wanting(expressions: Dict[bytes, Optional[str]], subject_for: Callable[[byte
         try:
             expr = Expression(text)
         except ParseError:
+            # As git-annex: an expression it cannot parse wants only what
+            # the repository already has.
             unknown[uuid] = {"unparsable expression"}
-            want.append(uuid)
+            if uuid in subject_for(uuid).holders:
+                want.append(uuid)
             continue
         if expr.wants(subject_for(uuid)):
             want.append(uuid)

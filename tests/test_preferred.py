@@ -4,7 +4,7 @@ Tier 1: preferred content expressions, pure.
 
 from twisted.trial import unittest
 
-from annexrelay.preferred import STANDARD, Expression, ParseError, Subject, parse_size, wanting
+from annexrelay.preferred import STANDARD, Expression, ParseError, Subject, balanced_pick, parse_size, wanting
 
 ME = b"me"
 A = b"aaaa"
@@ -13,8 +13,23 @@ SRC = b"srcs"
 GROUPS = {ME: {"backup"}, A: {"archive"}, B: {"client"}, SRC: {"source"}}
 
 
-def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None):
-    return Subject(file, size, frozenset(holders), lambda u: GROUPS.get(u, set()), me, groupwanted or (lambda g: None))
+KEY = b"SHA256E-s1000--" + b"a" * 64 + b".jpg"
+
+
+def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None, key=KEY, trust=None, numcopies=1, groups=None):
+    g = groups or GROUPS
+    return Subject(
+        file,
+        size,
+        frozenset(holders),
+        lambda u: g.get(u, set()),
+        me,
+        groupwanted or (lambda x: None),
+        key,
+        lambda grp: frozenset(u for u, gs in g.items() if grp in gs),
+        (trust or {}).get if trust else (lambda u: 2),
+        numcopies,
+    )
 
 
 def wants(text, **kw):
@@ -71,10 +86,10 @@ class ExpressionTests(unittest.TestCase):
         self.assertTrue(wants("groupwanted", groupwanted={"backup": "include=*.jpg"}.get))
         self.assertFalse(wants("groupwanted", file="x.png", groupwanted={"backup": "include=*.jpg"}.get))
 
-    def test_unknown_terms_count_as_wanting(self):
-        e = Expression("present and nothing")
+    def test_terms_not_evaluated_count_as_wanting(self):
+        e = Expression("metadata=author=joey and nothing")
         self.assertTrue(e.wants(subject()))
-        self.assertEqual(e.unknown, {"present"})
+        self.assertEqual(e.unknown, {"metadata"})
 
     def test_standard_table_parses(self):
         for text in STANDARD.values():
@@ -83,7 +98,99 @@ class ExpressionTests(unittest.TestCase):
 
 class WantingTests(unittest.TestCase):
     def test_wanting(self):
-        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "inpreferreddir"}
-        want, unknown = wanting(exprs, lambda u: subject(me=u))
-        self.assertEqual(sorted(want), sorted([A, ME, b"x", b"y"]))
-        self.assertEqual(unknown, {b"x": {"unparsable expression"}, b"y": {"inpreferreddir"}})
+        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "inpreferreddir", b"z": "bogus=1"}
+        want, unknown = wanting(exprs, lambda u: subject(me=u, holders=[b"z"]))
+        # As git-annex: an expression it cannot parse wants only what the
+        # repository has (z has the key, x does not).
+        self.assertEqual(sorted(want), sorted([A, ME, b"y", b"z"]))
+        self.assertEqual(unknown, {b"x": {"unparsable expression"}, b"y": {"inpreferreddir"}, b"z": {"unparsable expression"}})
+
+
+class TermTests(unittest.TestCase):
+    """
+    One test per term git-annex evaluates, against its documented meaning.
+    """
+
+    def test_present(self):
+        self.assertTrue(wants("present", holders=[ME]))
+        self.assertFalse(wants("present", holders=[A]))
+
+    def test_copies_by_trust_level(self):
+        trust = {A: 3, B: 1, SRC: 2}
+        self.assertTrue(wants("copies=trusted:1", holders=[A], trust=trust))
+        self.assertFalse(wants("copies=trusted:1", holders=[B, SRC], trust=trust))
+        self.assertTrue(wants("copies=semitrusted+:2", holders=[A, SRC], trust=trust))
+        self.assertFalse(wants("copies=semitrusted+:2", holders=[A, B], trust=trust))
+        # A group named like a trust level is read as the trust level.
+        groups = {A: {"trusted"}}
+        self.assertFalse(wants("copies=trusted:1", holders=[A], groups=groups, trust={A: 2}))
+
+    def test_lackingcopies(self):
+        self.assertTrue(wants("lackingcopies=1", numcopies=2, holders=[A]))
+        self.assertFalse(wants("lackingcopies=1", numcopies=2, holders=[A, B]))
+        # Untrusted copies do not count.
+        self.assertTrue(wants("approxlackingcopies=1", numcopies=2, holders=[A, B], trust={A: 2, B: 1}))
+
+    def test_inallgroup_onlyingroup(self):
+        self.assertTrue(wants("inallgroup=archive", holders=[A]))
+        self.assertFalse(wants("inallgroup=client", holders=[A]))
+        self.assertTrue(wants("inallgroup=nosuchgroup"))
+        self.assertTrue(wants("onlyingroup=archive", holders=[A]))
+        self.assertFalse(wants("onlyingroup=archive", holders=[A, B]))
+        self.assertFalse(wants("onlyingroup=archive"))
+
+    def test_securehash_inbackend(self):
+        self.assertTrue(wants("securehash"))
+        self.assertFalse(wants("securehash", key=b"WORM-s3-m1--a"))
+        self.assertFalse(wants("securehash", key=b"SHA1-s3--" + b"a" * 40))
+        self.assertTrue(wants("securehash", key=b"BLAKE2B256E-s3--" + b"a" * 64))
+        self.assertTrue(wants("inbackend=SHA256E"))
+        self.assertFalse(wants("inbackend=SHA256"))
+
+    def test_unused_and_no_file(self):
+        self.assertFalse(wants("unused"))
+        # include= and exclude= need an associated file.
+        self.assertFalse(wants("exclude=*.png", file=None))
+
+    def test_balanced_picker_is_git_annexs(self):
+        """
+        git-annex's own property (Annex/Balanced.hs prop_balanced_stable):
+        500 UUIDs "1".."500", key WORM--test.
+        """
+        us = frozenset(str(i).encode() for i in range(1, 501))
+        self.assertEqual(balanced_pick(us, us, b"WORM--test", 1), [b"332"])
+        self.assertEqual(balanced_pick(us, us, b"WORM--test", 3), [b"332", b"333", b"334"])
+
+    def test_balanced(self):
+        groups = {ME: {"g"}, A: {"g"}, B: {"g"}}
+        picked = balanced_pick(frozenset(groups), frozenset(groups), KEY, 1)[0]
+        for u in groups:
+            self.assertEqual(wants("balanced=g", me=u, groups=groups), u == picked)
+            self.assertEqual(wants("fullybalanced=g:1", me=u, groups=groups), u == picked)
+        # Enough copies in the group already: nobody else wants it; a
+        # repository that has it still does.
+        other = [u for u in groups if u != picked][0]
+        self.assertFalse(wants("balanced=g", me=picked, groups=groups, holders=[other]))
+        self.assertTrue(wants("balanced=g", me=other, groups=groups, holders=[other]))
+        two = balanced_pick(frozenset(groups), frozenset(groups), KEY, 2)
+        self.assertEqual(sorted(u for u in groups if wants("balanced=g:2", me=u, groups=groups)), sorted(two))
+
+    def test_standard_needs_exactly_one_standard_group(self):
+        # backup ("anything") and source together: not one standard group,
+        # so only what it has.
+        groups = {ME: {"backup", "source"}}
+        self.assertFalse(wants("standard", groups=groups))
+        self.assertTrue(wants("standard", groups=groups, holders=[ME]))
+        # A group that is not standard does not count.
+        self.assertTrue(wants("standard", groups={ME: {"backup", "mine"}}))
+
+    def test_groupwanted_needs_exactly_one(self):
+        gw = {"backup": "include=*.jpg", "other": "nothing"}.get
+        self.assertTrue(wants("groupwanted", groupwanted=gw))
+        self.assertFalse(wants("groupwanted", groupwanted=gw, groups={ME: {"backup", "other"}}))
+        # groupwanted inside groupwanted: not expanded (present).
+        self.assertFalse(wants("groupwanted", groupwanted={"backup": "groupwanted"}.get))
+
+    def test_what_git_annex_cannot_parse(self):
+        for text in ["bogus", "copies=x", "largerthan=lots", "balanced=g:0", "anything=1", "copies=a:b:1"]:
+            self.assertRaises(ParseError, Expression, text)

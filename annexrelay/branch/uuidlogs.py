@@ -21,8 +21,14 @@ TRUST_LOG = b"trust.log"
 GROUP_LOG = b"group.log"
 PREFERRED_CONTENT_LOG = b"preferred-content.log"
 GROUP_PREFERRED_CONTENT_LOG = b"group-preferred-content.log"
+NUMCOPIES_LOG = b"numcopies.log"
 
-ALL = (CLUSTER_LOG, TRUST_LOG, GROUP_LOG, PREFERRED_CONTENT_LOG, GROUP_PREFERRED_CONTENT_LOG)
+ALL = (CLUSTER_LOG, TRUST_LOG, GROUP_LOG, PREFERRED_CONTENT_LOG, GROUP_PREFERRED_CONTENT_LOG, NUMCOPIES_LOG)
+
+# Trust levels, in git-annex's order (dead < untrusted < semitrusted <
+# trusted); a repository trust.log does not mention is semitrusted.
+DEAD, UNTRUSTED, SEMITRUSTED, TRUSTED = range(4)
+_TRUST_CODES = {b"X": DEAD, b"0": UNTRUSTED, b"?": SEMITRUSTED, b"1": TRUSTED}
 
 
 def _timestamp(text: bytes) -> float:
@@ -82,6 +88,28 @@ def dead(content: bytes) -> Set[bytes]:
     The UUIDs C{trust.log} marks dead (C{X}).
     """
     return {u for u, level in old_style(content).items() if level.strip() == b"X"}
+
+
+def trust_levels(content: bytes) -> Dict[bytes, int]:
+    """
+    The trust level per UUID that C{trust.log} sets (L{DEAD} ... L{TRUSTED}).
+    """
+    return {u: _TRUST_CODES.get(level.strip(), SEMITRUSTED) for u, level in old_style(content).items()}
+
+
+def numcopies(content: bytes, default: int = 1) -> int:
+    """
+    The global C{numcopies} (C{git annex numcopies}): C{<t>s <n>}, newest
+    wins.
+    """
+    best = None
+    for line in content.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            t = _timestamp(parts[0])
+            if best is None or t >= best[0]:
+                best = (t, int(parts[1]))
+    return best[1] if best is not None else default
 
 
 def groups(content: bytes) -> Dict[bytes, Set[str]]:

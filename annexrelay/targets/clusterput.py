@@ -59,7 +59,7 @@ class ClusterPut:
         size = key_size(key)
         holders, view = await self.gateway.state(key)
         self.holders, self.view = holders, view
-        candidates, unknown = view.putCandidates(holders, file, size)
+        candidates, unknown = view.putCandidates(holders, file, size, key)
         for name, terms in sorted(unknown.items()):
             self.log.info(
                 "node {node}'s preferred content uses {terms}, not evaluated by annexrelay; it counts as wanting {key}",

@@ -1,0 +1,92 @@
+"""
+The values preferred content expressions refer to, as git-annex defines
+them: the standard groups' expressions, sizes, trust levels, and the
+balanced picker.  Pure functions and tables.
+"""
+
+import hashlib
+import hmac
+import re
+from typing import FrozenSet, List
+
+
+class ParseError(Exception):
+    pass
+
+
+# The standard groups' expressions, as git-annex 10.20261026 lists them
+# (git annex vicfg).  "public" uses inpreferreddir, not evaluated yet: such
+# a repository counts as wanting the key.
+_ARCHIVED = "(not (copies=archive:1 or copies=smallarchive:1))"
+_CLIENT = "(include=* and ((exclude=*/archive/* and exclude=archive/*) or %s))" % _ARCHIVED
+STANDARD = {
+    "client": _CLIENT + " or approxlackingcopies=1",
+    "transfer": "(not (inallgroup=client and copies=client:2) and (%s or approxlackingcopies=1)) or approxlackingcopies=1"
+    % _CLIENT,
+    "backup": "anything",
+    "incrementalbackup": "((not copies=backup:1) and (not copies=incrementalbackup:1)) or approxlackingcopies=1",
+    "smallarchive": "((include=*/archive/* or include=archive/*) and (%s or approxlackingcopies=1)) or approxlackingcopies=1"
+    % _ARCHIVED,
+    "archive": _ARCHIVED + " or approxlackingcopies=1",
+    "source": "not (copies=1)",
+    "manual": "present and (%s or approxlackingcopies=1)" % _CLIENT,
+    "public": "inpreferreddir",
+    "unwanted": "not anything",
+}
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "byte": 1,
+    "bytes": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kilobyte": 1000,
+    "kilobytes": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "megabyte": 1000**2,
+    "megabytes": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gigabyte": 1000**3,
+    "gigabytes": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "terabyte": 1000**4,
+    "terabytes": 1000**4,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(text: str) -> int:
+    m = _SIZE.match(text)
+    if m is None or m.group(2).lower() not in _UNITS:
+        raise ParseError("not a size: %r" % (text,))
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+# Trust levels (as in annexrelay.branch.uuidlogs): dead < untrusted <
+# semitrusted < trusted.
+LEVELS = {"dead": 0, "untrusted": 1, "semitrusted": 2, "trusted": 3}
+SEMITRUSTED = 2
+
+
+
+def balanced_pick(group: FrozenSet[bytes], candidates: FrozenSet[bytes], key: bytes, n: int) -> List[bytes]:
+    """
+    git-annex's balanced picker: an HMAC-SHA256 of the key, keyed by the
+    group's UUIDs in ascending order, read as a big-endian number, picks
+    C{n} consecutive candidates (ascending, wrapping round).  The choice
+    for a key never changes while the group stays the same.
+    """
+    if not candidates or n <= 0:
+        return []
+    mac = hmac.new(b"".join(sorted(group)), key, hashlib.sha256).digest()
+    start = int.from_bytes(mac, "big")
+    ordered = sorted(candidates)
+    return [ordered[(start + i) % len(ordered)] for i in range(min(n, len(ordered)))]
