@@ -1,0 +1,102 @@
+"""
+Differential: the same cluster, configuration and files, uploaded once
+through git-annex's own gateway and once through annexrelay; the set of
+nodes holding each key must be identical.
+"""
+
+import os
+
+from tests.test_interop import InteropCase
+
+GIT_ANNEX = {"FAKE_SSH_SHELL": "git-annex-shell"}
+
+
+class PlacementDifferentialTests(InteropCase):
+    timeout = 600
+    nodes = 4
+
+    def setUp(self):
+        InteropCase.setUp(self)
+        self.clusterUUID = self.s.makeCluster("c1", ["n1", "n2", "n3", "n4"])
+
+    def configure(self, commands):
+        for args in commands:
+            self.s.git("annex", *args, cwd=self.s.proxy)
+        self.annex("pull", "-q", "--no-content", "origin")
+
+    def addFiles(self, names):
+        for name in names:
+            d = os.path.dirname(os.path.join(self.client, name))
+            os.makedirs(d, exist_ok=True)
+            self.s.addFile(self.client, name, ("content of %s\n" % name).encode() * 50)
+
+    def holders(self, names):
+        out = {}
+        for name in names:
+            k = self.key(name)
+            out[name] = sorted(n for n in self.s.nodes if self.nodeHas(n, k))
+        return out
+
+    def compare(self, names, before=()):
+        """
+        Upload C{names} to the cluster through git-annex's gateway, note
+        where each lands, remove them from every node, and upload them
+        again through annexrelay.  C{before}: (remote, names) copied first
+        each time, so copies= terms see holders.
+        """
+        results = []
+        for env in (GIT_ANNEX, None):
+            for remote, pre in before:
+                self.annex("copy", "-q", "--to", remote, *pre, env=env)
+            self.annex("copy", "-q", "--to", "origin-c1", *names, env=env)
+            results.append(self.holders(names))
+            self.annex("drop", "-q", "--force", "--from", "origin-c1", *names, env=env)
+            for remote, pre in before:
+                self.annex("drop", "-q", "--force", "--from", remote, *pre, env=env)
+            self.assertEqual(self.holders(names), {n: [] for n in names})
+        theirs, ours = results
+        self.assertEqual(ours, theirs, "git-annex's gateway vs annexrelay")
+        return ours
+
+    def test_balanced(self):
+        names = ["f%02d.txt" % i for i in range(10)]
+        self.addFiles(names)
+        self.configure([("group", n, "g") for n in ("n1", "n2", "n3", "n4")] + [("wanted", n, "balanced=g:1") for n in ("n1", "n2", "n3", "n4")])
+        placed = self.compare(names)
+        self.assertTrue(all(len(v) == 1 for v in placed.values()), placed)
+        self.assertGreater(len({v[0] for v in placed.values()}), 1, "spread over nodes")
+        self.configure([("wanted", n, "balanced=g:2") for n in ("n1", "n2", "n3", "n4")])
+        placed = self.compare(names)
+        self.assertTrue(all(len(v) == 2 for v in placed.values()), placed)
+
+    def test_standard_groups(self):
+        names = ["a.txt", "archive/b.txt", "sub/archive/c.txt", "d.jpg"]
+        self.addFiles(names)
+        self.configure(
+            [
+                ("group", "n1", "archive"),
+                ("group", "n2", "backup"),
+                ("group", "n3", "client"),
+                ("group", "n4", "backup"),
+                ("group", "n4", "client"),
+            ]
+            + [("wanted", n, "standard") for n in ("n1", "n2", "n3", "n4")]
+        )
+        self.compare(names)
+
+    def test_copies_trust_and_groups(self):
+        names = ["x/one.txt", "x/two.txt", "y/three.txt"]
+        self.addFiles(names)
+        self.configure(
+            [
+                ("trust", "--force", "n1"),
+                ("group", "n2", "g"),
+                ("group", "n3", "g"),
+                ("numcopies", "2"),
+                ("wanted", "n2", "not copies=trusted:1"),
+                ("wanted", "n3", "lackingcopies=1 and include=x/*"),
+                ("wanted", "n4", "inallgroup=g or exclude=y/*"),
+            ]
+        )
+        # One file is on the trusted node first.
+        self.compare(names, before=[("origin-n1", ["x/one.txt"])])
