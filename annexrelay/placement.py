@@ -95,6 +95,9 @@ class ClusterView:
         self.members = {g: frozenset(us) for g, us in byGroup.items()}
         self.expressions = uuidlogs.preferred_content(files.get(uuidlogs.PREFERRED_CONTENT_LOG, b""))
         self.groupExpressions = uuidlogs.group_preferred_content(files.get(uuidlogs.GROUP_PREFERRED_CONTENT_LOG, b""))
+        texts = list(self.expressions.values()) + list(self.groupExpressions.values())
+        # Whether a PUT needs the key's metadata log read.
+        self.usesMetadata = any("metadata=" in t for t in texts)
 
     def _holds(self, node: Node, holders: Set[bytes]) -> bool:
         if node.via:
@@ -125,7 +128,7 @@ class ClusterView:
         return first + rest
 
     def putCandidates(
-        self, holders: Set[bytes], file: Optional[str], size: Optional[int], key: bytes = b""
+        self, holders: Set[bytes], file: Optional[str], size: Optional[int], key: bytes = b"", metadata=None
     ) -> Tuple[List[Node], Dict[str, Set[str]]]:
         """
         The nodes to send a PUT to, in cost order, and per node name the
@@ -147,6 +150,7 @@ class ClusterView:
                 lambda g: self.members.get(g, frozenset()),
                 lambda u: self.trust.get(u, uuidlogs.SEMITRUSTED),
                 self.numcopies,
+                metadata or {},
             )
 
         # Other gateways have no preferred content of their own: their nodes

@@ -11,13 +11,13 @@ C{approxlackingcopies=}, C{inallgroup=}, C{onlyingroup=}, C{present},
 C{securehash}, C{inbackend=}, C{unused} (never, for a key being stored),
 C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]} (git-annex's keyed
 HMAC picker; repository sizes are not taken into account yet),
-C{standard} and C{groupwanted} (only for a repository in exactly one
-standard group, or with exactly one group that has an expression),
-C{and}/C{or}/C{not}, parentheses, adjacent terms and-ed.
+C{metadata=FIELD=GLOB} (and C{<}, C{<=}, C{>}, C{>=}), C{standard} and
+C{groupwanted} (only for a repository in exactly one standard group, or
+with exactly one group that has an expression), C{and}/C{or}/C{not},
+parentheses, adjacent terms and-ed.
 
 Not evaluated yet, and counted as wanting (L{Expression.unknown} says
-which): C{metadata=}, C{sizebalanced=}, C{fullysizebalanced=},
-C{inpreferreddir}.
+which): C{sizebalanced=}, C{fullysizebalanced=}, C{inpreferreddir}.
 
 An expression git-annex cannot parse (an unknown term, a bad number or
 size) is treated as git-annex treats it: the repository wants only what it
@@ -38,6 +38,7 @@ from annexrelay.preferredvalues import (  # noqa: F401 (STANDARD, parse_size: pa
     STANDARD,
     ParseError,
     balanced_pick,
+    metadata_matcher,
     parse_size,
 )
 
@@ -69,6 +70,7 @@ class Subject(NamedTuple):
     members: Callable[[str], FrozenSet[bytes]] = lambda g: frozenset()
     trust: Callable[[bytes], int] = lambda u: SEMITRUSTED
     numcopies: int = 1
+    metadata: Dict[str, Set[str]] = {}
 
 
 # The terms git-annex accepts in a preferred content expression: those
@@ -93,7 +95,7 @@ _VALUED = frozenset(
         "fullysizebalanced",
     ]
 )
-NOT_EVALUATED = frozenset(["metadata", "sizebalanced", "fullysizebalanced", "inpreferreddir"])
+NOT_EVALUATED = frozenset(["sizebalanced", "fullysizebalanced", "inpreferreddir"])
 # Backends whose hashes git-annex counts as cryptographically secure.
 _SECURE = re.compile(rb"^(SHA224|SHA256|SHA384|SHA512|SHA3_\d+|SKEIN\d+|BLAKE2[A-Z]*\d+)E?$")
 
@@ -136,6 +138,8 @@ def _validate(name: str, value: Optional[str]) -> None:
         _count(value, "number of lacking copies")
     elif name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
         _balance_spec(value, name)
+    elif name == "metadata":
+        metadata_matcher(value)
 
 
 # An expression is a tree of tuples: ("and", a, b), ("or", a, b),
@@ -259,6 +263,9 @@ class Expression:
             return bool(s.holders) and all(value in s.groups(u) for u in s.holders)
         if name == "securehash":
             return _SECURE.match(s.key.split(b"-", 1)[0]) is not None
+        if name == "metadata":
+            field, matches = metadata_matcher(value)
+            return any(matches(v) for v in s.metadata.get(field, ()))
         if name == "inbackend":
             return s.key.split(b"-", 1)[0] == value.encode()
         if name in ("balanced", "fullybalanced"):

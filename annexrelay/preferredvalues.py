@@ -90,3 +90,38 @@ def balanced_pick(group: FrozenSet[bytes], candidates: FrozenSet[bytes], key: by
     start = int.from_bytes(mac, "big")
     ordered = sorted(candidates)
     return [ordered[(start + i) % len(ordered)] for i in range(min(n, len(ordered)))]
+
+
+_FIELD = re.compile(r"^[^\W_][\w.-]*$")
+
+
+def metadata_matcher(spec: str):
+    """
+    C{field=glob} (case-insensitive), or C{field<N}, C{field<=N},
+    C{field>N}, C{field>=N} (as numbers when both sides are, else as
+    text), as git-annex's C{metadata=} reads them.
+
+    @return: C{(field lower-cased, predicate on one value)}.
+    @raise ParseError: the field name is not one git-annex allows.
+    """
+    import fnmatch
+    import operator
+
+    m = re.match(r"^([^=<>]*)(.*)$", spec, re.S)
+    field, rest = m.group(1), m.group(2)
+    if not _FIELD.match(field):
+        raise ParseError("Illegal metadata field name, %r" % (field,))
+    ops = [("<=", operator.le), (">=", operator.ge), ("<", operator.lt), (">", operator.gt)]
+    for op, fn in ops:
+        if rest.startswith(op):
+            want = rest[len(op) :]
+
+            def compare(value, want=want, fn=fn):
+                try:
+                    return fn(float(value), float(want))
+                except ValueError:
+                    return fn(value, want)
+
+            return field.lower(), compare
+    glob = rest[1:].lower() if rest.startswith("=") else ""
+    return field.lower(), lambda value: fnmatch.fnmatchcase(value.lower(), glob)

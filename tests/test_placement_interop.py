@@ -100,3 +100,23 @@ class PlacementDifferentialTests(InteropCase):
         )
         # One file is on the trusted node first.
         self.compare(names, before=[("origin-n1", ["x/one.txt"])])
+
+    def test_metadata(self):
+        names = ["a.txt", "b.txt", "c.txt", "d.txt"]
+        self.addFiles(names)
+        for name, fields in (("a.txt", ["author=joey"]), ("b.txt", ["year=2024"]), ("c.txt", ["year=1999", "author=bob"])):
+            args = []
+            for f in fields:
+                args += ["-s", f]
+            self.s.git("annex", "metadata", "--key", self.key(name), *args, cwd=self.s.proxy)
+        self.configure(
+            [
+                ("wanted", "n1", "metadata=author=joey"),
+                ("wanted", "n2", "metadata=year>2020"),
+                ("wanted", "n3", "metadata=author=bob or metadata=year<2000"),
+                ("wanted", "n4", "nothing"),
+            ]
+        )
+        placed = self.compare(names)
+        self.assertEqual(placed["a.txt"], ["n1"])
+        self.assertEqual(placed["b.txt"], ["n2"])

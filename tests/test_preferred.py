@@ -16,7 +16,7 @@ GROUPS = {ME: {"backup"}, A: {"archive"}, B: {"client"}, SRC: {"source"}}
 KEY = b"SHA256E-s1000--" + b"a" * 64 + b".jpg"
 
 
-def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None, key=KEY, trust=None, numcopies=1, groups=None):
+def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None, key=KEY, trust=None, numcopies=1, groups=None, metadata=None):
     g = groups or GROUPS
     return Subject(
         file,
@@ -29,6 +29,7 @@ def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None,
         lambda grp: frozenset(u for u, gs in g.items() if grp in gs),
         (trust or {}).get if trust else (lambda u: 2),
         numcopies,
+        metadata or {},
     )
 
 
@@ -87,9 +88,9 @@ class ExpressionTests(unittest.TestCase):
         self.assertFalse(wants("groupwanted", file="x.png", groupwanted={"backup": "include=*.jpg"}.get))
 
     def test_terms_not_evaluated_count_as_wanting(self):
-        e = Expression("metadata=author=joey and nothing")
+        e = Expression("sizebalanced=g:1 and nothing")
         self.assertTrue(e.wants(subject()))
-        self.assertEqual(e.unknown, {"metadata"})
+        self.assertEqual(e.unknown, {"sizebalanced"})
 
     def test_standard_table_parses(self):
         for text in STANDARD.values():
@@ -194,3 +195,20 @@ class TermTests(unittest.TestCase):
     def test_what_git_annex_cannot_parse(self):
         for text in ["bogus", "copies=x", "largerthan=lots", "balanced=g:0", "anything=1", "copies=a:b:1"]:
             self.assertRaises(ParseError, Expression, text)
+
+    def test_metadata(self):
+        md = {"author": {"Joey", "x y"}, "year": {"2024"}}
+        self.assertTrue(wants("metadata=author=joey", metadata=md))
+        self.assertTrue(wants("metadata=Author=J*", metadata=md))
+        self.assertFalse(wants("metadata=author=bob", metadata=md))
+        self.assertTrue(wants("metadata=year<2025", metadata=md))
+        self.assertTrue(wants("metadata=year>=2024", metadata=md))
+        self.assertFalse(wants("metadata=year>2024", metadata=md))
+        self.assertFalse(wants("metadata=tag=*", metadata=md))
+        self.assertRaises(ParseError, Expression, "metadata=-bad=x")
+
+    def test_metadata_log(self):
+        from annexrelay.branch import metadata
+
+        log = b"1700000000s author +joey +!eCB5 year +2023\n1700000100s year -2023 +2024 author -joey\n"
+        self.assertEqual(metadata.current(log), {"author": {"x y"}, "year": {"2024"}})

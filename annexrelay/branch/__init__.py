@@ -5,6 +5,7 @@ there.
  - L{annexrelay.branch.locationlog}: location log paths and updates (pure);
  - L{annexrelay.branch.uuidlogs}: the per-repository logs (cluster, trust,
    groups, preferred content; pure);
+ - L{annexrelay.branch.metadata}: the per-key metadata log (pure);
  - L{annexrelay.branch.git}: git plumbing, git-annex's journal lock;
  - L{annexrelay.branch.reader}: the branch as git-annex sees it (committed,
    journal, annexrelay's records not yet committed);

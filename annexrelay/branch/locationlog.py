@@ -57,6 +57,13 @@ def log_path(key: bytes, onelevel: bool = False) -> bytes:
     return hashdirlower(key, onelevel) + keyfile(key) + b".log"
 
 
+def metadata_path(key: bytes, onelevel: bool = False) -> bytes:
+    """
+    The path of C{key}'s metadata log in the git-annex branch.
+    """
+    return hashdirlower(key, onelevel) + keyfile(key) + b".log.met"
+
+
 def journal_name(path: bytes) -> bytes:
     """
     The file name git-annex's journal uses for branch file C{path}.

@@ -15,6 +15,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay import placement
+from annexrelay.branch import locationlog, metadata as branchmetadata
 from annexrelay.clientside import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
@@ -59,7 +60,11 @@ class ClusterPut:
         size = key_size(key)
         holders, view = await self.gateway.state(key)
         self.holders, self.view = holders, view
-        candidates, unknown = view.putCandidates(holders, file, size, key)
+        metadata = None
+        if view.usesMetadata:
+            path = locationlog.metadata_path(key, self.gateway.branch.onelevel)
+            metadata = branchmetadata.current((await self.gateway.branch.read([path]))[path])
+        candidates, unknown = view.putCandidates(holders, file, size, key, metadata)
         for name, terms in sorted(unknown.items()):
             self.log.info(
                 "node {node}'s preferred content uses {terms}, not evaluated by annexrelay; it counts as wanting {key}",
