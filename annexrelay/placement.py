@@ -85,6 +85,7 @@ class ClusterView:
         self.remoteNodes: FrozenSet[bytes] = frozenset(listed - local - dead)
         self.groups = uuidlogs.groups(files.get(uuidlogs.GROUP_LOG, b""))
         self.trust = uuidlogs.trust_levels(files.get(uuidlogs.TRUST_LOG, b""))
+        self.remoteConfig = uuidlogs.remote_config(files.get(uuidlogs.REMOTE_LOG, b""))
         self.numcopies = uuidlogs.numcopies(files.get(uuidlogs.NUMCOPIES_LOG, b""))
         byGroup: Dict[str, Set[bytes]] = {}
         for u, gs in self.groups.items():
@@ -151,6 +152,7 @@ class ClusterView:
                 lambda u: self.trust.get(u, uuidlogs.SEMITRUSTED),
                 self.numcopies,
                 metadata or {},
+                self.remoteConfig.get(uuid, {}).get("preferreddir", "public"),
             )
 
         # Other gateways have no preferred content of their own: their nodes

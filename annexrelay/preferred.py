@@ -11,13 +11,14 @@ C{approxlackingcopies=}, C{inallgroup=}, C{onlyingroup=}, C{present},
 C{securehash}, C{inbackend=}, C{unused} (never, for a key being stored),
 C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]} (git-annex's keyed
 HMAC picker; repository sizes are not taken into account yet),
-C{metadata=FIELD=GLOB} (and C{<}, C{<=}, C{>}, C{>=}), C{standard} and
+C{metadata=FIELD=GLOB} (and C{<}, C{<=}, C{>}, C{>=}), C{inpreferreddir}
+(the node's C{preferreddir}, default C{public}), C{standard} and
 C{groupwanted} (only for a repository in exactly one standard group, or
 with exactly one group that has an expression), C{and}/C{or}/C{not},
 parentheses, adjacent terms and-ed.
 
 Not evaluated yet, and counted as wanting (L{Expression.unknown} says
-which): C{sizebalanced=}, C{fullysizebalanced=}, C{inpreferreddir}.
+which): C{sizebalanced=}, C{fullysizebalanced=}.
 
 An expression git-annex cannot parse (an unknown term, a bad number or
 size) is treated as git-annex treats it: the repository wants only what it
@@ -71,6 +72,7 @@ class Subject(NamedTuple):
     trust: Callable[[bytes], int] = lambda u: SEMITRUSTED
     numcopies: int = 1
     metadata: Dict[str, Set[str]] = {}
+    preferreddir: str = "public"
 
 
 # The terms git-annex accepts in a preferred content expression: those
@@ -95,7 +97,7 @@ _VALUED = frozenset(
         "fullysizebalanced",
     ]
 )
-NOT_EVALUATED = frozenset(["sizebalanced", "fullysizebalanced", "inpreferreddir"])
+NOT_EVALUATED = frozenset(["sizebalanced", "fullysizebalanced"])
 # Backends whose hashes git-annex counts as cryptographically secure.
 _SECURE = re.compile(rb"^(SHA224|SHA256|SHA384|SHA512|SHA3_\d+|SKEIN\d+|BLAKE2[A-Z]*\d+)E?$")
 
@@ -263,6 +265,14 @@ class Expression:
             return bool(s.holders) and all(value in s.groups(u) for u in s.holders)
         if name == "securehash":
             return _SECURE.match(s.key.split(b"-", 1)[0]) is not None
+        if name == "inpreferreddir":
+            # git-annex: the directory is one of the components of the
+            # file's directory (split keeping each separator, so only the
+            # last can equal it).
+            if s.file is None:
+                return False
+            parent = s.file.rsplit("/", 1)[0] if "/" in s.file else ""
+            return parent.rsplit("/", 1)[-1] == s.preferreddir if parent else False
         if name == "metadata":
             field, matches = metadata_matcher(value)
             return any(matches(v) for v in s.metadata.get(field, ()))

@@ -120,3 +120,16 @@ class PlacementDifferentialTests(InteropCase):
         placed = self.compare(names)
         self.assertEqual(placed["a.txt"], ["n1"])
         self.assertEqual(placed["b.txt"], ["n2"])
+
+    def test_inpreferreddir_and_securehash(self):
+        names = ["public/a.txt", "x/public/b.txt", "public/sub/c.txt", "d.txt"]
+        self.addFiles(names)
+        self.configure(
+            [
+                ("wanted", "n1", "inpreferreddir"),
+                ("wanted", "n2", "securehash and include=*/*"),
+                ("wanted", "n3", "nothing"),
+                ("wanted", "n4", "inbackend=WORM"),
+            ]
+        )
+        self.compare(names)

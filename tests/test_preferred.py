@@ -99,12 +99,12 @@ class ExpressionTests(unittest.TestCase):
 
 class WantingTests(unittest.TestCase):
     def test_wanting(self):
-        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "inpreferreddir", b"z": "bogus=1"}
+        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "sizebalanced=g", b"z": "bogus=1"}
         want, unknown = wanting(exprs, lambda u: subject(me=u, holders=[b"z"]))
         # As git-annex: an expression it cannot parse wants only what the
         # repository has (z has the key, x does not).
         self.assertEqual(sorted(want), sorted([A, ME, b"y", b"z"]))
-        self.assertEqual(unknown, {b"x": {"unparsable expression"}, b"y": {"inpreferreddir"}, b"z": {"unparsable expression"}})
+        self.assertEqual(unknown, {b"x": {"unparsable expression"}, b"y": {"sizebalanced"}, b"z": {"unparsable expression"}})
 
 
 class TermTests(unittest.TestCase):
@@ -212,3 +212,10 @@ class TermTests(unittest.TestCase):
 
         log = b"1700000000s author +joey +!eCB5 year +2023\n1700000100s year -2023 +2024 author -joey\n"
         self.assertEqual(metadata.current(log), {"author": {"x y"}, "year": {"2024"}})
+
+    def test_inpreferreddir(self):
+        self.assertTrue(wants("inpreferreddir", file="public/a.txt"))
+        self.assertTrue(wants("inpreferreddir", file="x/public/a.txt"))
+        self.assertFalse(wants("inpreferreddir", file="public/sub/a.txt"))
+        self.assertFalse(wants("inpreferreddir", file="a.txt"))
+        self.assertFalse(wants("inpreferreddir", file=None))

@@ -22,8 +22,9 @@ GROUP_LOG = b"group.log"
 PREFERRED_CONTENT_LOG = b"preferred-content.log"
 GROUP_PREFERRED_CONTENT_LOG = b"group-preferred-content.log"
 NUMCOPIES_LOG = b"numcopies.log"
+REMOTE_LOG = b"remote.log"
 
-ALL = (CLUSTER_LOG, TRUST_LOG, GROUP_LOG, PREFERRED_CONTENT_LOG, GROUP_PREFERRED_CONTENT_LOG, NUMCOPIES_LOG)
+ALL = (CLUSTER_LOG, TRUST_LOG, GROUP_LOG, PREFERRED_CONTENT_LOG, GROUP_PREFERRED_CONTENT_LOG, NUMCOPIES_LOG, REMOTE_LOG)
 
 # Trust levels, in git-annex's order (dead < untrusted < semitrusted <
 # trusted); a repository trust.log does not mention is semitrusted.
@@ -132,3 +133,18 @@ def group_preferred_content(content: bytes) -> Dict[str, str]:
     The expression per group (C{git annex groupwanted}).
     """
     return {g.decode("utf-8", "replace"): v.decode("utf-8", "replace").strip() for g, v in new_style(content).items()}
+
+
+def remote_config(content: bytes) -> Dict[bytes, Dict[str, str]]:
+    """
+    Each special remote's configuration (C{remote.log}: C{<uuid> k=v ...}).
+    """
+    out = {}
+    for u, v in old_style(content).items():
+        fields = {}
+        for word in v.decode("utf-8", "replace").split():
+            k, sep, val = word.partition("=")
+            if sep:
+                fields[k] = val
+        out[u] = fields
+    return out
