@@ -219,3 +219,30 @@ class TermTests(unittest.TestCase):
         self.assertFalse(wants("inpreferreddir", file="public/sub/a.txt"))
         self.assertFalse(wants("inpreferreddir", file="a.txt"))
         self.assertFalse(wants("inpreferreddir", file=None))
+
+
+class BalancedPropertyTests(unittest.TestCase):
+    def test_spread_evenly(self):
+        """
+        hypothesis: over many keys, a balanced group of any size gives each
+        key exactly N distinct members and every member its share.
+        """
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=25, deadline=None)
+        @given(st.integers(2, 8), st.integers(1, 3), st.integers(0, 2**32))
+        def check(size, n, seed):
+            group = frozenset(b"%08x-uuid-%d" % (seed, i) for i in range(size))
+            n = min(n, size)
+            counts = dict.fromkeys(group, 0)
+            keys = 600
+            for i in range(keys):
+                picked = balanced_pick(group, group, b"SHA256E-s1--%d-%d" % (seed, i), n)
+                self.assertEqual(len(set(picked)), n)
+                for u in picked:
+                    counts[u] += 1
+            share = keys * n / size
+            for c in counts.values():
+                self.assertLess(abs(c - share), share * 0.35 + 10)
+
+        check()
