@@ -11,6 +11,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.branch.reader import BranchReader
+from annexrelay.branch.sizes import RepoSizes
 from annexrelay.branch.writer import LocationLogWriter
 from annexrelay.clientside import ClientSession
 from annexrelay.connectors import connectorsFor
@@ -36,8 +37,9 @@ class RelayCore:
     @param monotonic: the gateway's monotonic clock (for GETTIMESTAMP).
     """
 
-    def __init__(self, reactor, repository, pool, locationLog, branch, streams, monotonic):
+    def __init__(self, reactor, repository, pool, locationLog, branch, streams, monotonic, sizes=None):
         self.reactor = reactor
+        self.sizes = sizes
         self.repository = repository
         self.pool = pool
         self.locationLog = locationLog
@@ -60,7 +62,8 @@ class RelayCore:
         cluster = repo.cluster(uuid)
         if cluster is not None:
             return ClusterGateway(
-                cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.reactor, self.monotonic, self.streams
+                cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.reactor, self.monotonic, self.streams,
+                sizes=self.sizes,
             )
         if uuid == repo.uuid:
             return None
@@ -98,4 +101,6 @@ def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True
     writer = LocationLogWriter(reactor, repository.path, delay=commitDelay)
     writer.recover()
     branch = BranchReader(reactor, repository.path, repository.gitDir, repository.onelevel, writer)
-    return RelayCore(reactor, repository, pool, writer, branch, Streams(splice), monotonic or time.monotonic)
+    return RelayCore(
+        reactor, repository, pool, writer, branch, Streams(splice), monotonic or time.monotonic, RepoSizes(reactor, repository.path)
+    )

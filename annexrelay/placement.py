@@ -22,19 +22,12 @@ import random
 from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from annexrelay.branch import uuidlogs
+from annexrelay.branch import locationlog
 from annexrelay.p2p.messages import Message, plus_or_plain
 from annexrelay.preferred import Subject, wanting
 from annexrelay.repo import Cluster, Node, is_cluster_uuid
 
-def key_size(key: bytes) -> Optional[int]:
-    """
-    The size a key records (C{-sN} field), or None.
-    """
-    fields = key.split(b"--", 1)[0]
-    for part in fields.split(b"-")[1:]:
-        if part[:1] == b"s" and part[1:].isdigit():
-            return int(part[1:])
-    return None
+key_size = locationlog.key_size
 
 
 def by_cost(nodes: Iterable[Node], rng: random.Random) -> List[Node]:
@@ -96,9 +89,14 @@ class ClusterView:
         self.members = {g: frozenset(us) for g, us in byGroup.items()}
         self.expressions = uuidlogs.preferred_content(files.get(uuidlogs.PREFERRED_CONTENT_LOG, b""))
         self.groupExpressions = uuidlogs.group_preferred_content(files.get(uuidlogs.GROUP_PREFERRED_CONTENT_LOG, b""))
+        self.maxsizes = uuidlogs.maxsizes(files.get(uuidlogs.MAXSIZE_LOG, b""))
         texts = list(self.expressions.values()) + list(self.groupExpressions.values())
-        # Whether a PUT needs the key's metadata log read.
+        # Whether a PUT needs the key's metadata log read, or the
+        # repositories' sizes counted.
         self.usesMetadata = any("metadata=" in t for t in texts)
+        self.usesSizes = any("sizebalanced=" in t for t in texts) or (
+            bool(self.maxsizes) and any("balanced=" in t for t in texts)
+        )
 
     def _holds(self, node: Node, holders: Set[bytes]) -> bool:
         if node.via:
@@ -129,7 +127,7 @@ class ClusterView:
         return first + rest
 
     def putCandidates(
-        self, holders: Set[bytes], file: Optional[str], size: Optional[int], key: bytes = b"", metadata=None
+        self, holders: Set[bytes], file: Optional[str], size: Optional[int], key: bytes = b"", metadata=None, sizes=None
     ) -> Tuple[List[Node], Dict[str, Set[str]]]:
         """
         The nodes to send a PUT to, in cost order, and per node name the
@@ -153,6 +151,8 @@ class ClusterView:
                 self.numcopies,
                 metadata or {},
                 self.remoteConfig.get(uuid, {}).get("preferreddir", "public"),
+                sizes or {},
+                self.maxsizes,
             )
 
         # Other gateways have no preferred content of their own: their nodes

@@ -73,6 +73,8 @@ class Subject(NamedTuple):
     numcopies: int = 1
     metadata: Dict[str, Set[str]] = {}
     preferreddir: str = "public"
+    sizes: Dict[bytes, int] = {}
+    maxsizes: Dict[bytes, int] = {}
 
 
 # The terms git-annex accepts in a preferred content expression: those
@@ -97,7 +99,7 @@ _VALUED = frozenset(
         "fullysizebalanced",
     ]
 )
-NOT_EVALUATED = frozenset(["sizebalanced", "fullysizebalanced"])
+NOT_EVALUATED = frozenset()
 # Backends whose hashes git-annex counts as cryptographically secure.
 _SECURE = re.compile(rb"^(SHA224|SHA256|SHA384|SHA512|SHA3_\d+|SKEIN\d+|BLAKE2[A-Z]*\d+)E?$")
 
@@ -278,9 +280,9 @@ class Expression:
             return any(matches(v) for v in s.metadata.get(field, ()))
         if name == "inbackend":
             return s.key.split(b"-", 1)[0] == value.encode()
-        if name in ("balanced", "fullybalanced"):
+        if name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
             group, n = _balance_spec(value, name)
-            if name == "balanced":
+            if not name.startswith("fully"):
                 # As git-annex: present, or too few copies in the group
                 # and picked.
                 if s.me in s.holders:
@@ -288,11 +290,41 @@ class Expression:
                 if sum(1 for u in s.holders if group in s.groups(u)) >= n:
                     return False
             members = s.members(group)
-            return s.me in balanced_pick(members, members, s.key, n)
+            candidates = frozenset(u for u in members if self._hasSpace(u, s))
+            if name.endswith("sizebalanced"):
+                return s.me in self._mostRoom(candidates, s, n)
+            return s.me in balanced_pick(members, candidates, s.key, n)
         if name in ("standard", "groupwanted"):
             return self._expand(name, s)
         self.unknown.add(name)
         return True
+
+    @staticmethod
+    def _hasSpace(u: bytes, s: Subject) -> bool:
+        """
+        Whether C{u} can take the key within its maxsize (it can if it has
+        it, or has no maxsize).
+        """
+        if u in s.holders or u not in s.maxsizes:
+            return True
+        return s.sizes.get(u, 0) + (s.size or 0) <= s.maxsizes[u]
+
+    @staticmethod
+    def _mostRoom(candidates: FrozenSet[bytes], s: Subject, n: int) -> List[bytes]:
+        """
+        sizebalanced: the C{n} candidates with the most room left under
+        their maxsize (those without one last), never one that is full.
+        annexrelay picks exactly C{n} by the sizes it knows; git-annex's
+        gateway asks nodes one after another with live size updates, and so
+        can put a key on more than C{n} (see the README).
+        """
+
+        def room(u):
+            if u in s.maxsizes:
+                return (0, -(s.maxsizes[u] - s.sizes.get(u, 0)), u)
+            return (1, 0, u)
+
+        return sorted(candidates, key=room)[:n]
 
     def _copies(self, value: str, s: Subject) -> bool:
         parts = value.split(":")

@@ -218,3 +218,30 @@ class ShutdownTests(unittest.TestCase):
         self.assertFalse(os.path.exists(again.spool))
         out = _git(path, "annex", "whereis", "--key", key.decode())
         self.assertIn(u.decode(), out)
+
+
+class RepoSizesTests(unittest.TestCase):
+    if not _have_git_annex():
+        skip = "git-annex is not on PATH"
+
+    @defer.inlineCallbacks
+    def test_counted_then_kept_current(self):
+        from annexrelay.branch.sizes import RepoSizes
+
+        path = annexRepository(self.mktemp())
+        u1, u2 = "11111111-1ddd-4f1a-a22c-16b82487267f", "22222222-1ddd-4f1a-a22c-16b82487267f"
+        for size, holders in ((100, [u1]), (250, [u1, u2]), (7, [])):
+            key = "SHA256E-s%d--%064x" % (size, size)
+            for u in holders:
+                _git(path, "annex", "setpresentkey", key, u, "1")
+        _git(path, "annex", "merge", "-q")
+        sizes = RepoSizes(reactor, path)
+        got = yield sizes.sizes()
+        self.assertEqual((got.get(u1.encode()), got.get(u2.encode())), (350, 250))
+        k = b"SHA256E-s1000--%064x" % 1000
+        sizes.stored(k, u2.encode(), False)
+        sizes.stored(k, u2.encode(), True)  # already counted
+        got = yield sizes.sizes()
+        self.assertEqual(got[u2.encode()], 1250)
+        sizes.removed(k, u2.encode(), True)
+        self.assertEqual((yield sizes.sizes())[u2.encode()], 250)

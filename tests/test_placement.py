@@ -90,10 +90,10 @@ class ClusterViewTests(unittest.TestCase):
         self.assertNotIn(g, view(gateways=[g], bypass=[OTHER_GATEWAY]).nodes)
 
     def test_put_candidates(self):
-        v = view({uuidlogs.PREFERRED_CONTENT_LOG: U1 + b" include=*.jpg timestamp=1s\n" + U2 + b" sizebalanced=g:1 timestamp=1s\n"})
+        v = view({uuidlogs.PREFERRED_CONTENT_LOG: U1 + b" include=*.jpg timestamp=1s\n" + U2 + b" include=*.txt or include=*.jpg timestamp=1s\n"})
         nodes, unknown = v.putCandidates({U3}, "a.txt", 10)
         self.assertEqual([n.name for n in nodes], ["n2"])
-        self.assertEqual(unknown, {"n2": {"sizebalanced"}})
+        self.assertEqual(unknown, {})
         nodes, _ = v.putCandidates(set(), "a.jpg", 10)
         self.assertEqual(sorted(n.name for n in nodes), ["n1", "n2", "n3"])
 

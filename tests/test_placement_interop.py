@@ -133,3 +133,48 @@ class PlacementDifferentialTests(InteropCase):
             ]
         )
         self.compare(names)
+
+    def test_balanced_with_a_full_node(self):
+        """
+        A node whose maxsize cannot take the files is never picked, by
+        git-annex's gateway or by annexrelay.
+        """
+        names = ["m%02d.txt" % i for i in range(8)]
+        self.addFiles(names)
+        self.configure(
+            [("group", n, "g") for n in ("n1", "n2", "n3", "n4")]
+            + [("wanted", n, "balanced=g:1") for n in ("n1", "n2", "n3", "n4")]
+            + [("maxsize", "n1", "500")]
+        )
+        placed = self.compare(names)
+        self.assertTrue(all(len(v) == 1 and v != ["n1"] for v in placed.values()), placed)
+
+    def test_fullybalanced_two_with_a_full_node(self):
+        names = ["p%02d.txt" % i for i in range(6)]
+        self.addFiles(names)
+        self.configure(
+            [("group", n, "g") for n in ("n1", "n2", "n3", "n4")]
+            + [("wanted", n, "fullybalanced=g:2") for n in ("n1", "n2", "n3", "n4")]
+            + [("maxsize", "n3", "500")]
+        )
+        placed = self.compare(names)
+        self.assertTrue(all(len(v) == 2 and "n3" not in v for v in placed.values()), placed)
+
+    def test_sizebalanced_picks_the_most_room(self):
+        """
+        sizebalanced=g:N: annexrelay puts each key on exactly the N nodes
+        with the most room under their maxsize, never a full one (what the
+        documentation promises; git-annex's gateway, asking nodes one after
+        another, can put a key on more).
+        """
+        names = ["s%02d.txt" % i for i in range(4)]
+        self.addFiles(names)
+        self.configure(
+            [("group", n, "g") for n in ("n1", "n2", "n3", "n4")]
+            + [("wanted", n, "sizebalanced=g:1") for n in ("n1", "n2", "n3", "n4")]
+            + [("maxsize", "n1", "500"), ("maxsize", "n2", "100000"), ("maxsize", "n3", "5000"), ("maxsize", "n4", "20000")]
+        )
+        self.annex("copy", "-q", "--to", "origin-c1", *names)
+        placed = self.holders(names)
+        # n2 has the most room throughout; n1 can take nothing.
+        self.assertEqual(placed, {n: ["n2"] for n in names})

@@ -87,10 +87,11 @@ class ExpressionTests(unittest.TestCase):
         self.assertTrue(wants("groupwanted", groupwanted={"backup": "include=*.jpg"}.get))
         self.assertFalse(wants("groupwanted", file="x.png", groupwanted={"backup": "include=*.jpg"}.get))
 
-    def test_terms_not_evaluated_count_as_wanting(self):
-        e = Expression("sizebalanced=g:1 and nothing")
-        self.assertTrue(e.wants(subject()))
-        self.assertEqual(e.unknown, {"sizebalanced"})
+    def test_every_term_is_evaluated(self):
+        for text in ["sizebalanced=g:1", "fullysizebalanced=g", "inpreferreddir", "metadata=a=b", "unused"]:
+            e = Expression(text)
+            e.wants(subject())
+            self.assertEqual(e.unknown, set(), text)
 
     def test_standard_table_parses(self):
         for text in STANDARD.values():
@@ -99,12 +100,12 @@ class ExpressionTests(unittest.TestCase):
 
 class WantingTests(unittest.TestCase):
     def test_wanting(self):
-        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "sizebalanced=g", b"z": "bogus=1"}
+        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "inallgroup=nosuchgroup", b"z": "bogus=1"}
         want, unknown = wanting(exprs, lambda u: subject(me=u, holders=[b"z"]))
         # As git-annex: an expression it cannot parse wants only what the
         # repository has (z has the key, x does not).
         self.assertEqual(sorted(want), sorted([A, ME, b"y", b"z"]))
-        self.assertEqual(unknown, {b"x": {"unparsable expression"}, b"y": {"sizebalanced"}, b"z": {"unparsable expression"}})
+        self.assertEqual(unknown, {b"x": {"unparsable expression"}, b"z": {"unparsable expression"}})
 
 
 class TermTests(unittest.TestCase):
@@ -244,5 +245,49 @@ class BalancedPropertyTests(unittest.TestCase):
             share = keys * n / size
             for c in counts.values():
                 self.assertLess(abs(c - share), share * 0.35 + 10)
+
+        check()
+
+    def test_maxsize_and_sizebalanced(self):
+        groups = {ME: {"g"}, A: {"g"}, B: {"g"}}
+        full = {ME: 1000, A: 10**6, B: 10**6}
+        sizes = {ME: 500, A: 2000, B: 900000}
+        # ME cannot take a 1000-byte key: fullybalanced picks among A, B.
+        for u in groups:
+            w = wants("fullybalanced=g:1", me=u, groups=groups, size=1000)
+            picked = Expression("fullybalanced=g:1").wants(
+                Subject("f", 1000, frozenset(), lambda x: groups.get(x, set()), u, lambda g: None, KEY,
+                        lambda g: frozenset(groups), lambda x: 2, 1, {}, "public", sizes, full))
+            if u == ME:
+                self.assertFalse(picked)
+            del w
+        # sizebalanced: the one with the most room (A), never the full one.
+        def sb(u, n=1):
+            return Expression("sizebalanced=g:%d" % n).wants(
+                Subject("f", 1000, frozenset(), lambda x: groups.get(x, set()), u, lambda g: None, KEY,
+                        lambda g: frozenset(groups), lambda x: 2, 1, {}, "public", sizes, full))
+        self.assertEqual([u for u in groups if sb(u)], [A])
+        self.assertEqual(sorted(u for u in groups if sb(u, 2)), sorted([A, B]))
+        self.assertEqual(sorted(u for u in groups if sb(u, 3)), sorted([A, B]))
+
+    def test_never_a_full_node(self):
+        """
+        hypothesis: whatever the sizes, balanced and sizebalanced never
+        pick a node the key does not fit in.
+        """
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=60, deadline=None)
+        @given(st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 5000)), min_size=2, max_size=6), st.integers(1, 3), st.integers(1, 3000), st.sampled_from(["balanced", "sizebalanced", "fullybalanced"]))
+        def check(repos, n, keysize, term):
+            uuids = [b"u%d" % i for i in range(len(repos))]
+            groups = {u: {"g"} for u in uuids}
+            maxsizes = {u: m for u, (m, _) in zip(uuids, repos)}
+            sizes = {u: used for u, (_, used) in zip(uuids, repos)}
+            for u in uuids:
+                subj = Subject("f", keysize, frozenset(), lambda x: groups.get(x, set()), u, lambda g: None, KEY,
+                               lambda g: frozenset(uuids), lambda x: 2, 1, {}, "public", sizes, maxsizes)
+                if Expression("%s=g:%d" % (term, n)).wants(subj):
+                    self.assertLessEqual(sizes[u] + keysize, maxsizes[u])
 
         check()

@@ -24,6 +24,17 @@ class Entry(NamedTuple):
     line: bytes
 
 
+def key_size(key: bytes) -> Optional[int]:
+    """
+    The size a key records (C{-sN} field), or None.
+    """
+    fields = key.split(b"--", 1)[0]
+    for part in fields.split(b"-")[1:]:
+        if part[:1] == b"s" and part[1:].isdigit():
+            return int(part[1:])
+    return None
+
+
 def nonchunk(key: bytes) -> bytes:
     """
     The key without its chunk fields (C{-S...}, C{-C...}).
@@ -48,6 +59,26 @@ def keyfile(key: bytes) -> bytes:
     if not any(c in key for c in b"&%:/"):
         return key
     return b"".join(_ESCAPES.get(c, bytes([c])) for c in key)
+
+
+def unkeyfile(name: bytes) -> bytes:
+    """
+    The key a location log file name (without C{.log}) stands for: the
+    inverse of L{keyfile}.
+    """
+    out = bytearray()
+    i = 0
+    while i < len(name):
+        c = name[i : i + 1]
+        if c == b"%":
+            out += b"/"
+        elif c == b"&" and i + 1 < len(name) and name[i + 1 : i + 2] in (b"a", b"s", b"c"):
+            out += {b"a": b"&", b"s": b"%", b"c": b":"}[name[i + 1 : i + 2]]
+            i += 1
+        else:
+            out += c
+        i += 1
+    return bytes(out)
 
 
 def log_path(key: bytes, onelevel: bool = False) -> bytes:

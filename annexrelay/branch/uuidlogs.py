@@ -23,8 +23,9 @@ PREFERRED_CONTENT_LOG = b"preferred-content.log"
 GROUP_PREFERRED_CONTENT_LOG = b"group-preferred-content.log"
 NUMCOPIES_LOG = b"numcopies.log"
 REMOTE_LOG = b"remote.log"
+MAXSIZE_LOG = b"maxsize.log"
 
-ALL = (CLUSTER_LOG, TRUST_LOG, GROUP_LOG, PREFERRED_CONTENT_LOG, GROUP_PREFERRED_CONTENT_LOG, NUMCOPIES_LOG, REMOTE_LOG)
+ALL = (CLUSTER_LOG, TRUST_LOG, GROUP_LOG, PREFERRED_CONTENT_LOG, GROUP_PREFERRED_CONTENT_LOG, NUMCOPIES_LOG, REMOTE_LOG, MAXSIZE_LOG)
 
 # Trust levels, in git-annex's order (dead < untrusted < semitrusted <
 # trusted); a repository trust.log does not mention is semitrusted.
@@ -147,4 +148,15 @@ def remote_config(content: bytes) -> Dict[bytes, Dict[str, str]]:
             if sep:
                 fields[k] = val
         out[u] = fields
+    return out
+
+
+def maxsizes(content: bytes) -> Dict[bytes, int]:
+    """
+    C{git annex maxsize}: bytes per UUID (C{<t>s <uuid> <bytes>}).
+    """
+    out = {}
+    for u, v in new_style(content).items():
+        if v.strip().isdigit():
+            out[u] = int(v.strip())
     return out

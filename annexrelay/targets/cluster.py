@@ -59,6 +59,8 @@ class ClusterGateway:
     @param clock: the L{IReactorTime} for reply and stall timeouts.
     @param monotonic: the gateway's monotonic clock (GETTIMESTAMP).
     @param streams: the L{annexrelay.streams.Streams} payloads move with.
+    @param sizes: the L{annexrelay.branch.sizes.RepoSizes} shared by the
+        daemon's sessions, or None.
     """
 
     log = Logger()
@@ -68,8 +70,11 @@ class ClusterGateway:
     # hold up a PUT fan-out by taking no data.
     replyTimeout = 120.0
 
-    def __init__(self, cluster, me, pool, locationLog, branch, clock, monotonic, streams, rng=None):
+    def __init__(self, cluster, me, pool, locationLog, branch, clock, monotonic, streams, rng=None, sizes=None):
         self.cluster = cluster
+        # The repositories' sizes (L{annexrelay.branch.sizes.RepoSizes}),
+        # for balanced placement under maxsize; None: not tracked.
+        self.sizes = sizes
         self.clock = clock
         self.uuid = cluster.uuid
         self.me = me
@@ -86,6 +91,8 @@ class ClusterGateway:
         self.stored = 0
         self.removed = 0
         self.failovers = 0
+        # (node name, terms) whose expression this session has logged about.
+        self.noted = set()
 
     # Session
 
@@ -346,6 +353,9 @@ class ClusterGateway:
             [(n, r) for (n, _), r in zip(reachable, replies)], len(unreachable) - len(lacking)
         )
         self.record(key, outcome.removed, False)
+        if self.sizes is not None:
+            for u in outcome.removed:
+                self.sizes.removed(key, u, u in holders)
         self.removed += len(outcome.removed)
         if not view.nodes:
             session.sendMessage(messages.FAILURE)

@@ -64,14 +64,25 @@ class ClusterPut:
         if view.usesMetadata:
             path = locationlog.metadata_path(key, self.gateway.branch.onelevel)
             metadata = branchmetadata.current((await self.gateway.branch.read([path]))[path])
-        candidates, unknown = view.putCandidates(holders, file, size, key, metadata)
+        sizes = None
+        if view.usesSizes and self.gateway.sizes is not None:
+            sizes = await self.gateway.sizes.sizes()
+        candidates, unknown = view.putCandidates(holders, file, size, key, metadata, sizes)
         for name, terms in sorted(unknown.items()):
-            self.log.info(
-                "node {node}'s preferred content uses {terms}, not evaluated by annexrelay; it counts as wanting {key}",
-                node=name,
-                terms=", ".join(sorted(terms)),
-                key=self._keyText(),
-            )
+            if (name, frozenset(terms)) in self.gateway.noted:
+                continue
+            self.gateway.noted.add((name, frozenset(terms)))
+            if terms == {"unparsable expression"}:
+                self.log.warn(
+                    "node {node}'s preferred content cannot be parsed (as git-annex does, it wants only what it has)",
+                    node=name,
+                )
+            else:
+                self.log.info(
+                    "node {node}'s preferred content uses {terms}, not evaluated by annexrelay; it counts as wanting",
+                    node=name,
+                    terms=", ".join(sorted(terms)),
+                )
         reachable = await self.nodes.connectAll(candidates)
         for _, conn in reachable:
             self._leases[conn] = conn.lease()
@@ -208,6 +219,9 @@ class ClusterPut:
             )
         have = placement.without_clusters(answers.have + stored)
         self.gateway.record(self.key, have, True)
+        if self.gateway.sizes is not None:
+            for u in placement.without_clusters(stored):
+                self.gateway.sizes.stored(self.key, u, u in self.holders)
         ok = any(isReply(f, "SUCCESS", "SUCCESS-PLUS") for f in finals) or answers.anyHave
         if not ok:
             # Every node that took the upload failed; if others hold the
