@@ -1,8 +1,10 @@
 """
 What deciding a cluster PUT costs as the gateway's branch grows: the
 location log lookup of the key (one round trip to the long-lived
-git cat-file) plus the preferred content evaluation (balanced=, copies=,
-include=), at 1k and 100k keys in the branch.
+git cat-file) plus the preferred content evaluation (balanced= under
+maxsize, copies=, include=), at 1k and 100k keys in the branch; and what
+counting the repositories' sizes once costs (the first PUT that needs
+them).
 
 Usage: ./dev bench placement [--keys 1000 100000] [--puts 2000]
 """
@@ -21,6 +23,7 @@ from twisted.internet import defer, task  # noqa: E402
 
 from annexrelay.branch import locationlog, uuidlogs  # noqa: E402
 from annexrelay.branch.reader import BranchReader  # noqa: E402
+from annexrelay.branch.sizes import RepoSizes  # noqa: E402
 from annexrelay.demo import Setup  # noqa: E402
 from annexrelay.placement import ClusterView  # noqa: E402
 from annexrelay.repo import ProxyRepository  # noqa: E402
@@ -45,19 +48,26 @@ def fill(repo, uuids, n, rng):
 
 
 async def measure(reactor, repo, keys, puts, rng):
+    """
+    @return: C{(seconds per PUT decision, seconds to count the sizes once)}.
+    """
     proxy = ProxyRepository(repo)
     cluster = list(proxy.clusters.values())[0]
     branch = BranchReader(reactor, proxy.path, proxy.gitDir, proxy.onelevel)
+    sizes = RepoSizes(reactor, proxy.path)
     files = await branch.read(list(uuidlogs.ALL))
     view = ClusterView(cluster, files, (), proxy.uuid, rng)
+    t = time.perf_counter()
+    await sizes.sizes()
+    counting = time.perf_counter() - t
     sample = [rng.choice(keys) for _ in range(puts)]
     started = time.perf_counter()
     for key in sample:
         holders, _ = await branch.holders(key)
-        view.putCandidates(holders, "dir/file.bin", 1000, key)
+        view.putCandidates(holders, "dir/file.bin", 1000, key, None, await sizes.sizes())
     elapsed = time.perf_counter() - started
     await branch.close()
-    return elapsed / puts
+    return elapsed / puts, counting
 
 
 def main():
@@ -78,16 +88,21 @@ async def run(reactor, args):
         for name in ("n1", "n2", "n3"):
             s.git("annex", "group", name, "g", cwd=s.proxy)
             s.git("annex", "wanted", name, "balanced=g:1 or (copies=g:3 and include=dir/*)", cwd=s.proxy)
+            s.git("annex", "maxsize", name, "1T", cwd=s.proxy)
         uuids = [s.uuidOf(p).encode() for p in s.nodes.values()]
         t = time.perf_counter()
         keys = fill(s.proxy, uuids, n, rng)
         filled = time.perf_counter() - t
         results.append(await measure(reactor, s.proxy, keys, args.puts, rng))
         subprocess.run(["rm", "-rf", base], stderr=subprocess.DEVNULL)
-        sys.stdout.write("%7d keys in the branch (made in %.1fs): %.0f us per PUT decision\n" % (n, filled, results[-1] * 1e6))
+        per, counting = results[-1]
+        sys.stdout.write(
+            "%7d keys in the branch (made in %.1fs): %.0f us per PUT decision; sizes counted once in %.2fs\n"
+            % (n, filled, per * 1e6, counting)
+        )
         sys.stdout.flush()
     if len(results) > 1:
-        sys.stdout.write("ratio %d keys / %d keys: %.2f\n" % (args.keys[-1], args.keys[0], results[-1] / results[0]))
+        sys.stdout.write("ratio %d keys / %d keys: %.2f\n" % (args.keys[-1], args.keys[0], results[-1][0] / results[0][0]))
 
 
 if __name__ == "__main__":

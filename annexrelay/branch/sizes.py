@@ -49,22 +49,28 @@ class RepoSizes:
 
     async def _count(self):
         sizes = {}
-        code, out = await runGit(self.reactor, self.repoPath, ["ls-tree", "-r", "-z", "--name-only", BRANCH.decode()])
-        paths = [p for p in out.split(b"\0") if p and _is_location_log(p)] if code == 0 else []
-        for start in range(0, len(paths), 5000):
-            chunk = paths[start : start + 5000]
-            query = b"".join(BRANCH + b":" + p + b"\n" for p in chunk)
-            code, got = await runGit(self.reactor, self.repoPath, ["cat-file", "--batch"], query)
+        # Blob ids from ls-tree, so cat-file looks objects up directly
+        # rather than resolving a path through the trees for each.
+        code, out = await runGit(self.reactor, self.repoPath, ["ls-tree", "-r", "-z", BRANCH.decode()])
+        entries = []
+        for entry in out.split(b"\0") if code == 0 else []:
+            meta, _, path = entry.partition(b"\t")
+            if not path or not _is_location_log(path):
+                continue
+            size = key_size(locationlog.unkeyfile(path.rsplit(b"/", 1)[-1][: -len(b".log")]))
+            if size:
+                entries.append((meta.split()[-1], size))
+        for start in range(0, len(entries), 20000):
+            chunk = entries[start : start + 20000]
+            code, got = await runGit(self.reactor, self.repoPath, ["cat-file", "--batch"], b"".join(sha + b"\n" for sha, _ in chunk))
             if code != 0:
                 break
-            for path, blob in zip(chunk, parse_cat_file(got, len(chunk))):
-                size = key_size(locationlog.unkeyfile(path.rsplit(b"/", 1)[-1][: -len(b".log")]))
-                if blob is None or not size:
-                    continue
-                for u in locationlog.holders(blob[1]):
-                    sizes[u] = sizes.get(u, 0) + size
+            for (_, size), blob in zip(chunk, parse_cat_file(got, len(chunk))):
+                if blob is not None:
+                    for u in locationlog.holders(blob[1]):
+                        sizes[u] = sizes.get(u, 0) + size
         self._sizes = sizes
-        log.info("repository sizes counted from {n} location log(s)", n=len(paths))
+        log.info("repository sizes counted from {n} location log(s)", n=len(entries))
 
     def stored(self, key, uuid, before):
         """
