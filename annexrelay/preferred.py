@@ -4,7 +4,8 @@ functions: which nodes of a cluster want a key that a client uploads, as
 git-annex's gateway would decide it.
 
 Evaluated as git-annex 10.20261026 does: C{anything}, C{nothing},
-C{include=}, C{exclude=} (on the associated file; false without one),
+C{include=}, C{exclude=} (on the associated file; without one, include
+is false and exclude true),
 C{largerthan=}, C{smallerthan=}, C{copies=N}, C{copies=GROUP:N},
 C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}), C{lackingcopies=},
 C{approxlackingcopies=}, C{inallgroup=}, C{onlyingroup=}, C{present},
@@ -249,8 +250,10 @@ class Expression:
         if name == "present":
             return s.me in s.holders
         if name in ("include", "exclude"):
+            # Without an associated file nothing is included, and so
+            # nothing is excluded (git-annex: "not" of a glob match).
             matched = s.file is not None and fnmatch.fnmatchcase(s.file, value)
-            return matched if name == "include" else s.file is not None and not matched
+            return matched if name == "include" else not matched
         if name in ("largerthan", "smallerthan"):
             if s.size is None:
                 return False

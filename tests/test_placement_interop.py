@@ -178,3 +178,43 @@ class PlacementDifferentialTests(InteropCase):
         placed = self.holders(names)
         # n2 has the most room throughout; n1 can take nothing.
         self.assertEqual(placed, {n: ["n2"] for n in names})
+
+    def test_fullybalancedthreshhold(self):
+        """
+        annex.fullybalancedthreshhold set low, a node already holding
+        content: where each key lands is still the same as through
+        git-annex's gateway.
+        """
+        names = ["t%02d.txt" % i for i in range(8)]
+        self.addFiles(names + ["filler.txt"])
+        self.s.git("config", "annex.fullybalancedthreshhold", "0.01", cwd=self.s.proxy)
+        self.configure(
+            [("group", n, "g") for n in ("n1", "n2", "n3", "n4")]
+            + [("wanted", n, "fullybalanced=g:1") for n in ("n1", "n2", "n3", "n4")]
+            + [("maxsize", n, "20000") for n in ("n1", "n2", "n3", "n4")]
+        )
+        self.compare(names, before=[("origin-n1", ["filler.txt"])])
+
+    def test_no_associated_file(self):
+        """
+        copy --key: the PUT has no associated file; include= and exclude=
+        decide as git-annex's gateway does.
+        """
+        names = ["k1.txt", "k2.txt"]
+        self.addFiles(names)
+        self.configure(
+            [
+                ("wanted", "n1", "exclude=*.txt"),
+                ("wanted", "n2", "include=*"),
+                ("wanted", "n3", "nothing"),
+                ("wanted", "n4", "nothing"),
+            ]
+        )
+        results = []
+        for env in (GIT_ANNEX, None):
+            for name in names:
+                self.annex("copy", "-q", "--to", "origin-c1", "--key", self.key(name), env=env)
+            results.append(self.holders(names))
+            self.annex("drop", "-q", "--force", "--from", "origin-c1", *names, env=env)
+        self.assertEqual(results[1], results[0])
+        self.assertEqual(results[1], {n: ["n1"] for n in names})

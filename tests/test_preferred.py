@@ -151,8 +151,8 @@ class TermTests(unittest.TestCase):
 
     def test_unused_and_no_file(self):
         self.assertFalse(wants("unused"))
-        # include= and exclude= need an associated file.
-        self.assertFalse(wants("exclude=*.png", file=None))
+        # Without an associated file nothing is included or excluded.
+        self.assertTrue(wants("exclude=*.png", file=None))
 
     def test_balanced_picker_is_git_annexs(self):
         """
