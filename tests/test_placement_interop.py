@@ -19,6 +19,13 @@ class PlacementDifferentialTests(InteropCase):
         InteropCase.setUp(self)
         self.clusterUUID = self.s.makeCluster("c1", ["n1", "n2", "n3", "n4"])
 
+    def inGroup(self, wanted, *extra):
+        """
+        Every node in group g, all wanting C{wanted}, and C{extra} commands.
+        """
+        nodes = ("n1", "n2", "n3", "n4")
+        self.configure([("group", n, "g") for n in nodes] + [("wanted", n, wanted) for n in nodes] + list(extra))
+
     def configure(self, commands):
         for args in commands:
             self.s.git("annex", *args, cwd=self.s.proxy)
@@ -61,7 +68,7 @@ class PlacementDifferentialTests(InteropCase):
     def test_balanced(self):
         names = ["f%02d.txt" % i for i in range(10)]
         self.addFiles(names)
-        self.configure([("group", n, "g") for n in ("n1", "n2", "n3", "n4")] + [("wanted", n, "balanced=g:1") for n in ("n1", "n2", "n3", "n4")])
+        self.inGroup("balanced=g:1")
         placed = self.compare(names)
         self.assertTrue(all(len(v) == 1 for v in placed.values()), placed)
         self.assertGreater(len({v[0] for v in placed.values()}), 1, "spread over nodes")
@@ -141,22 +148,14 @@ class PlacementDifferentialTests(InteropCase):
         """
         names = ["m%02d.txt" % i for i in range(8)]
         self.addFiles(names)
-        self.configure(
-            [("group", n, "g") for n in ("n1", "n2", "n3", "n4")]
-            + [("wanted", n, "balanced=g:1") for n in ("n1", "n2", "n3", "n4")]
-            + [("maxsize", "n1", "500")]
-        )
+        self.inGroup("balanced=g:1", ("maxsize", "n1", "500"))
         placed = self.compare(names)
         self.assertTrue(all(len(v) == 1 and v != ["n1"] for v in placed.values()), placed)
 
     def test_fullybalanced_two_with_a_full_node(self):
         names = ["p%02d.txt" % i for i in range(6)]
         self.addFiles(names)
-        self.configure(
-            [("group", n, "g") for n in ("n1", "n2", "n3", "n4")]
-            + [("wanted", n, "fullybalanced=g:2") for n in ("n1", "n2", "n3", "n4")]
-            + [("maxsize", "n3", "500")]
-        )
+        self.inGroup("fullybalanced=g:2", ("maxsize", "n3", "500"))
         placed = self.compare(names)
         self.assertTrue(all(len(v) == 2 and "n3" not in v for v in placed.values()), placed)
 
@@ -169,11 +168,7 @@ class PlacementDifferentialTests(InteropCase):
         """
         names = ["s%02d.txt" % i for i in range(4)]
         self.addFiles(names)
-        self.configure(
-            [("group", n, "g") for n in ("n1", "n2", "n3", "n4")]
-            + [("wanted", n, "sizebalanced=g:1") for n in ("n1", "n2", "n3", "n4")]
-            + [("maxsize", "n1", "500"), ("maxsize", "n2", "100000"), ("maxsize", "n3", "5000"), ("maxsize", "n4", "20000")]
-        )
+        self.inGroup("sizebalanced=g:1", ("maxsize", "n1", "500"), ("maxsize", "n2", "100000"), ("maxsize", "n3", "5000"), ("maxsize", "n4", "20000"))
         self.annex("copy", "-q", "--to", "origin-c1", *names)
         placed = self.holders(names)
         # n2 has the most room throughout; n1 can take nothing.
@@ -188,11 +183,7 @@ class PlacementDifferentialTests(InteropCase):
         names = ["t%02d.txt" % i for i in range(8)]
         self.addFiles(names + ["filler.txt"])
         self.s.git("config", "annex.fullybalancedthreshhold", "0.01", cwd=self.s.proxy)
-        self.configure(
-            [("group", n, "g") for n in ("n1", "n2", "n3", "n4")]
-            + [("wanted", n, "fullybalanced=g:1") for n in ("n1", "n2", "n3", "n4")]
-            + [("maxsize", n, "20000") for n in ("n1", "n2", "n3", "n4")]
-        )
+        self.inGroup("fullybalanced=g:1", *[("maxsize", n, "20000") for n in ("n1", "n2", "n3", "n4")])
         self.compare(names, before=[("origin-n1", ["filler.txt"])])
 
     def test_no_associated_file(self):
