@@ -5,29 +5,27 @@ git-annex's gateway would decide it.
 
 Evaluated as git-annex 10.20261026 does: C{anything}, C{nothing},
 C{include=}, C{exclude=} (on the associated file; without one, include
-is false and exclude true),
-C{largerthan=}, C{smallerthan=}, C{copies=N}, C{copies=GROUP:N},
-C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}), C{lackingcopies=},
-C{approxlackingcopies=}, C{inallgroup=}, C{onlyingroup=}, C{present},
-C{securehash}, C{inbackend=}, C{unused} (never, for a key being stored),
-C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]} (git-annex's keyed
-HMAC picker; repository sizes are not taken into account yet),
-C{metadata=FIELD=GLOB} (and C{<}, C{<=}, C{>}, C{>=}), C{inpreferreddir}
-(the node's C{preferreddir}, default C{public}), C{standard} and
-C{groupwanted} (only for a repository in exactly one standard group, or
-with exactly one group that has an expression), C{and}/C{or}/C{not},
-parentheses, adjacent terms and-ed.
+is false and exclude true), C{largerthan=}, C{smallerthan=}, C{copies=N},
+C{copies=GROUP:N}, C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}),
+C{lackingcopies=}, C{approxlackingcopies=}, C{inallgroup=},
+C{onlyingroup=}, C{present}, C{securehash}, C{inbackend=}, C{unused}
+(never, for a key being stored), C{metadata=FIELD=GLOB} (and C{<}, C{<=},
+C{>}, C{>=}), C{inpreferreddir} (the node's C{preferreddir}, default
+C{public}), C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]}
+(git-annex's keyed HMAC picker, among the group's nodes the key fits in
+under their maxsize), C{sizebalanced=}/C{fullysizebalanced=} (the nodes
+with the most room), C{standard} and C{groupwanted} (only for a repository
+in exactly one standard group, or with exactly one group that has an
+expression), C{and}/C{or}/C{not}, parentheses, adjacent terms and-ed.
 
-Not evaluated yet, and counted as wanting (L{Expression.unknown} says
-which): C{sizebalanced=}, C{fullysizebalanced=}.
-
-An expression git-annex cannot parse (an unknown term, a bad number or
-size) is treated as git-annex treats it: the repository wants only what it
-already has ("present").
+An expression git-annex cannot parse (an unknown term, a bad number, size
+or field) is treated as git-annex treats it: the repository wants only
+what it already has ("present").
 
 Everything needed to evaluate comes in a L{Subject}.  Nothing here reads
 git.
 """
+
 
 
 import fnmatch
@@ -100,7 +98,6 @@ _VALUED = frozenset(
         "fullysizebalanced",
     ]
 )
-NOT_EVALUATED = frozenset()
 # Backends whose hashes git-annex counts as cryptographically secure.
 _SECURE = re.compile(rb"^(SHA224|SHA256|SHA384|SHA512|SHA3_\d+|SKEIN\d+|BLAKE2[A-Z]*\d+)E?$")
 
@@ -223,25 +220,25 @@ class Expression:
         self.expandStandard = expandStandard
         self.expandGroupwanted = expandGroupwanted
 
-    def wants(self, subject: Subject, _depth: int = 0) -> bool:
+    def wants(self, subject: Subject) -> bool:
         """
         Whether the repository wants the key.  An expression with a term not
         evaluated here counts as wanting it (see L{unknown}).
         """
-        result = bool(self._eval(self.tree, subject, _depth))
+        result = bool(self._eval(self.tree, subject))
         return True if self.unknown else result
 
-    def _eval(self, node, s: Subject, depth: int):
+    def _eval(self, node, s: Subject):
         kind = node[0]
         if kind == "and":
-            return self._eval(node[1], s, depth) and self._eval(node[2], s, depth)
+            return self._eval(node[1], s) and self._eval(node[2], s)
         if kind == "or":
-            return self._eval(node[1], s, depth) or self._eval(node[2], s, depth)
+            return self._eval(node[1], s) or self._eval(node[2], s)
         if kind == "not":
-            return not self._eval(node[1], s, depth)
-        return self._term(node[1], node[2], s, depth)
+            return not self._eval(node[1], s)
+        return self._term(node[1], node[2], s)
 
-    def _term(self, name: str, value: str, s: Subject, depth: int) -> bool:
+    def _term(self, name: str, value: str, s: Subject) -> bool:
         if name == "anything":
             return True
         if name in ("nothing", "unused"):
