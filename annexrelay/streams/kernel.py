@@ -266,9 +266,19 @@ class ProcessTransport:
             return
         self.disconnecting = True
         self.process.closeStdin()
-        self.process.closeChildFD(1)
-        if self.clock is not None and self.process.pid is not None:
-            self._killer = self.clock.callLater(self.grace, self.abortConnection)
+        if self.clock is None:
+            self._closeOutput()
+        else:
+            # After the current reactor turn: a read that just found the
+            # end of the output must be allowed to finish closing it first.
+            self.clock.callLater(0, self._closeOutput)
+            if self.process.pid is not None:
+                self._killer = self.clock.callLater(self.grace, self.abortConnection)
+
+    def _closeOutput(self):
+        reader = self.process.pipes.get(1)
+        if reader is not None and reader.connected and not reader.disconnecting:
+            self.process.closeChildFD(1)
 
     def processEnded(self):
         """
