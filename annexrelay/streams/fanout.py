@@ -18,7 +18,7 @@ is read to the end of the payload regardless.
 import os
 
 from zope.interface import implementer
-from twisted.internet import defer, main
+from twisted.internet import main
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
 
@@ -26,7 +26,7 @@ from annexrelay.streams import kernel, pipes
 from annexrelay.streams.kernel import ShortData
 from annexrelay.streams.pipes import CHUNK
 from annexrelay.streams.memory import StallWatch
-from annexrelay.streams.splice import COALESCE_BELOW, COALESCE_DELAY
+from annexrelay.streams.splice import COALESCE_BELOW, COALESCE_DELAY, KernelMover
 
 available = pipes.HAVE_TEE
 
@@ -64,7 +64,7 @@ class _Sink:
         self.fanout._drop(self, "the node went away")
 
 
-class Fanout:
+class Fanout(KernelMover):
     """
     Move C{n} payload bytes from transport C{src} to C{sinks}
     (C{[(transport, skip)]}).
@@ -81,17 +81,12 @@ class Fanout:
     """
 
     def __init__(self, src, sinks, n, stallTimeout=None, clock=None, onDrop=None):
-        self.src = kernel.readDescriptor(src)
+        KernelMover.__init__(self, src, n)
         self.onDrop = onDrop
         self.stallTimeout = stallTimeout
         self.clock = clock or self.src.reactor
-        self.total = n
-        self.remaining = n
         self.dropped = []
-        self.done = defer.Deferred()
-        self._finished = False
         self._inRound = False
-        self._timer = None
         self._srcFd = self.src.fileno()
         pipes.widen(self._srcFd)
         self._round = pipes.privatePipe()
@@ -99,7 +94,7 @@ class Fanout:
         self._sinks = [_Sink(self, i, t, skip) for i, (t, skip) in enumerate(sinks)]
 
     def start(self):
-        self._savedRead = kernel.borrowReads(self.src, self._doRead)
+        self._borrowReads()
         for s in self._sinks:
             s.writer.registerProducer(s, True)
             if kernel.hasQueuedOutput(s.writer):
@@ -247,28 +242,11 @@ class Fanout:
         if not self._finished:
             self._maybeNextRound()
 
-    def sourceLost(self):
-        """
-        The source's connection is gone: end with L{ShortData} now.
-        """
-        self._finish(Failure(ShortData(self.total, self.total - self.remaining)))
-
-    def _pauseBriefly(self):
-        self.src.stopReading()
-        self._timer = self.src.reactor.callLater(COALESCE_DELAY, self._readAgain)
-
     def _readAgain(self):
         self._timer = None
         self._maybeNextRound()
 
-    def _finish(self, failure):
-        if self._finished:
-            return
-        self._finished = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        kernel.giveBackReads(self.src, self._savedRead)
+    def _release(self):
         for s in self._sinks:
             if s.timer is not None:
                 s.timer.cancel()
@@ -281,11 +259,3 @@ class Fanout:
                     os.close(fd)
         for fd in self._round + (self._null,):
             os.close(fd)
-        if failure is None:
-            if self.src.connected and not self.src.disconnecting:
-                self.src.startReading()
-            self.done.callback(self.total)
-        else:
-            if self.src.connected:
-                self.src.stopReading()
-            self.done.errback(failure)

@@ -31,8 +31,63 @@ COALESCE_BELOW = 256 * 1024
 COALESCE_DELAY = 0.002
 
 
+class KernelMover:
+    """
+    What a payload moved in the kernel (L{Splice}, and
+    L{annexrelay.streams.fanout.Fanout}) does with its source: it borrows
+    the source descriptor's reads for the payload, pauses them briefly to
+    coalesce wake-ups, ends with L{ShortData} if the source is lost, and at
+    the end gives the reads back (reading on after a complete payload).
+
+    Subclasses provide C{_doRead}, C{_readAgain} (the coalescing pause is
+    over) and C{_release} (their own descriptors and producers).
+    """
+
+    def __init__(self, src, n):
+        self.src = kernel.readDescriptor(src)
+        self.total = n
+        self.remaining = n
+        self.done = defer.Deferred()
+        self._finished = False
+        self._timer = None
+        self._savedRead = None
+
+    def _borrowReads(self):
+        self._savedRead = kernel.borrowReads(self.src, self._doRead)
+
+    def _pauseBriefly(self):
+        self.src.stopReading()
+        self._timer = self.src.reactor.callLater(COALESCE_DELAY, self._readAgain)
+
+    def sourceLost(self):
+        """
+        The source's connection is gone (the client or node went away, or
+        its descriptor was closed under us): end with L{ShortData} now
+        rather than wait for reads that will never come.
+        """
+        self._finish(Failure(ShortData(self.total, self.total - self.remaining)))
+
+    def _finish(self, failure):
+        if self._finished:
+            return
+        self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        kernel.giveBackReads(self.src, self._savedRead)
+        self._release()
+        if failure is None:
+            if self.src.connected and not self.src.disconnecting:
+                self.src.startReading()
+            self.done.callback(self.total)
+        else:
+            if self.src.connected:
+                self.src.stopReading()
+            self.done.errback(failure)
+
+
 @implementer(IPushProducer)
-class Splice:
+class Splice(KernelMover):
     """
     Move C{n} bytes from transport C{src} to transport C{dst}.
 
@@ -42,14 +97,9 @@ class Splice:
     """
 
     def __init__(self, src, dst, n):
-        self.src = kernel.readDescriptor(src)
+        KernelMover.__init__(self, src, n)
         self.dst = kernel.writeDescriptor(dst)
-        self.total = n
-        self.remaining = n
-        self.done = defer.Deferred()
-        self._finished = False
         self._inPipe = 0
-        self._timer = None
         self._waitingForDestination = False
         self._srcFd = self.src.fileno()
         self._dstFd = self.dst.fileno()
@@ -61,7 +111,7 @@ class Splice:
 
     def start(self):
         self.dst.registerProducer(self, True)
-        self._savedRead = kernel.borrowReads(self.src, self._doRead)
+        self._borrowReads()
         if kernel.hasQueuedOutput(self.dst):
             self._waitForDestination()
         else:
@@ -120,10 +170,6 @@ class Splice:
             self._inPipe -= k
         return True
 
-    def _pauseBriefly(self):
-        self.src.stopReading()
-        self._timer = self.src.reactor.callLater(COALESCE_DELAY, self._readAgain)
-
     def _readAgain(self):
         self._timer = None
         if not self._finished and not self._waitingForDestination and self.src.connected:
@@ -162,31 +208,10 @@ class Splice:
     def stopProducing(self):
         self._finish(Failure(ConnectionError("the destination went away")))
 
-    def sourceLost(self):
-        """
-        The source's connection is gone (the client or node went away, or
-        its descriptor was closed under us): end with L{ShortData} now
-        rather than wait for reads that will never come.
-        """
-        self._finish(Failure(ShortData(self.total, self.total - self.remaining)))
-
-    def _finish(self, failure):
-        if self._finished:
-            return
-        self._finished = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        kernel.giveBackReads(self.src, self._savedRead)
+    def _release(self):
         if self.dst.producer is self:
             self.dst.unregisterProducer()
         if self._pipe is not None:
             for fd in self._pipe:
                 os.close(fd)
             self._pipe = None
-        if failure is None:
-            if self.src.connected and not self.src.disconnecting:
-                self.src.startReading()
-            self.done.callback(self.total)
-        else:
-            self.done.errback(failure)
