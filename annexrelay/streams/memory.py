@@ -129,15 +129,9 @@ class Relay:
         producer = self._producers.pop(sink, None)
         if producer is None:
             return
-        producer.stall.disarm()
         self.dropped.append((sink, why))
         del self._skip[sink]
-        try:
-            sink.unregisterProducer()
-        except Exception:
-            pass
-        if producer.paused:
-            producer.paused = False
+        if self._letGo(sink, producer):
             self._sinkResumed(producer)
         if self.onDrop is not None:
             self.onDrop(sink, why)
@@ -148,17 +142,25 @@ class Relay:
         source read again.
         """
         for sink in list(self._producers):
-            producer = self._producers.pop(sink)
-            producer.stall.disarm()
-            try:
-                sink.unregisterProducer()
-            except Exception:
-                pass
-            if producer.paused:
-                producer.paused = False
+            self._letGo(sink, self._producers.pop(sink))
         self._skip.clear()
         self._pausedSinks = 0
         self._resumeSource()
+
+    @staticmethod
+    def _letGo(sink, producer):
+        """
+        Stop being C{sink}'s producer.
+
+        @return: whether the sink had paused us.
+        """
+        producer.stall.disarm()
+        try:
+            sink.unregisterProducer()
+        except Exception:
+            pass
+        paused, producer.paused = producer.paused, False
+        return paused
 
     # Pacing
 
