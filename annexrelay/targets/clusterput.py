@@ -209,7 +209,8 @@ class ClusterPut:
         for _, conn in alive:
             self._finish(conn)
         stored, refused = placement.stored_by(zip([n for n, _ in alive], finals))
-        self.gateway.stored += sum(1 for f in finals if isReply(f, "SUCCESS", "SUCCESS-PLUS"))
+        succeeded = sum(1 for f in finals if isReply(f, "SUCCESS", "SUCCESS-PLUS"))
+        self.gateway.stored += succeeded
         for node, final in refused:
             self.log.warn(
                 "node {node} did not store {key}: {reply}",
@@ -222,7 +223,7 @@ class ClusterPut:
         if self.gateway.sizes is not None:
             for u in placement.without_clusters(stored):
                 self.gateway.sizes.stored(self.key, u, u in self.holders)
-        ok = any(isReply(f, "SUCCESS", "SUCCESS-PLUS") for f in finals) or answers.anyHave
+        ok = succeeded > 0 or answers.anyHave
         if not ok:
             # Every node that took the upload failed; if others hold the
             # key already, the content is in the cluster all the same.
