@@ -1,6 +1,7 @@
 """
 C{annexrelay ARGS} is C{twistd -n annexrelay ARGS}: the daemon in the
-foreground, logging to stdout.
+foreground, logging to stdout.  C{annexrelay address ...} issues, lists and
+revokes Tor addresses (L{annexrelay.address}).
 """
 
 import sys
@@ -11,6 +12,10 @@ def main(argv=None):
 
     if argv is None:
         argv = sys.argv[1:]
+    if argv[:1] == ["address"]:
+        from annexrelay.address import main as address
+
+        return address(argv[1:])
     sys.argv = ["twistd", "--nodaemon", "--pidfile=", "annexrelay"] + list(argv)
     run()
 

@@ -84,6 +84,7 @@ class ClientSession(P2PFramer):
         P2PFramer.__init__(self)
         self.authenticator = authenticator
         self.target = None
+        self.grant = None
         self.mode = Mode.READ_ONLY
         self.peer = peer
         self.version = 0
@@ -91,6 +92,7 @@ class ClientSession(P2PFramer):
         self.state = "awaiting-auth"
         self.requests = 0
         self.done = defer.Deferred()
+        self._ending = None
 
     def readConnectionLost(self):
         """
@@ -117,6 +119,7 @@ class ClientSession(P2PFramer):
         grant = await self.authenticator.greet(self)
         if grant is None:
             return False
+        self.grant = grant
         self.target, self.mode = grant.target, grant.mode
         self.state = "greeting"
         self.log.info(
@@ -142,7 +145,7 @@ class ClientSession(P2PFramer):
             self.state = "serving"
             while True:
                 if not await self._serve(msg):
-                    reason = "client sent ERROR"
+                    reason = self._ending or "client sent ERROR"
                     break
                 msg = await self.nextMessage()
         except SessionAborted as e:
@@ -195,12 +198,16 @@ class ClientSession(P2PFramer):
             return True
         name = msg.name
         if name in REQUESTS:
-            refusal = self._refusal(name)
+            refusal = self._refusal(msg)
             if refusal is not None:
                 self.log.info(
                     "refused {request} from {peer}: {mode} session", request=name, peer=self.peer, mode=self.mode.value
                 )
                 self.sendMessage(refusal)
+                if name == "CONNECT":
+                    # As git-annex: a refused push ends the session.
+                    self._ending = "refused %s" % (msg.args[0].decode(),)
+                    return False
                 return True
             if name == "GET" and msg.args[0] < 0:
                 self.sendMessage(messages.error("invalid offset %d" % msg.args[0]))
@@ -215,7 +222,7 @@ class ClientSession(P2PFramer):
             self.requests += 1
             await self.target.handle(self, msg)
             self.state = "serving"
-            return True
+            return self._ending is None
         if name == "VERSION":
             await self._negotiate(msg.args[0])
             return True
@@ -235,7 +242,17 @@ class ClientSession(P2PFramer):
         self.sendMessage(messages.UNEXPECTED_COMMAND)
         return True
 
-    def _refusal(self, name):
+    def endAfterRequest(self, reason):
+        """
+        End the session once the request in hand is over (after C{CONNECT}
+        no further request may follow).
+        """
+        self._ending = reason
+
+    def _refusal(self, msg):
+        name = msg.name
+        if name == "CONNECT" and msg.args[0] == b"git-receive-pack" and self.mode is not Mode.READ_WRITE:
+            return messages.READ_ONLY
         if self.mode is Mode.READ_ONLY and (name in _WRITES or name in _REMOVALS):
             return messages.READ_ONLY
         if self.mode is Mode.APPEND_ONLY and name in _REMOVALS:

@@ -11,14 +11,17 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.branch.reader import BranchReader
+from annexrelay.branch.refs import RefsWatcher
 from annexrelay.branch.sizes import RepoSizes
 from annexrelay.branch.writer import LocationLogWriter
 from annexrelay.clientside import ClientSession
 from annexrelay.connectors import connectorsFor
+from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.connectors.pool import NodePool
 from annexrelay.streams import Streams
 from annexrelay.targets.cluster import ClusterGateway
 from annexrelay.targets.proxied import ProxiedRemote
+from annexrelay.targets.repository import OwnRepository
 
 log = Logger()
 
@@ -37,8 +40,9 @@ class RelayCore:
     @param monotonic: the gateway's monotonic clock (for GETTIMESTAMP).
     """
 
-    def __init__(self, reactor, repository, pool, locationLog, branch, streams, monotonic, sizes=None):
+    def __init__(self, reactor, repository, pool, locationLog, branch, streams, monotonic, sizes=None, refs=None):
         self.reactor = reactor
+        self.refs = refs
         self.sizes = sizes
         self.repository = repository
         self.pool = pool
@@ -48,11 +52,13 @@ class RelayCore:
         self.monotonic = monotonic
         self.sessions = 0
 
-    def targetFor(self, uuid: bytes):
+    def targetFor(self, uuid: bytes, own=False):
         """
+        @param own: serve the repository itself too (for Tor clients; an ssh
+            client's session with it is git-annex-shell's).
         @return: an L{annexrelay.interfaces.ITarget} for C{uuid} (a proxied
-            remote or a cluster), or None when it is the repository itself,
-            which git-annex-shell serves.
+            remote, a cluster, with C{own} the repository itself), or None
+            when it is the repository itself, which git-annex-shell serves.
         @raise TargetUnknown: when this repository does not proxy C{uuid}.
         """
         repo = self.repository
@@ -66,6 +72,8 @@ class RelayCore:
                 sizes=self.sizes,
             )
         if uuid == repo.uuid:
+            if own:
+                return OwnRepository(repo, self.pool, self.streams, self.refs, self.reactor)
             return None
         desc = repo.describe(uuid)
         if desc:
@@ -92,15 +100,23 @@ class RelayCore:
         return defer.gatherResults([self.branch.close(), self.locationLog.close()])
 
 
-def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None):
+def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS):
     """
     A L{RelayCore} for C{repository}: its node pool (connectors chosen by
     node URL), location log writer and branch reader.
     """
-    pool = NodePool(reactor, connectorsFor(reactor, repository), idleTimeout=idleTimeout)
+    pool = NodePool(reactor, connectorsFor(reactor, repository, torSocks), idleTimeout=idleTimeout)
     writer = LocationLogWriter(reactor, repository.path, delay=commitDelay)
     writer.recover()
     branch = BranchReader(reactor, repository.path, repository.gitDir, repository.onelevel, writer)
     return RelayCore(
-        reactor, repository, pool, writer, branch, Streams(splice), monotonic or time.monotonic, RepoSizes(reactor, repository.path)
+        reactor,
+        repository,
+        pool,
+        writer,
+        branch,
+        Streams(splice),
+        monotonic or time.monotonic,
+        RepoSizes(reactor, repository.path),
+        RefsWatcher(reactor, repository.path, repository.gitDir),
     )

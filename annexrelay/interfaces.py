@@ -92,6 +92,17 @@ class IClientSession(Interface):
         How many bytes were read from the client but not used yet.
         """
 
+    def whenLost():
+        """
+        @return: a L{Deferred} firing when no more input will come from the
+            client.
+        """
+
+    def endAfterRequest(reason):
+        """
+        End the session, for C{reason}, once the request in hand is over.
+        """
+
 
 class INodeConnector(Interface):
     """

@@ -11,6 +11,9 @@ from twisted.python import usage
 
 from annexrelay.core import makeCore
 from annexrelay.frontdoor.handover import HandoverFactory
+from annexrelay.frontdoor.onion import OnionFrontDoor
+from annexrelay.frontdoor.onionkeys import private_dir
+from annexrelay.frontdoor.tor import Publisher
 from annexrelay.paths import default_socket, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
 
@@ -27,10 +30,15 @@ class Options(usage.Options):
         ["repo", "r", None, "The proxy repository (configured with annex-proxy and 'git annex updateproxy')."],
         ["idle-timeout", None, 60.0, "Seconds an idle node connection is kept for reuse.", float],
         ["commit-delay", None, 1.0, "Seconds location log updates are gathered before one commit.", float],
+        ["tor-control", None, None, "Publish the onion services through the tor with this control port (an endpoint string: tcp:127.0.0.1:9051, unix:/run/tor/control)."],
+        ["tor-binary", None, None, "The tor --tor-launch runs (default: tor on PATH)."],
+        ["tor-socks", None, "tcp:127.0.0.1:9050", "The tor SOCKS port tor-annex nodes are reached through (an endpoint string)."],
     ]
 
     optFlags = [
         ["no-splice", None, "Copy DATA payloads through the relay's memory instead of splicing them in the kernel."],
+        ["tor-launch", None, "Launch a tor of the daemon's own (txtorcon) to publish the onion services."],
+        ["onion-local-only", None, "Listen for the onion services on 127.0.0.1 without publishing them (a tor set up by hand, tests)."],
     ]
 
     def __init__(self):
@@ -49,6 +57,9 @@ class Options(usage.Options):
         if not self["repo"]:
             raise usage.UsageError("--repo is required")
         self["repo"] = os.path.abspath(self["repo"])
+        tor = [o for o in ("tor-control", "tor-launch", "onion-local-only") if self[o]]
+        if len(tor) > 1:
+            raise usage.UsageError("--%s and --%s do not go together" % tuple(tor[:2]))
         if not self["listen"]:
             path = short_socket_path(default_socket(self["repo"]))
             self["listen"] = ["unix:%s:mode=600:lockfile=1" % (quoteStringArgument(path),)]
@@ -113,11 +124,22 @@ def makeService(options, reactor=None):
         idleTimeout=options["idle-timeout"],
         commitDelay=options["commit-delay"],
         splice=not options["no-splice"],
+        torSocks=options["tor-socks"],
     )
     top = service.MultiService()
     _Housekeeping(core).setServiceParent(top)
     factory = HandoverFactory(core)
     for description in options["listen"]:
         Listener(reactor, description, factory).setServiceParent(top)
+    if options["tor-control"] or options["tor-launch"] or options["onion-local-only"]:
+        publisher = None
+        if not options["onion-local-only"]:
+            publisher = Publisher(
+                reactor,
+                control=options["tor-control"],
+                torBinary=options["tor-binary"],
+                dataDirectory=os.path.join(private_dir(repo.gitDir), "tor") if options["tor-launch"] else None,
+            )
+        OnionFrontDoor(reactor, core, publisher).setServiceParent(top)
     top.core = core
     return top

@@ -195,7 +195,7 @@ class NodeConnectorsTests(unittest.TestCase):
 
     def test_refused_kinds(self):
         for url, why in [
-            ("tor-annex::abcdefghij.onion:5555", "tor-annex remotes are not supported as nodes yet"),
+            ("tor-annex::abcdefghij.onion:5555", "no connector for tor-annex URLs"),
             ("annex+http://host/git/repo", "annex+http remotes are not supported as nodes yet"),
         ]:
             f = self.failureResultOf(self.connectors.connect(Node("far", NODE_UUID, url), 4, ()), NodeError)

@@ -114,25 +114,85 @@ class AuthenticatorTests(unittest.TestCase):
         p.send(b"VERSION 4\n")
         self.assertEqual(p.take(), b"VERSION 4\n")
 
-    def _refused(self, first):
+    def _session(self, limiter=None, clock=None):
         from annexrelay.frontdoor.auth import TokenAuthenticator
 
         asked = []
-        session = ClientSession(TokenAuthenticator(lambda u, t: asked.append((u, t))))
+        session = ClientSession(TokenAuthenticator(lambda u, t: asked.append((u, t)), limiter, clock=clock))
         client = StringTransport()
         session.makeConnection(client)
         self.assertEqual(client.value(), b"")
-        session.dataReceived(first)
-        self.assertEqual(client.value(), b"AUTH-FAILURE\n")
+        return session, client, asked
+
+    def test_wrong_token_may_retry_then_closed(self):
+        """
+        As git-annex's tor server, AUTH-FAILURE leaves the connection open
+        for another try; the third wrong token closes it.
+        """
+        session, client, asked = self._session()
+        for n in range(3):
+            self.assertFalse(client.disconnecting)
+            session.dataReceived(b"AUTH " + CLIENT_UUID + b" wrong%d\n" % n)
+            self.assertEqual(client.value(), b"AUTH-FAILURE\n")
+            client.clear()
         self.assertTrue(client.disconnecting)
         self.assertEqual(session.done.result, "authentication failed")
         self.assertIsNone(session.target)
-        return asked
-
-    def test_wrong_token(self):
-        asked = self._refused(b"AUTH " + CLIENT_UUID + b" wrong\n")
-        self.assertEqual(asked, [(CLIENT_UUID, b"wrong")])
+        self.assertEqual(asked, [(CLIENT_UUID, b"wrong%d" % n) for n in range(3)])
 
     def test_no_auth(self):
-        self.assertEqual(self._refused(b"VERSION 4\n"), [])
-        self.assertEqual(self._refused(b"CHECKPRESENT " + KEY + b"\n"), [])
+        """
+        Before AUTH: a parsable message is unexpected, an unparsable one
+        unknown; neither counts as a try.
+        """
+        session, client, asked = self._session()
+        session.dataReceived(b"VERSION 4\n")
+        self.assertEqual(client.value(), b"ERROR unexpected command\n")
+        client.clear()
+        session.dataReceived(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertEqual(client.value(), b"ERROR unexpected command\n")
+        client.clear()
+        session.dataReceived(b"NONSENSE\n")
+        self.assertEqual(client.value(), b"ERROR unknown command\n")
+        self.assertFalse(client.disconnecting)
+        self.assertEqual(asked, [])
+
+    def test_client_error_before_auth_ends(self):
+        session, client, asked = self._session()
+        session.dataReceived(b"ERROR auth failed\n")
+        self.assertTrue(client.disconnecting)
+        self.assertEqual(session.done.result, "authentication failed")
+
+    def test_failures_held_back(self):
+        """
+        Past the limiter's burst, AUTH-FAILURE comes only when the clock
+        says so, whichever connection the failures come on.
+        """
+        from twisted.internet.task import Clock
+
+        from annexrelay.frontdoor.auth import FailureLimiter
+
+        clock = Clock()
+        limiter = FailureLimiter(clock, rate=0.5, burst=2)
+        first, c1, _ = self._session(limiter, clock)
+        first.dataReceived(b"AUTH " + CLIENT_UUID + b" a\n")
+        first.dataReceived(b"AUTH " + CLIENT_UUID + b" b\n")
+        self.assertEqual(c1.value(), b"AUTH-FAILURE\nAUTH-FAILURE\n")
+        second, c2, _ = self._session(limiter, clock)
+        second.dataReceived(b"AUTH " + CLIENT_UUID + b" c\n")
+        self.assertEqual(c2.value(), b"")
+        clock.advance(1.9)
+        self.assertEqual(c2.value(), b"")
+        clock.advance(0.1)
+        self.assertEqual(c2.value(), b"AUTH-FAILURE\n")
+
+    def test_limiter_refills(self):
+        from twisted.internet.task import Clock
+
+        from annexrelay.frontdoor.auth import FailureLimiter
+
+        clock = Clock()
+        limiter = FailureLimiter(clock, rate=1.0, burst=3)
+        self.assertEqual([limiter.failed() for _ in range(4)], [0, 0, 0, 1.0])
+        clock.advance(10)
+        self.assertEqual(limiter.failed(), 0)

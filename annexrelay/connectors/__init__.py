@@ -4,8 +4,10 @@ Connectors: how the relay reaches a node, chosen by the node's URL.
  - L{annexrelay.connectors.process}: a path or an ssh URL, by running
    C{git-annex-shell p2pstdio} (locally or through OpenSSH); a special
    remote of the proxy repository through git-annex's own proxy for it;
- - C{tor-annex::} and C{annex+http::} URLs are refused with a clear error
-   until their connectors exist;
+ - L{annexrelay.connectors.tor}: a C{tor-annex::ONION:PORT} URL, through
+   the tor's SOCKS port with the token C{git annex p2p --link} stored;
+ - C{annex+http::} URLs are refused with a clear error until their
+   connector exists;
  - L{annexrelay.connectors.pool}: idle connections kept for reuse;
  - L{annexrelay.connectors.urls}: what a URL says (pure).
 """
@@ -15,11 +17,11 @@ from twisted.internet import defer
 
 from annexrelay.connectors import urls
 from annexrelay.connectors.process import ProcessConnector, nodeCommand
+from annexrelay.connectors.tor import DEFAULT_SOCKS, TorConnector
 from annexrelay.interfaces import INodeConnector
 from annexrelay.nodeside import NodeError
 
 _NOT_YET = {
-    urls.TOR_ANNEX: "tor-annex remotes are not supported as nodes yet",
     urls.P2PHTTP: "annex+http remotes are not supported as nodes yet",
     urls.OTHER: "this kind of URL cannot be a node",
 }
@@ -46,9 +48,19 @@ class NodeConnectors:
         return connector.connect(node, version, bypass)
 
 
-def connectorsFor(reactor, repository):
+def connectorsFor(reactor, repository, torSocks=DEFAULT_SOCKS):
     """
     The L{NodeConnectors} of C{repository}'s nodes.
+
+    @param torSocks: the client endpoint string of the tor SOCKS port
+        C{tor-annex::} nodes are reached through.
     """
     process = ProcessConnector(reactor, lambda node: nodeCommand(repository, node))
-    return NodeConnectors({urls.LOCAL: process, urls.SSH: process, urls.SPECIAL: process})
+    return NodeConnectors(
+        {
+            urls.LOCAL: process,
+            urls.SSH: process,
+            urls.SPECIAL: process,
+            urls.TOR_ANNEX: TorConnector(reactor, repository, torSocks),
+        }
+    )

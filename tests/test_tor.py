@@ -1,0 +1,248 @@
+"""
+The Tor front door and connector with the real git-annex client (fast
+tier): a SOCKS5 stand-in on 127.0.0.1:9050, inside a network namespace of
+the test's own, maps each onion to the daemon's loopback listener.  The
+real-Tor tier is L{tests.test_tornet}.
+"""
+
+import os
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+from annexrelay.demo import Setup
+from annexrelay.frontdoor.onion import LISTENERS
+from annexrelay.frontdoor.onionkeys import ONIONS, parse_keys
+from tests.gitrepos import have_git_annex
+from tests.onionnet import OnionNet, standin_argv, wait_for
+
+BIN = os.path.dirname(sys.executable)
+
+
+def private(repo, name):
+    return os.path.join(repo, ".git", "annex", "annexrelay", name)
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+class TorCase(unittest.TestCase):
+    if not have_git_annex():
+        skip = "git-annex must be on PATH (./dev test installs it)"
+
+    nodes = 2
+    daemonArgs = ("--onion-local-only",)
+
+    def setUp(self):
+        self.s = Setup(self.mktemp(), nodes=self.nodes)
+        self.base = self.s.base
+        self.net = self.makeNet()
+        self.addCleanup(self.net.stop)
+        self.client = self.s.makeClient()
+        self.daemon = None
+
+    def makeNet(self):
+        ready = os.path.join(self.base, "standin.ready")
+        net = OnionNet(self.base, standin_argv(self.base, ready), env=self.s.env)
+        wait_for(lambda: os.path.exists(ready), "the SOCKS stand-in", proc=net.holder, log=lambda: read(ready))
+        return net
+
+    def log(self):
+        return read(os.path.join(self.base, "annexrelay.log"))
+
+    def address(self, *args, repo=None, ok=True):
+        p = subprocess.run(
+            [os.path.join(BIN, "annexrelay"), "address", "--repo", repo or self.s.proxy] + list(args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.s.env,
+        )
+        if (p.returncode == 0) != ok:
+            self.fail("annexrelay address %s exited %d: %s" % (" ".join(args), p.returncode, p.stderr.decode()))
+        return (p.stdout if ok else p.stderr).decode().strip()
+
+    def startDaemon(self, repo=None, extra=(), logname="annexrelay.log"):
+        repo = repo or self.s.proxy
+        argv = [os.path.join(BIN, "twistd"), "-n", "--pidfile=", "annexrelay", "--repo", repo]
+        argv += ["--commit-delay", "0.2", "--idle-timeout", "5"] + list(self.daemonArgs) + list(extra)
+        logfile = os.path.join(self.base, logname)
+        p = self.net.spawn(argv, logfile, env=self.s.env)
+        self.waitPublished(repo, p, lambda: read(logfile))
+        return p
+
+    def waitPublished(self, repo, proc, log):
+        def ready():
+            onions = {k.onion for k in parse_keys(read(private(repo, ONIONS))).values()}
+            listed = {line.split()[0] for line in read(private(repo, LISTENERS)).splitlines() if line.strip()}
+            return onions <= listed
+
+        wait_for(ready, "the onion listeners of %s" % (repo,), proc=proc, log=log)
+
+    def annex(self, *args, ok=True, cwd=None, input=None):
+        return self.inNet(["git", "annex"] + list(args), ok=ok, cwd=cwd, input=input)
+
+    def gitc(self, *args, ok=True, cwd=None):
+        return self.inNet(["git"] + list(args), ok=ok, cwd=cwd)
+
+    def inNet(self, argv, ok=True, cwd=None, input=None):
+        p = self.net.run(
+            argv,
+            cwd=cwd or self.client,
+            env=self.s.env,
+            input=input.encode() if input is not None else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=180,
+        )
+        out = p.stdout.decode("utf-8", "replace")
+        if ok is not None and (p.returncode == 0) != ok:
+            self.fail("%s exited %d:\n%s\n--- daemon log:\n%s" % (" ".join(argv), p.returncode, out, self.log()))
+        return out
+
+    def link(self, name, address, ok=True, cwd=None):
+        return self.annex("p2p", "--link", "--name", name, input=address + "\n", ok=ok, cwd=cwd)
+
+    def nodeHas(self, node, key):
+        p = subprocess.run(
+            ["git", "annex", "contentlocation", key], cwd=self.s.nodes.get(node, node), env=self.s.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        return p.returncode == 0
+
+    def key(self, name, cwd=None):
+        return self.s.git("annex", "lookupkey", name, cwd=cwd or self.client).strip()
+
+    def addFile(self, name, content):
+        self.s.addFile(self.client, name, content)
+        return self.key(name)
+
+
+class OnionTargetTests(TorCase):
+    def test_proxied_remote_copy_get_drop_fsck(self):
+        addr = self.address("n1")
+        self.assertRegex(addr, r"^tor-annex::[a-z2-7]{56}\.onion:\d+:[0-9a-f]{128}$")
+        self.startDaemon()
+        out = self.link("tn1", addr)
+        self.assertIn("ok", out)
+        self.assertEqual(self.s.git("config", "remote.tn1.annex-uuid", cwd=self.client).strip(), self.s.uuidOf(self.s.nodes["n1"]))
+        key = self.addFile("big", os.urandom(3 << 20))
+        self.annex("copy", "--to", "tn1", "big")
+        self.assertTrue(self.nodeHas("n1", key))
+        self.annex("drop", "big")
+        self.annex("get", "--from", "tn1", "big")
+        self.annex("fsck", "--from", "tn1", "big")
+        self.annex("drop", "--from", "tn1", "big")
+        self.assertFalse(self.nodeHas("n1", key))
+        self.assertNotIn("Traceback", self.log())
+
+    def test_two_targets_from_one_client(self):
+        """
+        Each target has an onion of its own, so the client's per-onion
+        token files do not collide.
+        """
+        a1, a2 = self.address("n1"), self.address("n2")
+        self.assertNotEqual(a1.split(":")[2], a2.split(":")[2])
+        self.startDaemon()
+        self.link("tn1", a1)
+        self.link("tn2", a2)
+        key = self.addFile("f", b"two targets\n")
+        self.annex("copy", "--to", "tn1", "f")
+        self.annex("copy", "--to", "tn2", "f")
+        self.assertTrue(self.nodeHas("n1", key))
+        self.assertTrue(self.nodeHas("n2", key))
+
+    def test_address_survives_restart(self):
+        addr = self.address("n1")
+        p = self.startDaemon()
+        self.link("tn1", addr)
+        p.terminate()
+        p.wait()
+        self.startDaemon(logname="annexrelay2.log")
+        self.addFile("f", b"after restart\n")
+        self.annex("copy", "--to", "tn1", "f")
+        self.assertEqual(self.address("n2").split(":")[2] != addr.split(":")[2], True)
+
+    def test_cluster_address(self):
+        self.s.makeCluster("c1", ["n1", "n2"])
+        addr = self.address("c1")
+        self.startDaemon()
+        self.link("tc1", addr)
+        key = self.addFile("f", os.urandom(100000))
+        self.annex("copy", "--to", "tc1", "f")
+        self.assertTrue(self.nodeHas("n1", key))
+        self.assertTrue(self.nodeHas("n2", key))
+        self.annex("drop", "--from", "tc1", "f")
+        self.assertFalse(self.nodeHas("n1", key) or self.nodeHas("n2", key))
+        self.annex("copy", "--to", "tc1", "f")
+        self.annex("drop", "f")
+        self.annex("get", "--from", "tc1", "f")
+
+
+class OwnRepositoryTests(TorCase):
+    def test_git_and_annex_through_the_proxy_address(self):
+        addr = self.address()
+        self.startDaemon()
+        self.link("tproxy", addr)
+        self.assertEqual(self.s.git("config", "remote.tproxy.annex-uuid", cwd=self.client).strip(), self.s.proxyUUID)
+        key = self.addFile("f", os.urandom(200000))
+        self.gitc("push", "tproxy", "HEAD:refs/heads/from-tor")
+        self.assertEqual(
+            self.s.git("rev-parse", "from-tor", cwd=self.s.proxy).strip(), self.s.git("rev-parse", "HEAD", cwd=self.client).strip()
+        )
+        self.gitc("fetch", "tproxy")
+        self.assertIn("tproxy/from-tor", self.gitc("branch", "-r"))
+        self.annex("copy", "--to", "tproxy", "f")
+        self.assertTrue(self.nodeHas(self.s.proxy, key))
+        self.annex("drop", "f")
+        self.annex("get", "--from", "tproxy", "f")
+        self.annex("sync", "--no-content", "tproxy")
+        self.assertIn("tproxy", self.annex("whereis", "f"))
+
+
+class TokenTests(TorCase):
+    def test_wrong_token(self):
+        addr = self.address("n1")
+        self.startDaemon()
+        out = self.link("tn1", addr[:-8] + "00000000", ok=False)
+        self.assertIn("Unable to authenticate", out)
+        self.assertIn("wrong token", self.log())
+
+    def test_revoked_token(self):
+        addr = self.address("n1")
+        self.startDaemon()
+        self.link("tn1", addr)
+        ident = self.address("--list").split()[0]
+        self.assertNotIn(addr.rsplit(":", 1)[1], self.address("--list"))
+        self.assertIn("revoked " + ident, self.address("--revoke", ident))
+        self.addFile("f", b"revoked\n")
+        out = self.annex("copy", "--to", "tn1", "f", ok=False)
+        self.assertIn("failed", out)
+        self.assertIn("unknown", self.address("--revoke", ident, ok=False).lower() + "unknown")
+
+    def test_read_only_token(self):
+        self.s.addFile(self.client, "f", b"stored before\n")
+        self.annex("copy", "--to", "origin-n1", "f")
+        ro = self.address("n1", "--mode", "read-only")
+        rop = self.address("--mode", "read-only")
+        self.startDaemon()
+        self.link("tn1", ro)
+        self.link("tproxy", rop)
+        self.annex("drop", "f")
+        self.annex("get", "--from", "tn1", "f")
+        self.addFile("g", b"not allowed\n")
+        self.annex("copy", "--to", "tn1", "g", ok=False)
+        self.assertIn("refused PUT from tor client", self.log())
+        self.assertFalse(self.nodeHas("n1", self.key("g")))
+        self.annex("drop", "--from", "tn1", "f", "--force", ok=False)
+        self.assertIn("refused REMOVE from tor client", self.log())
+        self.assertTrue(self.nodeHas("n1", self.key("f")))
+        self.gitc("fetch", "tproxy")
+        out = self.gitc("push", "tproxy", "HEAD:refs/heads/denied", ok=False)
+        self.assertNotIn("denied", self.s.git("branch", "--list", "denied", cwd=self.s.proxy))
+        self.assertIn("refused git-receive-pack", self.log())
