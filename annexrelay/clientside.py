@@ -203,11 +203,17 @@ class ClientSession(P2PFramer):
                 self.log.info(
                     "refused {request} from {peer}: {mode} session", request=name, peer=self.peer, mode=self.mode.value
                 )
-                self.sendMessage(refusal)
                 if name == "CONNECT":
-                    # As git-annex: a refused push ends the session.
+                    # The refusal goes to git itself, as an ERR packet in
+                    # place of receive-pack's advertisement (git prints it
+                    # and ends; git-annex's helper would wait for git on an
+                    # ERROR line); then the session ends.
+                    text = b"ERR " + refusal.args[0] + b"\n"
+                    self.sendPayload(b"%04x" % (len(text) + 4,) + text)
+                    self.sendMessage(Message("CONNECTDONE", (1,)))
                     self._ending = "refused %s" % (msg.args[0].decode(),)
                     return False
+                self.sendMessage(refusal)
                 return True
             if name == "GET" and msg.args[0] < 0:
                 self.sendMessage(messages.error("invalid offset %d" % msg.args[0]))

@@ -76,7 +76,13 @@ async def serve(root, reader, writer):
         up_reader, up_writer = await asyncio.open_connection(*where)
         writer.write(b"\x05\x00\x00\x01\x7f\x00\x00\x01" + where[1].to_bytes(2, "big"))
         await writer.drain()
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        # As a tor stream: when either side ends, the stream is closed
+        # both ways.
+        ways = [asyncio.ensure_future(pipe(reader, up_writer)), asyncio.ensure_future(pipe(up_reader, writer))]
+        await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
+        for w in ways:
+            w.cancel()
+        up_writer.close()
     except (asyncio.IncompleteReadError, ConnectionError, OSError) as e:
         sys.stderr.write("standin: %s\n" % (e,))
     finally:

@@ -98,7 +98,7 @@ class TorCase(unittest.TestCase):
             input=input.encode() if input is not None else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            timeout=180,
+            timeout=int(os.environ.get("TOR_TEST_TIMEOUT", "180")),
         )
         out = p.stdout.decode("utf-8", "replace")
         if ok is not None and (p.returncode == 0) != ok:
@@ -244,5 +244,6 @@ class TokenTests(TorCase):
         self.assertTrue(self.nodeHas("n1", self.key("f")))
         self.gitc("fetch", "tproxy")
         out = self.gitc("push", "tproxy", "HEAD:refs/heads/denied", ok=False)
+        self.assertIn("this repository is read-only; write access denied", out)
         self.assertNotIn("denied", self.s.git("branch", "--list", "denied", cwd=self.s.proxy))
         self.assertIn("refused git-receive-pack", self.log())

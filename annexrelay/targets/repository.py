@@ -123,7 +123,10 @@ class OwnRepository:
     async def _notify(self, session):
         self._waiting = defer.ensureDeferred(self.refs.changedSince(self._known))
         lost = session.whenLost()
-        lost.addCallback(lambda _: self._waiting.cancel() if self._waiting is not None else None)
+        lost.addCallbacks(
+            lambda _: self._waiting.cancel() if self._waiting is not None else None,
+            lambda f: f.trap(defer.CancelledError),
+        )
         try:
             values, self._known = await self._waiting
         except defer.CancelledError:
