@@ -247,3 +247,45 @@ class TokenTests(TorCase):
         self.assertIn("this repository is read-only; write access denied", out)
         self.assertNotIn("denied", self.s.git("branch", "--list", "denied", cwd=self.s.proxy))
         self.assertIn("refused git-receive-pack", self.log())
+
+
+class TorNodeTests(TorCase):
+    """
+    A proxied remote that is itself a tor-annex peer: the relay reaches it
+    through the SOCKS port with the token `git annex p2p --link` stored in
+    the proxy repository.
+    """
+
+    nodes = 1
+
+    def test_proxied_tor_annex_node(self):
+        far = os.path.join(self.base, "far")
+        self.s.git("init", "-q", "-b", "main", far, cwd=self.base)
+        self.s.git("annex", "init", "-q", "far", cwd=far)
+        farAddr = self.address(repo=far)
+        self.startDaemon(repo=far, logname="far.log")
+        self.link("tfar", farAddr, cwd=self.s.proxy)
+        self.s.git("config", "remote.tfar.annex-proxy", "true", cwd=self.s.proxy)
+        addr = self.address("tfar")
+        self.startDaemon()
+        self.link("tfar", addr)
+        self.assertEqual(self.s.git("config", "remote.tfar.annex-uuid", cwd=self.client).strip(), self.s.uuidOf(far))
+        key = self.addFile("f", os.urandom(300000))
+        self.annex("copy", "--to", "tfar", "f")
+        self.assertTrue(self.nodeHas(far, key))
+        self.annex("drop", "f")
+        self.annex("get", "--from", "tfar", "f")
+        self.annex("drop", "--from", "tfar", "f")
+        self.assertFalse(self.nodeHas(far, key))
+
+    def test_missing_token_is_a_clear_error(self):
+        self.s.git("remote", "add", "ghost", "tor-annex::" + "a" * 56 + ".onion:5555", cwd=self.s.proxy)
+        self.s.git("config", "remote.ghost.annex-uuid", "11111111-2222-3333-4444-555555555555", cwd=self.s.proxy)
+        self.s.git("config", "remote.ghost.annex-proxy", "true", cwd=self.s.proxy)
+        addr = self.address("ghost")
+        self.startDaemon()
+        self.link("tghost", addr)
+        self.addFile("f", b"x\n")
+        self.annex("copy", "--to", "tghost", "f", ok=False)
+        self.assertIn("cannot reach node ghost (tor-annex::", self.log())
+        self.assertIn("no token in", self.log())
