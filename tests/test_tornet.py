@@ -1,0 +1,79 @@
+"""
+The real-Tor tier: a private Tor network on loopback (L{tests.tornet}),
+the daemon publishing its onions through txtorcon (C{--tor-control}), and
+the real git-annex client linking, copying, getting, dropping, fetching
+and pushing through them; a cluster address; and a proxied node that is
+itself a tor-annex peer reached through Tor.
+"""
+
+import os
+
+from tests import test_tor
+from tests.onionnet import namespaces_usable
+from tests.tornet import CONTROL, TorNetwork, tor_usable
+
+
+class _TorNetCase(test_tor.TorCase):
+    if not tor_usable():
+        skip = "tor is not installed (.ci/run installs it from Debian's packages)"
+    elif not namespaces_usable():
+        skip = "a private Tor network needs a network namespace of its own (unshare -n, as root)"
+    daemonArgs = ("--tor-control", "tcp:127.0.0.1:%d" % CONTROL)
+    timeout = 600
+
+    def makeNet(self):
+        self.tornet = TorNetwork(self.base, env=self.s.env)
+        self.addCleanup(self.tornet.stop)
+        self.tornet.start()
+        return self.tornet.net
+
+    def waitPublished(self, repo, proc, log):
+        from annexrelay.frontdoor.onionkeys import ONIONS, parse_keys
+        from tests.onionnet import wait_for
+
+        onions = {k.onion for k in parse_keys(test_tor.read(test_tor.private(repo, ONIONS))).values()}
+        wait_for(
+            lambda: all("onion service %s:" % o in log() and "published" in log() for o in onions)
+            and log().count(" published") >= len(onions),
+            "the onions of %s to be published" % (repo,),
+            timeout=120,
+            proc=proc,
+            log=log,
+        )
+
+
+class RealTorTests(_TorNetCase):
+    def test_everything_over_a_private_tor_network(self):
+        self.s.addNode("n3", proxied=False)
+        self.s.makeCluster("c1", ["n2", "n3"])
+        far = os.path.join(self.base, "far")
+        self.s.git("init", "-q", "-b", "main", far, cwd=self.base)
+        self.s.git("annex", "init", "-q", "far", cwd=far)
+        farAddr = self.address(repo=far)
+        self.startDaemon(repo=far, logname="far.log")
+        self.link("tfar", farAddr, cwd=self.s.proxy)
+        self.s.git("config", "remote.tfar.annex-proxy", "true", cwd=self.s.proxy)
+        addresses = {name: self.address(*([name] if name else [])) for name in ("n1", "c1", "tfar", None)}
+        self.startDaemon()
+        for name, addr in addresses.items():
+            self.link("t" + (name or "proxy"), addr)
+
+        key = self.addFile("big", os.urandom(2 << 20))
+        self.annex("copy", "--to", "tn1", "big")
+        self.assertTrue(self.nodeHas("n1", key))
+        self.annex("drop", "big")
+        self.annex("get", "--from", "tn1", "big")
+        self.annex("fsck", "--from", "tn1", "big")
+        self.annex("drop", "--from", "tn1", "big")
+        self.assertFalse(self.nodeHas("n1", key))
+
+        self.annex("copy", "--to", "tc1", "big")
+        self.assertTrue(self.nodeHas("n2", key) and self.nodeHas("n3", key))
+
+        self.annex("copy", "--to", "ttfar", "big")
+        self.assertTrue(self.nodeHas(far, key))
+
+        self.gitc("push", "tproxy", "HEAD:refs/heads/from-tor")
+        self.gitc("fetch", "tproxy")
+        self.assertIn("tproxy/from-tor", self.gitc("branch", "-r"))
+        self.assertIn("published", self.log())
