@@ -77,3 +77,19 @@ class RealTorTests(_TorNetCase):
         self.gitc("fetch", "tproxy")
         self.assertIn("tproxy/from-tor", self.gitc("branch", "-r"))
         self.assertIn("published", self.log())
+
+
+class LaunchedTorTests(_TorNetCase):
+    def test_tor_launch(self):
+        """
+        C{--tor-launch}: the daemon's own tor (txtorcon.launch) joins the
+        network and publishes; the client reaches it through its tor.
+        """
+        self.daemonArgs = ("--tor-launch", "--tor-binary", self.tornet.wrapper(os.path.join(self.base, "tor-wrapper")))
+        addr = self.address("n1")
+        self.startDaemon()
+        self.link("tn1", addr)
+        key = self.addFile("f", os.urandom(500000))
+        self.annex("copy", "--to", "tn1", "f")
+        self.assertTrue(self.nodeHas("n1", key))
+        self.assertIn("connected to tor (launched)", self.log())

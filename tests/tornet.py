@@ -131,6 +131,19 @@ class TorNetwork:
         )
         wait_for(lambda: "Bootstrapped 100%" in self._log("host"), "the host tor to bootstrap", timeout=90, log=self._logs)
 
+    def wrapper(self, path):
+        """
+        Write a tor for C{--tor-binary}: the real one with this network's
+        options added, so a tor that txtorcon launches joins it.
+        """
+        args = ["--TestingTorNetwork", "1", "--ClientUseIPv6", "0", "--PathsNeededToBuildCircuits", "0.25"]
+        for line in self.dirAuthorities.splitlines():
+            args += ["--DirAuthority", line.split(" ", 1)[1]]
+        with open(path, "w") as f:
+            f.write('#!/bin/sh\nexec tor "$@" %s\n' % " ".join("'%s'" % a for a in args))
+        os.chmod(path, 0o755)
+        return path
+
     def _start(self, nick, extra):
         d = self._dir(nick)
         torrc = os.path.join(d, "torrc")

@@ -8,9 +8,14 @@ reached is tried again every C{retry} seconds; the daemon goes on serving
 its other front doors meanwhile.
 """
 
+import os
+
 from twisted.internet import defer, task
 from twisted.internet.endpoints import clientFromString
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from annexrelay.paths import UNIX_PATH_MAX
 
 log = Logger()
 
@@ -25,6 +30,8 @@ class Publisher:
     """
 
     retry = 30.0
+    # An onion whose descriptor upload never completes is asked for again.
+    publishTimeout = 120.0
 
     def __init__(self, reactor, control=None, torBinary=None, dataDirectory=None):
         self.reactor = reactor
@@ -32,38 +39,49 @@ class Publisher:
         self.torBinary = torBinary
         self.dataDirectory = dataDirectory
         self._tor = None
-        self._connecting = None
+        self._waiters = []
         self._services = []
         self._closed = False
 
     def _connect(self):
-        import txtorcon
-
+        """
+        @return: a L{Deferred} firing with the L{txtorcon.Tor}; one
+            connection (or launch) is shared by every caller.
+        """
         if self._tor is not None:
             return defer.succeed(self._tor)
-        if self._connecting is None:
-            if self.control is not None:
-                d = txtorcon.connect(self.reactor, clientFromString(self.reactor, self.control))
-            else:
-                kw = {"data_directory": self.dataDirectory} if self.dataDirectory else {}
-                if self.torBinary:
-                    kw["tor_binary"] = self.torBinary
-                d = txtorcon.launch(self.reactor, **kw)
+        waiter = defer.Deferred()
+        self._waiters.append(waiter)
+        if len(self._waiters) == 1:
+            defer.ensureDeferred(self._reach()).addBoth(self._reached)
+        return waiter
 
-            def got(tor):
-                self._tor = tor
-                self._connecting = None
-                log.info("connected to tor {how}", how=self.control or "(launched)")
-                return tor
+    async def _reach(self):
+        import txtorcon
 
-            def failed(f):
-                self._connecting = None
-                return f
+        if self.control is not None:
+            return await txtorcon.connect(self.reactor, clientFromString(self.reactor, self.control))
+        kw = {}
+        if self.dataDirectory:
+            kw["data_directory"] = self.dataDirectory
+            socket = os.path.join(self.dataDirectory, "control.socket")
+            if len(socket.encode()) >= UNIX_PATH_MAX:
+                # Too long for a unix socket address: tor would exit at
+                # once.  Its control port is then on loopback, behind
+                # cookie authentication.
+                kw["control_port"] = await txtorcon.util.available_tcp_port(self.reactor)
+        if self.torBinary:
+            kw["tor_binary"] = self.torBinary
+        return await txtorcon.launch(self.reactor, socks_port=0, **kw)
 
-            self._connecting = d.addCallbacks(got, failed)
-        d = defer.Deferred()
-        self._connecting.addBoth(lambda r: (d.callback(r), r)[1])
-        return d
+    def _reached(self, result):
+        waiters, self._waiters = self._waiters, []
+        if not isinstance(result, Failure):
+            self._tor = result
+            log.info("connected to tor {how}", how=self.control or "(launched)")
+        for w in waiters:
+            w.callback(result)
+        return None
 
     def publish(self, key, localPort):
         """
@@ -75,9 +93,15 @@ class Publisher:
         while not self._closed:
             try:
                 tor = await self._connect()
-                onion = await tor.create_onion_service(
-                    [(key.port, localPort)], private_key=key.torKey(), version=3, await_all_uploads=False
-                )
+                asked = defer.ensureDeferred(self._create(tor, key, localPort))
+                timer = self.reactor.callLater(self.publishTimeout, asked.cancel)
+                try:
+                    onion = await asked
+                except defer.CancelledError:
+                    raise TimeoutError("the descriptor was not uploaded in %d s" % (self.publishTimeout,))
+                finally:
+                    if timer.active():
+                        timer.cancel()
             except Exception as e:
                 log.error(
                     "cannot publish onion service {onion} through tor {how}: {why}; trying again in {s:.0f} s",
@@ -90,6 +114,20 @@ class Publisher:
             self._services.append(onion)
             log.info("onion service {onion}:{port} published", onion=key.onion, port=key.port)
             return onion
+
+    async def _create(self, tor, key, localPort):
+        try:
+            return await tor.create_onion_service(
+                [(key.port, localPort)], private_key=key.torKey(), version=3, await_all_uploads=False
+            )
+        except defer.CancelledError:
+            # Tor may hold the half-made service: take it down before the
+            # next try adds the same key again.
+            try:
+                await tor.protocol.queue_command("DEL_ONION %s" % (key.onion[: -len(".onion")],))
+            except Exception:
+                pass
+            raise
 
     def close(self):
         """
