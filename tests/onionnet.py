@@ -78,10 +78,15 @@ class OnionNet:
         if namespaces_usable():
             self.prefix = ["nsenter", "-t", str(self.holder.pid), "-n", "--"]
 
-    def spawn(self, argv, logfile, env=None, enter=True, cwd=None):
+    def spawn(self, argv, logfile, env=None, enter=True, cwd=None, stdin=None):
         out = open(logfile, "ab")
         p = subprocess.Popen(
-            (self.prefix if enter else []) + list(argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd or self.base
+            (self.prefix if enter else []) + list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd or self.base,
+            stdin=stdin,
         )
         out.close()
         self.procs.append(p)
@@ -92,6 +97,8 @@ class OnionNet:
 
     def stop(self):
         for p in reversed(self.procs):
+            if p.stdin is not None:
+                p.stdin.close()
             if p.poll() is None:
                 p.terminate()
         for p in reversed(self.procs):

@@ -289,3 +289,33 @@ class TorNodeTests(TorCase):
         self.annex("copy", "--to", "tghost", "f", ok=False)
         self.assertIn("cannot reach node ghost (tor-annex::", self.log())
         self.assertIn("no token in", self.log())
+
+
+class NotifyChangeTests(TorCase):
+    def test_remotedaemon_pulls_on_change(self):
+        """
+        The client's remotedaemon waits in NOTIFYCHANGE on the proxy's own
+        address; a new ref in the proxy repository makes it fetch, over
+        CONNECT git-upload-pack, at once.
+        """
+        addr = self.address()
+        self.startDaemon()
+        self.link("tproxy", addr)
+        self.gitc("fetch", "tproxy")
+        log = os.path.join(self.base, "remotedaemon.log")
+        rd = self.net.spawn(
+            ["git", "annex", "remotedaemon", "--foreground"], log, env=self.s.env, cwd=self.client, stdin=subprocess.PIPE
+        )
+        wait_for(lambda: self.log().count(" to %s (read-write)" % self.s.proxyUUID) >= 3, "the remotedaemon", proc=rd, log=self.log)
+        self.s.git("commit", "-q", "--allow-empty", "-m", "new", cwd=self.s.proxy)
+        self.s.git("branch", "notified", cwd=self.s.proxy)
+        head = self.s.git("rev-parse", "notified", cwd=self.s.proxy).strip()
+
+        def fetched():
+            p = subprocess.run(
+                ["git", "rev-parse", "-q", "--verify", "refs/remotes/tproxy/notified"],
+                cwd=self.client, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+            return p.stdout.decode().strip() == head
+
+        wait_for(fetched, "the remotedaemon to fetch the new ref", proc=rd, log=lambda: read(log) + self.log())
