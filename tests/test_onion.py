@@ -165,6 +165,8 @@ class FrontDoorTests(unittest.TestCase):
         self.assertEqual(refused.args[0], b"this repository is read-only; write access denied")
         refused = await self.ask(c, b"REMOVE SHA256E-s1--" + b"a" * 64 + b"\n")
         self.assertEqual(refused.args[0], b"this repository is read-only; write access denied")
+        refused = await self.ask(c, b"REMOVE-BEFORE 99 SHA256E-s1--" + b"a" * 64 + b"\n")
+        self.assertEqual(refused.args[0], b"this repository is read-only; write access denied")
         self.store.revoke(entry.id)
         await c.whenLost()
         c2 = await self.connect()

@@ -141,6 +141,47 @@ class OnionTargetTests(TorCase):
         self.assertFalse(self.nodeHas("n1", key))
         self.assertNotIn("Traceback", self.log())
 
+    def test_whereis_after_pull(self):
+        """
+        The relay's location log reaches a Tor-only client through the
+        proxy repository's own address (git annex pull).
+        """
+        a1, own = self.address("n1"), self.address()
+        self.startDaemon()
+        self.link("tn1", a1)
+        self.link("tproxy", own)
+        self.addFile("f", b"where is it\n")
+        self.annex("copy", "--to", "tn1", "f")
+        self.annex("drop", "f")
+        self.s.git("annex", "forget", "--drop-dead", "--force", cwd=self.client, check=False)
+        self.annex("pull", "--no-content", "tproxy")
+        where = self.annex("whereis", "f")
+        self.assertIn("tn1", where)
+
+    def test_client_killed_mid_copy_then_retry(self):
+        """
+        A client killed in the middle of an upload over Tor leaves nothing
+        wedged: the node keeps the partial object, the retry resumes it.
+        """
+        import signal
+
+        addr = self.address("n1")
+        self.startDaemon()
+        self.link("tn1", addr)
+        key = self.addFile("big", os.urandom(64 << 20))
+        tmp = os.path.join(self.s.nodes["n1"], ".git", "annex", "tmp", key)
+        p = subprocess.Popen(
+            self.net.prefix + ["git", "annex", "copy", "--to", "tn1", "big"],
+            cwd=self.client, env=self.s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        wait_for(lambda: os.path.exists(tmp) and os.path.getsize(tmp) > (1 << 20), "the node to receive data", proc=p)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        wait_for(lambda: "client stopped sending in the middle" in self.log(), "the session to end", log=self.log)
+        self.annex("copy", "--to", "tn1", "big")
+        self.assertTrue(self.nodeHas("n1", key))
+        self.assertRegex(self.log(), r"PUT \S+ to node n1 from offset [1-9][0-9]*: ")
+
     def test_two_targets_from_one_client(self):
         """
         Each target has an onion of its own, so the client's per-onion
@@ -319,3 +360,48 @@ class NotifyChangeTests(TorCase):
             return p.stdout.decode().strip() == head
 
         wait_for(fetched, "the remotedaemon to fetch the new ref", proc=rd, log=lambda: read(log) + self.log())
+
+
+class TorClusterNodeTests(TorCase):
+    """
+    A cluster with a node that is a tor-annex peer: stores go to it
+    through Tor, reads fail over when it is gone, and it is used again
+    once it is back.
+    """
+
+    nodes = 1
+
+    def setUp(self):
+        TorCase.setUp(self)
+        self.far = os.path.join(self.base, "far")
+        self.s.git("init", "-q", "-b", "main", self.far, cwd=self.base)
+        self.s.git("annex", "init", "-q", "far", cwd=self.far)
+        farAddr = self.address(repo=self.far)
+        self.farDaemon = self.startDaemon(repo=self.far, logname="far.log")
+        self.link("tfar", farAddr, cwd=self.s.proxy)
+        self.s.makeCluster("c1", ["n1", "tfar"])
+
+    def test_tor_annex_node_in_a_cluster(self):
+        cluster = self.s.git("config", "annex.cluster.c1", cwd=self.s.proxy).strip()
+        self.assertIn(self.s.uuidOf(self.far), self.s.git("show", "git-annex:cluster.log", cwd=self.s.proxy))
+        self.startDaemon()
+        self.annex("sync", "--no-content", "origin")
+        key = self.addFile("f", os.urandom(400000))
+        self.annex("copy", "--to", "origin-c1", "f")
+        self.assertTrue(self.nodeHas("n1", key))
+        self.assertTrue(self.nodeHas(self.far, key))
+        # The tor-annex node goes away: reads fail over to n1.
+        self.farDaemon.terminate()
+        self.farDaemon.wait()
+        self.annex("drop", "f")
+        self.annex("get", "--from", "origin-c1", "f")
+        key2 = self.addFile("g", os.urandom(1000))
+        self.annex("copy", "--to", "origin-c1", "g")
+        self.assertTrue(self.nodeHas("n1", key2))
+        self.assertIn("cannot reach node tfar (tor-annex::", self.log())
+        # Back again: used again.
+        self.startDaemon(repo=self.far, logname="far2.log")
+        key3 = self.addFile("h", os.urandom(1000))
+        self.annex("copy", "--to", "origin-c1", "h")
+        self.assertTrue(self.nodeHas(self.far, key3))
+        self.assertTrue(cluster)
