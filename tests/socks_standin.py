@@ -6,7 +6,7 @@ writes in its C{onion-listeners} file (the file of any repository directly under
 tests the protocol with the real client, not Tor.
 
 Run on its own (standard library only):
-    python socks_standin.py --root DIR [--port 9050] [--ready FILE]
+    python socks_standin.py --root DIR [--port 9050] [--ready FILE] [--map ONION:PORT=unix:PATH ...]
 """
 
 import argparse
@@ -15,7 +15,11 @@ import os
 import sys
 
 
-def lookup(root, onion, port):
+def lookup(root, onion, port, fixed=()):
+    for entry in fixed:
+        name, _, where = entry.partition("=")
+        if name == "%s:%d" % (onion, port):
+            return where
     paths = []
     for name in sorted(os.listdir(root)):
         for git in (".git", ""):
@@ -32,6 +36,9 @@ def lookup(root, onion, port):
                 host, _, local = parts[2].rpartition(":")
                 return host, int(local)
     return None
+
+
+FIXED = []
 
 
 async def pipe(reader, writer):
@@ -66,15 +73,18 @@ async def serve(root, reader, writer):
             writer.close()
             return
         port = int.from_bytes(await reader.readexactly(2), "big")
-        where = lookup(root, host, port)
+        where = lookup(root, host, port, FIXED)
         if where is None:
             sys.stderr.write("standin: no listener for %s:%d\n" % (host, port))
             writer.write(b"\x05\x04\x00\x01\x00\x00\x00\x00\x00\x00")
             await writer.drain()
             writer.close()
             return
-        up_reader, up_writer = await asyncio.open_connection(*where)
-        writer.write(b"\x05\x00\x00\x01\x7f\x00\x00\x01" + where[1].to_bytes(2, "big"))
+        if isinstance(where, str):
+            up_reader, up_writer = await asyncio.open_unix_connection(where[len("unix:") :])
+        else:
+            up_reader, up_writer = await asyncio.open_connection(*where)
+        writer.write(b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x00")
         await writer.drain()
         # As a tor stream: when either side ends, the stream is closed
         # both ways.
@@ -94,7 +104,9 @@ async def main():
     p.add_argument("--root", required=True)
     p.add_argument("--port", type=int, default=9050)
     p.add_argument("--ready")
+    p.add_argument("--map", action="append", default=[], help="ONION:PORT=unix:PATH, for a listener of another kind")
     a = p.parse_args()
+    FIXED.extend(a.map)
     server = await asyncio.start_server(lambda r, w: serve(a.root, r, w), "127.0.0.1", a.port)
     if a.ready:
         with open(a.ready, "w") as f:

@@ -405,3 +405,21 @@ class TorClusterNodeTests(TorCase):
         self.annex("copy", "--to", "origin-c1", "h")
         self.assertTrue(self.nodeHas(self.far, key3))
         self.assertTrue(cluster)
+
+
+class TorUnreachableTests(TorCase):
+    daemonArgs = ("--tor-control", "tcp:127.0.0.1:1")
+
+    def test_daemon_keeps_serving(self):
+        """
+        A tor that cannot be reached is logged and tried again; the
+        daemon and its listeners go on.
+        """
+        addr = self.address("n1")
+        self.startDaemon()
+        wait_for(lambda: "cannot publish onion service" in self.log(), "the publishing error", log=self.log)
+        self.assertIn("trying again in 30 s", self.log())
+        self.link("tn1", addr)
+        self.addFile("f", b"served anyway\n")
+        self.annex("copy", "--to", "tn1", "f")
+        self.assertNotIn("Unhandled Error", self.log())
