@@ -207,7 +207,9 @@ class OnionTargetTests(TorCase):
         self.startDaemon(logname="annexrelay2.log")
         self.addFile("f", b"after restart\n")
         self.annex("copy", "--to", "tn1", "f")
-        self.assertEqual(self.address("n2").split(":")[2] != addr.split(":")[2], True)
+        onion = addr.split(":")[2]
+        self.assertIn(onion, self.address("--list"))
+        self.assertEqual(self.address("n1").split(":")[2], onion)
 
     def test_cluster_address(self):
         self.s.makeCluster("c1", ["n1", "n2"])
@@ -264,7 +266,7 @@ class TokenTests(TorCase):
         self.addFile("f", b"revoked\n")
         out = self.annex("copy", "--to", "tn1", "f", ok=False)
         self.assertIn("failed", out)
-        self.assertIn("unknown", self.address("--revoke", ident, ok=False).lower() + "unknown")
+        self.assertIn("no token has id " + ident, self.address("--revoke", ident, ok=False))
 
     def test_read_only_token(self):
         self.s.addFile(self.client, "f", b"stored before\n")

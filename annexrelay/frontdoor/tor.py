@@ -131,7 +131,7 @@ class Publisher:
 
     def close(self):
         """
-        Take the onion services down (a launched tor is stopped).
+        Take the onion services down (a launched tor ends with the daemon).
         """
         self._closed = True
         return defer.ensureDeferred(self._close())
@@ -143,8 +143,7 @@ class Publisher:
                 await onion.remove()
             except Exception as e:
                 log.info("removing onion {onion}: {why}", onion=onion.hostname, why=str(e))
-        if self._tor is not None and self.control is None:
-            try:
-                await self._tor.quit()
-            except Exception:
-                pass
+        # A launched tor is not told to quit: it took ownership from this
+        # process (TAKEOWNERSHIP) and exits when the daemon's control
+        # connection closes.  (txtorcon logs any exit of a tor it launched
+        # as an unhandled error, a clean one included.)
