@@ -13,11 +13,13 @@ the repository keeps its hash.  A running daemon picks up new targets and
 revocations by itself.
 """
 
+import os
 import sys
 import time
 
 from twisted.python import usage
 
+from annexrelay.frontdoor.onion import LISTENERS
 from annexrelay.frontdoor.onionkeys import OnionKeys
 from annexrelay.frontdoor.tokens import MODES, TokenStore
 from annexrelay.repo import ProxyRepository, RepositoryError
@@ -72,7 +74,7 @@ def resolve(repo, name):
     )
 
 
-def run(options, out, now=None):
+def run(options, out, now=None, err=None):
     try:
         repo = ProxyRepository(options["repo"])
     except RepositoryError as e:
@@ -105,6 +107,11 @@ def run(options, out, now=None):
     key = keys.forTarget(target)
     _, token = store.issue(target, options["mode"], now if now is not None else time.time())
     out.write("%s:%s\n" % (key.address(), token))
+    if err is not None and not os.path.exists(os.path.join(os.path.dirname(keys.path), LISTENERS)):
+        err.write(
+            "annexrelay address: no daemon serves onions for %s yet; start it with --tor-control ENDPOINT or --tor-launch\n"
+            % (repo.path,)
+        )
 
 
 def _targetLast(argv):
@@ -135,7 +142,7 @@ def main(argv):
     options = AddressOptions()
     try:
         options.parseOptions(_targetLast(argv))
-        run(options, sys.stdout)
+        run(options, sys.stdout, err=sys.stderr)
     except usage.UsageError as e:
         sys.stderr.write("annexrelay address: %s\n" % (e,))
         sys.exit(1)
