@@ -89,7 +89,6 @@ def main():
         run(["git", "annex", "init", "-q", "client"], client, env)
         for name, addr in (("a", addrA), ("b", addrB), ("c", addrC)):
             run(["git", "annex", "p2p", "--link", "--name", name], client, env, net, (addr + "\n").encode())
-        small = []
         os.makedirs(os.path.join(client, "small"))
         for i in range(args.small_count):
             with open(os.path.join(client, "small", "s%04d" % i), "wb") as f:

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from annexrelay.demo import Setup  # noqa: E402
 from tests.onionnet import namespaces_usable, wait_for  # noqa: E402
-from tests.tornet import CONTROL, TorNetwork, tor_usable  # noqa: E402
+from tests.tornet import TorNetwork, tor_usable  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 
@@ -40,7 +40,7 @@ def main():
         say("== annexrelay address --repo proxy n1  ->", addr[:90] + "...")
         log = os.path.join(base, "annexrelay.log")
         p = net.net.spawn(
-            [os.path.join(BIN, "twistd"), "-n", "--pidfile=", "annexrelay", "--repo", s.proxy, "--tor-control", "tcp:127.0.0.1:%d" % CONTROL],
+            [os.path.join(BIN, "twistd"), "-n", "--pidfile=", "annexrelay", "--repo", s.proxy, "--tor-control", "tcp:127.0.0.1:%d" % net.control],
             log, env=s.env,
         )
         wait_for(lambda: " published" in open(log).read(), "the onion to be published", timeout=120, proc=p)

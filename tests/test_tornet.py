@@ -9,22 +9,19 @@ itself a tor-annex peer reached through Tor.
 import os
 
 from tests import test_tor
-from tests.onionnet import namespaces_usable
-from tests.tornet import CONTROL, TorNetwork, tor_usable
+from tests.tornet import TorNetwork, tor_usable
 
 
 class _TorNetCase(test_tor.TorCase):
     if not tor_usable():
         skip = "tor is not installed (.ci/run installs it from Debian's packages)"
-    elif not namespaces_usable():
-        skip = "a private Tor network needs a network namespace of its own (unshare -n, as root)"
-    daemonArgs = ("--tor-control", "tcp:127.0.0.1:%d" % CONTROL)
     timeout = 600
 
     def makeNet(self):
         self.tornet = TorNetwork(self.base, env=self.s.env)
         self.addCleanup(self.tornet.stop)
         self.tornet.start()
+        self.daemonArgs = ("--tor-control", "tcp:127.0.0.1:%d" % self.tornet.control)
         return self.tornet.net
 
     def waitPublished(self, repo, proc, log):

@@ -3,19 +3,29 @@ A private Tor network on loopback, for the real-Tor tier (recipe:
 shared/spec/tor-testnet.md): three directory authorities, four relays,
 then one tor that hosts onion services (ControlPort 9151) and is the
 clients' SOCKS port (127.0.0.1:9050).  Everything runs inside the test's
-own network namespace (L{tests.onionnet.OnionNet}); no relay is an exit
-and every tor knows only the loopback authorities.
+own network namespace (L{tests.onionnet.OnionNet}), on fixed ports; where
+none can be made, on the machine's loopback with free ports (but 9050,
+which git-annex's client needs).  No relay is an exit and every tor knows
+only the loopback authorities.
 """
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 
-from tests.onionnet import OnionNet, namespaces_usable, wait_for
+from tests.onionnet import OnionNet, wait_for
 
-CONTROL = 9151
 SOCKS = 9050
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def tor_usable():
@@ -74,8 +84,13 @@ class TorNetwork:
         os.makedirs(self.base, exist_ok=True)
         self.env = env
         self.net = OnionNet(base, ["sleep", "100000"], env=env)
+        self.isolated = bool(self.net.prefix)
+        self.control = 9151 if self.isolated else free_port()
         self.authorities = []
         self.relays = []
+
+    def _port(self, fixed):
+        return fixed if self.isolated else free_port()
 
     def _dir(self, nick):
         d = os.path.join(self.base, nick)
@@ -96,7 +111,7 @@ class TorNetwork:
             d = self._dir(nick)
             keys = os.path.join(d, "keys")
             os.makedirs(keys, mode=0o700, exist_ok=True)
-            dirport = 7100 + i
+            dirport = self._port(7100 + i)
             subprocess.run(
                 ["tor-gencert", "--create-identity-key", "--passphrase-fd", "0", "-i", keys + "/authority_identity_key",
                  "-s", keys + "/authority_signing_key", "-c", keys + "/authority_certificate", "-m", "12",
@@ -105,10 +120,10 @@ class TorNetwork:
             )
             with open(keys + "/authority_certificate") as f:
                 v3 = [l.split()[1] for l in f if l.startswith("fingerprint ")][0]
-            self.authorities.append((nick, 7000 + i, dirport, v3, self._fingerprint(nick)))
+            self.authorities.append((nick, self._port(7000 + i), dirport, v3, self._fingerprint(nick)))
         for i in range(4):
             nick = "r%d" % (i + 1)
-            self.relays.append((nick, 7200 + i, self._fingerprint(nick)))
+            self.relays.append((nick, self._port(7200 + i), self._fingerprint(nick)))
         lines = "\n".join(
             "DirAuthority %s orport=%d no-v2 v3ident=%s 127.0.0.1:%d %s" % (n, orp, v3, dp, fp)
             for n, orp, dp, v3, fp in self.authorities
@@ -127,7 +142,7 @@ class TorNetwork:
         wait_for(self._consensusReady, "a consensus listing every relay", timeout=90, log=self._logs)
         self._start(
             "host",
-            "SocksPort 127.0.0.1:%d\nControlPort 127.0.0.1:%d\nCookieAuthentication 1\n" % (SOCKS, CONTROL),
+            "SocksPort 127.0.0.1:%d\nControlPort 127.0.0.1:%d\nCookieAuthentication 1\n" % (SOCKS, self.control),
         )
         wait_for(lambda: "Bootstrapped 100%" in self._log("host"), "the host tor to bootstrap", timeout=90, log=self._logs)
 
