@@ -97,6 +97,8 @@ class RelayCore:
         @return: a L{Deferred} firing when it is all done.
         """
         self.pool.closeAll()
+        if self.refs is not None:
+            self.refs.close()
         return defer.gatherResults([self.branch.close(), self.locationLog.close()])
 
 

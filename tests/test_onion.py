@@ -237,3 +237,56 @@ def _turn():
     d = defer.Deferred()
     reactor.callLater(0.02, d.callback, None)
     return d
+
+
+class RefsWatcherTests(unittest.TestCase):
+    """
+    One watcher for all waiting sessions, against a real repository.
+    """
+
+    def setUp(self):
+        from annexrelay.branch.refs import RefsWatcher
+        from tests.gitrepos import git
+
+        self.path = os.path.abspath(self.mktemp())
+        subprocess_run(["git", "init", "-q", self.path])
+        git(self.path, "commit", "-q", "--allow-empty", "-m", "one")
+        self.watcher = RefsWatcher(reactor, self.path, os.path.join(self.path, ".git"), interval=0.02)
+        self.addCleanup(self.watcher.close)
+        self.reads = 0
+        current = self.watcher.current
+
+        async def counted():
+            self.reads += 1
+            return await current()
+
+        self.watcher.current = counted
+
+    @defer.inlineCallbacks
+    def test_two_waiters_one_read(self):
+        from tests.gitrepos import git
+
+        values, known = yield self.watcher.changedSince(None)
+        self.assertEqual(len(values), 1)
+        a = self.watcher.changedSince(known)
+        b = self.watcher.changedSince(known)
+        c = self.watcher.changedSince(known)
+        c.cancel()
+        self.failureResultOf(c, defer.CancelledError)
+        yield _turn()
+        self.assertFalse(a.called or b.called)
+        before = self.reads
+        git(self.path, "commit", "-q", "--allow-empty", "-m", "two")
+        head = git(self.path, "rev-parse", "HEAD").strip().encode()
+        (va, _), (vb, _) = yield defer.gatherResults([a, b])
+        self.assertEqual(va, [head])
+        self.assertEqual(vb, [head])
+        self.assertEqual(self.reads - before, 1)
+        yield _turn()
+        self.assertFalse(self.watcher.watching)
+
+
+def subprocess_run(argv):
+    import subprocess
+
+    subprocess.run(argv, check=True)

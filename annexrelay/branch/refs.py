@@ -6,15 +6,16 @@ C{CHANGED v1 v2 ...}: the new values of the refs that changed (git-annex
 sends values, not ref names).  The first C{NOTIFYCHANGE} of a connection is
 answered at once with the values of every ref.
 
-The watcher looks at the ref files' modification stamps each C{interval}
-seconds (no child process while nothing changes) and runs
-C{git for-each-ref} only when they moved.
+One watcher serves every waiting session: it looks at the ref files'
+modification stamps each C{interval} seconds while anyone waits (no child
+process while nothing changes) and runs C{git for-each-ref} only when they
+moved.
 """
 
 import os
 from typing import Dict, List
 
-from twisted.internet import task
+from twisted.internet import defer, task
 
 from annexrelay.branch.git import runGit
 
@@ -46,6 +47,11 @@ def changed_values(old: Dict[bytes, bytes], new: Dict[bytes, bytes]) -> List[byt
 
 class RefsWatcher:
     """
+    One watcher for every waiting C{NOTIFYCHANGE} of the daemon: while
+    anyone waits, it looks at the ref files' stamps every C{interval}
+    seconds, reads the refs (one C{git for-each-ref}) only when they moved,
+    and answers each waiter whose refs differ from what it was last told.
+
     @param gitDir: the repository's git directory (its C{refs/} and
         C{packed-refs} are watched).
     """
@@ -55,6 +61,17 @@ class RefsWatcher:
         self.repoPath = repoPath
         self.gitDir = gitDir
         self.interval = interval
+        self._waiters = []
+        self._loop = None
+        self._stamp = None
+        self._refs = None
+
+    @property
+    def watching(self):
+        """
+        Whether anyone waits (the stamps are being looked at).
+        """
+        return self._loop is not None
 
     def stamp(self):
         """
@@ -87,23 +104,62 @@ class RefsWatcher:
             raise OSError("git for-each-ref failed: %s" % (out.decode("utf-8", "replace").strip(),))
         return parse_refs(out)
 
-    async def changedSince(self, known):
+    def changedSince(self, known):
         """
         Wait until some ref differs from C{known} (C{{ref: value}}, or None
         for "answer at once").
 
-        @return: C{(values of the changed refs, all refs now)}.
+        @return: a L{Deferred} (cancellable) firing with C{(values of the
+            changed refs, all refs now)}.
         """
         if known is None:
-            refs = await self.current()
-            return sorted(set(refs.values())), refs
-        stamp = None
-        while True:
-            now = self.stamp()
-            if now != stamp:
-                stamp = now
-                refs = await self.current()
-                values = changed_values(known, refs)
-                if values or set(refs) != set(known):
-                    return values, refs
-            await task.deferLater(self.reactor, self.interval, lambda: None)
+            return defer.ensureDeferred(self._all())
+        d = defer.Deferred(lambda d: self._forget(d))
+        self._waiters.append((known, d))
+        if self._loop is None:
+            self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self._check()))
+            self._loop.clock = self.reactor
+            self._loop.start(self.interval, now=True).addErrback(self._failed)
+        return d
+
+    async def _all(self):
+        refs = await self.current()
+        return sorted(set(refs.values())), refs
+
+    def _forget(self, d):
+        self._waiters = [w for w in self._waiters if w[1] is not d]
+
+    def _failed(self, f):
+        self._loop = None
+        waiters, self._waiters = self._waiters, []
+        for _, d in waiters:
+            if not d.called:
+                d.errback(f)
+
+    async def _check(self):
+        if not self._waiters:
+            self.close()
+            return
+        stamp = self.stamp()
+        if stamp != self._stamp or self._refs is None:
+            self._refs = await self.current()
+            self._stamp = stamp
+        refs = self._refs
+        answered = []
+        for known, d in list(self._waiters):
+            values = changed_values(known, refs)
+            if values or set(refs) != set(known):
+                answered.append((d, values))
+        self._waiters = [w for w in self._waiters if w[1] not in [d for d, _ in answered]]
+        for d, values in answered:
+            if not d.called:
+                d.callback((values, refs))
+
+    def close(self):
+        """
+        Stop watching (nobody waits, or the daemon stops).
+        """
+        loop, self._loop = self._loop, None
+        self._stamp = self._refs = None
+        if loop is not None and loop.running:
+            loop.stop()

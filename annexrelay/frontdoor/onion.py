@@ -45,12 +45,14 @@ class _OnionSessions(Factory):
     def __init__(self, door, key):
         self.door = door
         self.key = key
+        # Guessing at one onion does not slow the others down.
+        self.limiter = FailureLimiter(door.reactor)
 
     def buildProtocol(self, addr):
         door = self.door
         key = self.key
         authenticator = TokenAuthenticator(
-            lambda client, token: door.grant(key.target, client, token), door.limiter, clock=door.reactor
+            lambda client, token: door.grant(key.target, client, token), self.limiter, clock=door.reactor
         )
         session = door.core.session(authenticator, "tor client of %s" % (key.onion[:12],))
         door.live.add(session)
@@ -74,7 +76,6 @@ class OnionFrontDoor(service.Service):
         self.keys = OnionKeys(gitDir)
         self.tokens = TokenStore(gitDir)
         self.statusPath = os.path.join(private_dir(gitDir), LISTENERS)
-        self.limiter = FailureLimiter(reactor)
         self.live = set()
         self.ports = {}
         self._keysStamp = self._tokensStamp = None

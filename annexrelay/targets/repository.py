@@ -121,7 +121,7 @@ class OwnRepository:
         return self.inner.summary()
 
     async def _notify(self, session):
-        self._waiting = defer.ensureDeferred(self.refs.changedSince(self._known))
+        self._waiting = self.refs.changedSince(self._known)
         lost = session.whenLost()
         lost.addCallbacks(
             lambda _: self._waiting.cancel() if self._waiting is not None else None,
