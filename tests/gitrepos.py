@@ -23,3 +23,15 @@ def annexRepository(path, description="proxy"):
     subprocess.run(["git", "init", "-q", path], check=True)
     git(path, "annex", "init", "-q", description)
     return path
+
+
+def restore_node(path):
+    """
+    Move a node's repository back from C{path + ".gone"}.  A git-annex-shell
+    that was still serving it when it was moved aside builds its paths from
+    the old name and may have made annex directories there again (lock and
+    transfer files, nothing of the repository): those go first.
+    """
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.rename(path + ".gone", path)

@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 
+from tests.gitrepos import restore_node
 from tests.test_interop import InteropCase
 
 SIZE = 3 * 1000 * 1000
@@ -291,7 +292,7 @@ class _FaultCases:
             reply = s.line()
             self.assertTrue(reply.startswith(b"ERROR cannot reach node %s " % victim.encode()), reply)
         self.assertEqual(s.close(), 0)
-        os.rename(self.s.nodes[victim] + ".gone", self.s.nodes[victim])
+        restore_node(self.s.nodes[victim])
         self.finishPut(0)
 
     def test_node_stalls_and_the_client_gives_up(self):

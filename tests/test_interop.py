@@ -15,6 +15,7 @@ from twisted.trial import unittest
 from annexrelay.connectors.process import nodeCommand
 from annexrelay.demo import Setup
 from annexrelay.repo import ProxyRepository
+from tests.gitrepos import restore_node
 
 
 def _have_git_annex():
@@ -371,7 +372,7 @@ class ClusterTests(InteropCase):
         """
         path = self.s.nodes[name]
         os.rename(path, path + ".gone")
-        self.addCleanup(os.rename, path + ".gone", path)
+        self.addCleanup(restore_node, path)
 
     def test_copy_lands_on_every_node_whereis(self):
         self.add("a.txt", "b.txt", "c.txt")

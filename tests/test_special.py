@@ -7,6 +7,7 @@ git-annex client: directory, chunked, encrypted, exporttree+annexobjects.
 import os
 import re
 
+from tests.gitrepos import restore_node
 from tests.test_interop import InteropCase
 
 KINDS = {
@@ -102,7 +103,7 @@ class SpecialRemoteClusterNodeTests(InteropCase):
             self.annex("drop", "c.txt")
             self.annex("get", "--from", "origin-c1", "c.txt")
         finally:
-            os.rename(self.s.nodes["n1"] + ".gone", self.s.nodes["n1"])
+            restore_node(self.s.nodes["n1"])
         with open(os.path.join(self.client, "c.txt"), "rb") as f:
             self.assertEqual(f.read(), content)
         self.annex("drop", "--from", "origin-c1", "c.txt")

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 
+from tests.gitrepos import restore_node
 from tests.test_interop import InteropCase
 from tests.test_special import verify
 
@@ -70,7 +71,7 @@ class TestRemoteTests(InteropCase):
         try:
             self.check("origin-c1", compare=False)
         finally:
-            os.rename(self.s.nodes["n3"] + ".gone", self.s.nodes["n3"])
+            restore_node(self.s.nodes["n3"])
 
     def test_proxied_special_remote(self):
         where = os.path.join(self.s.base, "sr-store")
