@@ -26,7 +26,12 @@ from annexrelay.repo import ProxyRepository, RepositoryError
 
 
 class AddressOptions(usage.Options):
-    synopsis = "--repo P [TARGET] [--mode MODE] | --list | --revoke ID"
+    synopsis = "annexrelay address --repo P [TARGET] [--mode MODE] | --list | --revoke ID"
+    longdesc = (
+        "Print the tor-annex::ONION:PORT:TOKEN address a client links with "
+        "(git annex p2p --link) for TARGET: a proxied remote or cluster of P, "
+        "or P itself when omitted.  A running daemon picks it up by itself."
+    )
     optParameters = [
         ["repo", "r", ".", "The proxy repository."],
         ["mode", "m", "read-write", "What the token allows: %s." % (", ".join(MODES),)],

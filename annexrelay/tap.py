@@ -24,7 +24,9 @@ class Options(usage.Options):
     synopsis = "--repo PROXYREPO [--listen ENDPOINT ...]"
     longdesc = (
         "Serve the git-annex proxy repository PROXYREPO: relay P2P sessions "
-        "that annexrelay-shell hands over to the remotes it proxies."
+        "that annexrelay-shell hands over to the remotes it proxies; with "
+        "--tor-control or --tor-launch, also serve every target that "
+        "'annexrelay address' issued an address for as an onion service."
     )
     optParameters = [
         ["repo", "r", None, "The proxy repository (configured with annex-proxy and 'git annex updateproxy')."],

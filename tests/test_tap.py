@@ -54,3 +54,31 @@ class WiringTests(unittest.TestCase):
         from twisted.python.usage import UsageError
 
         self.assertRaises(UsageError, tap.Options().parseOptions, [])
+
+    def test_one_way_to_tor(self):
+        from twisted.python.usage import UsageError
+
+        path = self.makeRepo()
+        for pair in (["--tor-control", "tcp:127.0.0.1:9051", "--tor-launch"], ["--tor-launch", "--onion-local-only"]):
+            self.assertRaises(UsageError, tap.Options().parseOptions, ["--repo", path] + pair)
+
+    def test_onion_front_door_listens_per_target(self):
+        """
+        With --onion-local-only, each target with a key gets a loopback
+        listener when the service starts (a memory reactor: no tor).
+        """
+        from annexrelay.frontdoor.onionkeys import OnionKeys
+        from annexrelay.repo import ProxyRepository
+
+        path = self.makeRepo(remotes=2)
+        repo = ProxyRepository(path)
+        keys = OnionKeys(repo.gitDir)
+        keys.forTarget(repo.uuid)
+        keys.forTarget(sorted(repo.nodes)[0])
+        options = tap.Options()
+        options.parseOptions(["--repo", path, "--onion-local-only", "--listen", "tcp:0:interface=127.0.0.1"])
+        memory = MemoryReactorClock()
+        top = tap.makeService(options, reactor=memory)
+        top.startService()
+        onion = [(port, iface) for port, _, _, iface in memory.tcpServers[1:]]
+        self.assertEqual(onion, [(0, "127.0.0.1"), (0, "127.0.0.1")])
