@@ -98,3 +98,38 @@ def _is_annexrelay_shell(path):
         return False
     # A console script: a short Python file naming its entry point.
     return b"annexrelay.frontdoor.shell" in head or b"annexrelay.shell" in head
+
+
+def file_stamp(path):
+    """
+    What changes when the file at C{path} is rewritten (modification time,
+    size, inode), or None if there is none: how the daemon notices that a
+    configuration, key or token file changed without reading it.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def private_dir(gitDir):
+    """
+    annexrelay's private state in a repository (made mode 0700).
+    """
+    path = os.path.join(gitDir, "annex", "annexrelay")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def write_private(path, text):
+    """
+    Replace C{path} with C{text}, mode 0600, atomically.
+    """
+    tmp = path + ".new"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -18,7 +18,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 from twisted.logger import Logger
 
 from annexrelay.connectors import urls
-from annexrelay.paths import find_repository
+from annexrelay.paths import file_stamp, find_repository
 
 log = Logger()
 
@@ -127,11 +127,7 @@ class ProxyRepository:
         self.reload()
 
     def _statStamp(self):
-        try:
-            st = os.stat(self._configFile)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return file_stamp(self._configFile)
 
     def reload(self):
         """

@@ -12,9 +12,8 @@ from twisted.python import usage
 from annexrelay.core import makeCore
 from annexrelay.frontdoor.handover import HandoverFactory
 from annexrelay.frontdoor.onion import OnionFrontDoor
-from annexrelay.frontdoor.onionkeys import private_dir
 from annexrelay.frontdoor.tor import Publisher
-from annexrelay.paths import default_socket, short_socket_path
+from annexrelay.paths import default_socket, private_dir, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
 
 log = Logger()

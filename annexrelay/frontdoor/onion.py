@@ -29,8 +29,9 @@ from twisted.logger import Logger
 from annexrelay.clientside import Mode
 from annexrelay.core import TargetUnknown
 from annexrelay.frontdoor.auth import FailureLimiter, Grant, TokenAuthenticator
-from annexrelay.frontdoor.onionkeys import OnionKeys, private_dir, write_private
+from annexrelay.frontdoor.onionkeys import OnionKeys
 from annexrelay.frontdoor.tokens import TokenStore
+from annexrelay.paths import private_dir, write_private
 
 LISTENERS = "onion-listeners"
 

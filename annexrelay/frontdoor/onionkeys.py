@@ -24,6 +24,8 @@ from typing import Dict, NamedTuple
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from annexrelay.paths import file_stamp, private_dir, write_private
+
 ONIONS = "onions"
 DEFAULT_PORT = 5555
 
@@ -105,28 +107,6 @@ def format_keys(keys) -> str:
     )
 
 
-def private_dir(gitDir: str) -> str:
-    """
-    annexrelay's private state in a repository (made mode 0700).
-    """
-    path = os.path.join(gitDir, "annex", "annexrelay")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return path
-
-
-def write_private(path: str, text: str):
-    """
-    Replace C{path} with C{text}, mode 0600, atomically.
-    """
-    tmp = path + ".new"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class OnionKeys:
     """
     The onion keys of one repository (C{.git/annex/annexrelay/onions}).
@@ -143,11 +123,7 @@ class OnionKeys:
             return {}
 
     def stamp(self):
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return file_stamp(self.path)
 
     def forTarget(self, target: bytes, port: int = DEFAULT_PORT) -> OnionKey:
         """

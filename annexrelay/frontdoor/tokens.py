@@ -16,7 +16,7 @@ import hmac
 import os
 from typing import List, NamedTuple, Optional
 
-from annexrelay.frontdoor.onionkeys import private_dir, write_private
+from annexrelay.paths import file_stamp, private_dir, write_private
 
 TOKENS = "tokens"
 MODES = ("read-write", "append-only", "read-only")
@@ -83,11 +83,7 @@ class TokenStore:
         self._entries = []
 
     def stamp(self):
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return file_stamp(self.path)
 
     def entries(self) -> List[TokenEntry]:
         stamp = self.stamp()
