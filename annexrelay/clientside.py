@@ -108,12 +108,6 @@ class ClientSession(P2PFramer):
         self.abort()
 
     def connectionMade(self):
-        # Over TCP (the onion front door's loopback listener), small replies
-        # must not wait for the peer's delayed ACK (Nagle): about 40 ms a
-        # file otherwise.
-        noDelay = getattr(self.transport, "setTcpNoDelay", None)
-        if noDelay is not None:
-            noDelay(True)
         d = defer.ensureDeferred(self._run())
         d.addErrback(self._crashed)
 

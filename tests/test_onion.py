@@ -139,9 +139,9 @@ class FrontDoorTests(unittest.TestCase):
         self.addCleanup(self.door.stopService)
 
     async def connect(self):
-        while self.door.ports.get(self.key.onion) is None:
+        while self.door.served.get(self.key.onion, (None, None))[1] is None:
             await _turn()
-        port = self.door.ports[self.key.onion].getHost().port
+        port = self.door.served[self.key.onion][1].getHost().port
         c = _Client()
         await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), c)
         self.addCleanup(c.abort)

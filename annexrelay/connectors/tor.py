@@ -109,7 +109,4 @@ class TorConnector:
 
     async def _open(self, endpoint, conn, version, bypass, token):
         await endpoint.connect(Factory.forProtocol(lambda: conn))
-        noDelay = getattr(conn.transport, "setTcpNoDelay", None)
-        if noDelay is not None:
-            noDelay(True)
         await conn.handshake(version, bypass, auth=(self.repository.uuid, token.encode("ascii")))

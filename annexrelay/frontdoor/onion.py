@@ -78,7 +78,8 @@ class OnionFrontDoor(service.Service):
         self.tokens = TokenStore(gitDir)
         self.statusPath = os.path.join(private_dir(gitDir), LISTENERS)
         self.live = set()
-        self.ports = {}
+        # onion -> (key, listening port), the port None while it opens.
+        self.served = {}
         self._keysStamp = self._tokensStamp = None
         self._poll = None
 
@@ -102,7 +103,7 @@ class OnionFrontDoor(service.Service):
     def _dropRevoked(self):
         valid = {e.id for e in self.tokens.entries()}
         for session in list(self.live):
-            grant = getattr(session, "grant", None)
+            grant = session.grant
             if grant is not None and grant.token is not None and grant.token not in valid:
                 log.info("token {id} was revoked: closing the session of {peer}", id=grant.token, peer=session.peer)
                 session.abort()
@@ -121,8 +122,8 @@ class OnionFrontDoor(service.Service):
         if stamp != self._keysStamp:
             self._keysStamp = stamp
             for key in self.keys.load().values():
-                if key.onion not in self.ports:
-                    self.ports[key.onion] = None
+                if key.onion not in self.served:
+                    self.served[key.onion] = (key, None)
                     defer.ensureDeferred(self._open(key)).addErrback(
                         lambda f, key=key: log.failure("cannot serve onion {onion}", f, onion=key.onion)
                     )
@@ -134,7 +135,7 @@ class OnionFrontDoor(service.Service):
     async def _open(self, key):
         endpoint = TCP4ServerEndpoint(self.reactor, 0, interface="127.0.0.1")
         port = await endpoint.listen(_OnionSessions(self, key))
-        self.ports[key.onion] = port
+        self.served[key.onion] = (key, port)
         local = port.getHost().port
         self._writeStatus()
         log.info(
@@ -148,12 +149,11 @@ class OnionFrontDoor(service.Service):
             self.publisher.publish(key, local)
 
     def _writeStatus(self):
-        keys = self.keys.load()
-        lines = []
-        for onion, port in sorted(self.ports.items()):
-            key = next((k for k in keys.values() if k.onion == onion), None)
-            if port is not None and key is not None:
-                lines.append("%s %d 127.0.0.1:%d %s\n" % (onion, key.port, port.getHost().port, key.target.decode()))
+        lines = [
+            "%s %d 127.0.0.1:%d %s\n" % (onion, key.port, port.getHost().port, key.target.decode())
+            for onion, (key, port) in sorted(self.served.items())
+            if port is not None
+        ]
         write_private(self.statusPath, "".join(lines))
 
     def stopService(self):
@@ -163,10 +163,10 @@ class OnionFrontDoor(service.Service):
         ds = []
         if self.publisher is not None:
             ds.append(self.publisher.close())
-        for port in self.ports.values():
+        for _, port in self.served.values():
             if port is not None:
                 ds.append(defer.maybeDeferred(port.stopListening))
-        self.ports = {}
+        self.served = {}
         try:
             os.unlink(self.statusPath)
         except OSError:

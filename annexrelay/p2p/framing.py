@@ -49,6 +49,15 @@ class P2PFramer(Protocol):
 
     # Sending
 
+    def makeConnection(self, transport):
+        # The protocol is request and reply in small lines: over TCP (the
+        # onion front door, tor nodes) a reply must not wait for the peer's
+        # delayed ACK (Nagle), about 40 ms a file otherwise.
+        noDelay = getattr(transport, "setTcpNoDelay", None)
+        if noDelay is not None:
+            noDelay(True)
+        Protocol.makeConnection(self, transport)
+
     def sendMessage(self, msg):
         kernel.write(self.transport, messages.format(msg))
 
