@@ -12,10 +12,11 @@ loopback and is skipped if port 9050 is taken.
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
+
+from tests.ports import port_free
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _usable = None
@@ -33,18 +34,6 @@ def namespaces_usable():
             and subprocess.run(["unshare", "-n", "true"], stderr=subprocess.DEVNULL).returncode == 0
         )
     return _usable
-
-
-def port_free(port):
-    s = socket.socket()
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def wait_for(predicate, what, timeout=60, proc=None, log=None):

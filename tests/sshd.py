@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from tests.ports import free_port
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -30,14 +32,6 @@ def available():
     if os.geteuid() != 0:
         return "sshd must start as root here"
     return None
-
-
-def _freePort():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _keygen(path):
@@ -58,7 +52,7 @@ class Sshd:
         os.makedirs(self.base, exist_ok=True)
         os.chmod(self.base, 0o700)
         venv = os.path.dirname(sys.executable)
-        self.port = _freePort()
+        self.port = free_port()
         hostKey = os.path.join(self.base, "host_key")
         _keygen(hostKey)
         self.keys = {}

@@ -108,6 +108,22 @@ class TorCase(unittest.TestCase):
     def link(self, name, address, ok=True, cwd=None):
         return self.annex("p2p", "--link", "--name", name, input=address + "\n", ok=ok, cwd=cwd)
 
+    def torPeer(self, name="far", remote="tfar"):
+        """
+        A repository that is a tor-annex peer (served by a daemon of its
+        own on its own onion), linked from the proxy repository as remote
+        C{remote}.
+
+        @return: its path and its daemon.
+        """
+        path = os.path.join(self.base, name)
+        self.s.git("init", "-q", "-b", "main", path, cwd=self.base)
+        self.s.git("annex", "init", "-q", name, cwd=path)
+        addr = self.address(repo=path)
+        daemon = self.startDaemon(repo=path, logname=name + ".log")
+        self.link(remote, addr, cwd=self.s.proxy)
+        return path, daemon
+
     def nodeHas(self, node, key):
         p = subprocess.run(
             ["git", "annex", "contentlocation", key], cwd=self.s.nodes.get(node, node), env=self.s.env,
@@ -302,12 +318,7 @@ class TorNodeTests(TorCase):
     nodes = 1
 
     def test_proxied_tor_annex_node(self):
-        far = os.path.join(self.base, "far")
-        self.s.git("init", "-q", "-b", "main", far, cwd=self.base)
-        self.s.git("annex", "init", "-q", "far", cwd=far)
-        farAddr = self.address(repo=far)
-        self.startDaemon(repo=far, logname="far.log")
-        self.link("tfar", farAddr, cwd=self.s.proxy)
+        far, _ = self.torPeer()
         self.s.git("config", "remote.tfar.annex-proxy", "true", cwd=self.s.proxy)
         addr = self.address("tfar")
         self.startDaemon()
@@ -375,12 +386,7 @@ class TorClusterNodeTests(TorCase):
 
     def setUp(self):
         TorCase.setUp(self)
-        self.far = os.path.join(self.base, "far")
-        self.s.git("init", "-q", "-b", "main", self.far, cwd=self.base)
-        self.s.git("annex", "init", "-q", "far", cwd=self.far)
-        farAddr = self.address(repo=self.far)
-        self.farDaemon = self.startDaemon(repo=self.far, logname="far.log")
-        self.link("tfar", farAddr, cwd=self.s.proxy)
+        self.far, self.farDaemon = self.torPeer()
         self.s.makeCluster("c1", ["n1", "tfar"])
 
     def test_tor_annex_node_in_a_cluster(self):

@@ -43,12 +43,7 @@ class RealTorTests(_TorNetCase):
     def test_everything_over_a_private_tor_network(self):
         self.s.addNode("n3", proxied=False)
         self.s.makeCluster("c1", ["n2", "n3"])
-        far = os.path.join(self.base, "far")
-        self.s.git("init", "-q", "-b", "main", far, cwd=self.base)
-        self.s.git("annex", "init", "-q", "far", cwd=far)
-        farAddr = self.address(repo=far)
-        self.startDaemon(repo=far, logname="far.log")
-        self.link("tfar", farAddr, cwd=self.s.proxy)
+        far, _ = self.torPeer()
         self.s.git("config", "remote.tfar.annex-proxy", "true", cwd=self.s.proxy)
         addresses = {name: self.address(*([name] if name else [])) for name in ("n1", "c1", "tfar", None)}
         self.startDaemon()

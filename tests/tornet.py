@@ -11,21 +11,13 @@ only the loopback authorities.
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 from tests.onionnet import OnionNet, wait_for
+from tests.ports import free_port
 
 SOCKS = 9050
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def tor_usable():
