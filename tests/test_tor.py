@@ -108,6 +108,21 @@ class TorCase(unittest.TestCase):
     def link(self, name, address, ok=True, cwd=None):
         return self.annex("p2p", "--link", "--name", name, input=address + "\n", ok=ok, cwd=cwd)
 
+    def roundTrip(self, remote, node, size):
+        """
+        Copy a new file of C{size} bytes to C{remote} (whose content lands
+        on C{node}), get it back, fsck it there and drop it from there.
+        """
+        key = self.addFile("big", os.urandom(size))
+        self.annex("copy", "--to", remote, "big")
+        self.assertTrue(self.nodeHas(node, key))
+        self.annex("drop", "big")
+        self.annex("get", "--from", remote, "big")
+        self.annex("fsck", "--from", remote, "big")
+        self.annex("drop", "--from", remote, "big")
+        self.assertFalse(self.nodeHas(node, key))
+        return key
+
     def torPeer(self, name="far", remote="tfar"):
         """
         A repository that is a tor-annex peer (served by a daemon of its
@@ -147,14 +162,7 @@ class OnionTargetTests(TorCase):
         out = self.link("tn1", addr)
         self.assertIn("ok", out)
         self.assertEqual(self.s.git("config", "remote.tn1.annex-uuid", cwd=self.client).strip(), self.s.uuidOf(self.s.nodes["n1"]))
-        key = self.addFile("big", os.urandom(3 << 20))
-        self.annex("copy", "--to", "tn1", "big")
-        self.assertTrue(self.nodeHas("n1", key))
-        self.annex("drop", "big")
-        self.annex("get", "--from", "tn1", "big")
-        self.annex("fsck", "--from", "tn1", "big")
-        self.annex("drop", "--from", "tn1", "big")
-        self.assertFalse(self.nodeHas("n1", key))
+        self.roundTrip("tn1", "n1", 3 << 20)
         self.assertNotIn("Traceback", self.log())
 
     def test_whereis_after_pull(self):

@@ -50,14 +50,7 @@ class RealTorTests(_TorNetCase):
         for name, addr in addresses.items():
             self.link("t" + (name or "proxy"), addr)
 
-        key = self.addFile("big", os.urandom(2 << 20))
-        self.annex("copy", "--to", "tn1", "big")
-        self.assertTrue(self.nodeHas("n1", key))
-        self.annex("drop", "big")
-        self.annex("get", "--from", "tn1", "big")
-        self.annex("fsck", "--from", "tn1", "big")
-        self.annex("drop", "--from", "tn1", "big")
-        self.assertFalse(self.nodeHas("n1", key))
+        key = self.roundTrip("tn1", "n1", 2 << 20)
 
         self.annex("copy", "--to", "tc1", "big")
         self.assertTrue(self.nodeHas("n2", key) and self.nodeHas("n3", key))
