@@ -9,6 +9,7 @@ from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.core import makeCore
 from annexrelay.frontdoor.handover import HandoverFactory
 from annexrelay.frontdoor.onion import OnionFrontDoor
@@ -33,7 +34,7 @@ class Options(usage.Options):
         ["commit-delay", None, 1.0, "Seconds location log updates are gathered before one commit.", float],
         ["tor-control", None, None, "Publish the onion services through the tor with this control port (an endpoint string: tcp:127.0.0.1:9051, unix:/run/tor/control)."],
         ["tor-binary", None, None, "The tor --tor-launch runs (default: tor on PATH)."],
-        ["tor-socks", None, "tcp:127.0.0.1:9050", "The tor SOCKS port tor-annex nodes are reached through (an endpoint string)."],
+        ["tor-socks", None, DEFAULT_SOCKS, "The tor SOCKS port tor-annex nodes are reached through (an endpoint string)."],
     ]
 
     optFlags = [
