@@ -206,6 +206,58 @@ class OnionTargetTests(TorCase):
         self.assertTrue(self.nodeHas("n1", key))
         self.assertRegex(self.log(), r"PUT \S+ to node n1 from offset [1-9][0-9]*: ")
 
+    def test_daemon_stopped_mid_copy_then_restarted(self):
+        """
+        The daemon stopped in the middle of an upload over Tor: the client
+        fails cleanly, the daemon shuts down without an unhandled error,
+        and after a restart the retry resumes from the node's partial
+        object.
+        """
+        addr = self.address("n1")
+        daemon = self.startDaemon()
+        self.link("tn1", addr)
+        key = self.addFile("big", os.urandom(64 << 20))
+        tmp = os.path.join(self.s.nodes["n1"], ".git", "annex", "tmp", key)
+        p = subprocess.Popen(
+            self.net.prefix + ["git", "annex", "copy", "--to", "tn1", "big"],
+            cwd=self.client, env=self.s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: os.path.exists(tmp) and os.path.getsize(tmp) > (1 << 20), "the node to receive data", proc=p)
+        daemon.terminate()
+        daemon.wait()
+        self.assertNotEqual(p.wait(timeout=120), 0)
+        self.assertIn("Server Shut Down", self.log())
+        self.startDaemon(logname="annexrelay2.log")
+        self.annex("copy", "--to", "tn1", "big")
+        self.assertTrue(self.nodeHas("n1", key))
+        after = read(os.path.join(self.base, "annexrelay2.log"))
+        self.assertRegex(after, r"PUT \S+ to node n1 from offset [1-9][0-9]*: ")
+        for log in (self.log(), after):
+            self.assertNotIn("Unhandled Error", log)
+            self.assertNotIn("Traceback", log)
+
+    def test_get_cut_by_a_killed_client_then_retried(self):
+        import signal
+
+        addr = self.address("n1")
+        self.startDaemon()
+        self.link("tn1", addr)
+        key = self.addFile("big", os.urandom(64 << 20))
+        self.annex("copy", "--to", "tn1", "big")
+        self.annex("drop", "big")
+        tmp = os.path.join(self.client, ".git", "annex", "tmp", key)
+        p = subprocess.Popen(
+            self.net.prefix + ["git", "annex", "get", "--from", "tn1", "big"],
+            cwd=self.client, env=self.s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        wait_for(lambda: os.path.exists(tmp) and os.path.getsize(tmp) > (1 << 20), "the client to receive data", proc=p)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        self.annex("get", "--from", "tn1", "big")
+        self.annex("fsck", "big")
+        self.assertNotIn("Unhandled Error", self.log())
+        self.assertNotIn("Traceback", self.log())
+
     def test_two_targets_from_one_client(self):
         """
         Each target has an onion of its own, so the client's per-onion
