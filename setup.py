@@ -14,7 +14,7 @@ setup(
     entry_points={
         "console_scripts": [
             "annexrelay = annexrelay.__main__:main",
-            "annexrelay-shell = annexrelay.frontdoor.shell:main",
+            "annexrelay-shell = annexrelay.frontdoor.ssh.shell:main",
         ]
     },
 )

@@ -19,9 +19,9 @@ import time
 
 from twisted.python import usage
 
-from annexrelay.frontdoor.onion import LISTENERS
-from annexrelay.frontdoor.onionkeys import OnionKeys
-from annexrelay.frontdoor.tokens import MODES, TokenStore
+from annexrelay.frontdoor.tor.onion import LISTENERS
+from annexrelay.frontdoor.tor.keys import OnionKeys
+from annexrelay.frontdoor.tor.tokens import MODES, TokenStore
 from annexrelay.repo import ProxyRepository, RepositoryError
 
 

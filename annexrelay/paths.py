@@ -97,7 +97,7 @@ def _is_annexrelay_shell(path):
     except OSError:
         return False
     # A console script: a short Python file naming its entry point.
-    return b"annexrelay.frontdoor.shell" in head or b"annexrelay.shell" in head
+    return b"annexrelay.frontdoor.ssh.shell" in head or b"annexrelay.shell" in head
 
 
 def file_stamp(path):

@@ -11,9 +11,9 @@ from twisted.python import usage
 
 from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.core import makeCore
-from annexrelay.frontdoor.handover import HandoverFactory
-from annexrelay.frontdoor.onion import OnionFrontDoor
-from annexrelay.frontdoor.tor import Publisher
+from annexrelay.frontdoor.ssh.handover import HandoverFactory
+from annexrelay.frontdoor.tor.onion import OnionFrontDoor
+from annexrelay.frontdoor.tor.publish import Publisher
 from annexrelay.paths import default_socket, private_dir, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
 

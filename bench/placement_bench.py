@@ -24,7 +24,7 @@ from twisted.internet import defer, task  # noqa: E402
 from annexrelay.branch import locationlog, uuidlogs  # noqa: E402
 from annexrelay.branch.reader import BranchReader  # noqa: E402
 from annexrelay.branch.sizes import RepoSizes  # noqa: E402
-from annexrelay.demo import Setup  # noqa: E402
+from annexrelay.testing.lab import Setup  # noqa: E402
 from annexrelay.placement import ClusterView  # noqa: E402
 from annexrelay.repo import ProxyRepository  # noqa: E402
 

@@ -25,8 +25,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
-from annexrelay.demo import Setup  # noqa: E402
-from tests.onionnet import OnionNet, namespaces_usable, standin_argv, wait_for  # noqa: E402
+from annexrelay.testing.lab import Setup  # noqa: E402
+from annexrelay.testing.onionnet import OnionNet, namespaces_usable, standin_argv, wait_for  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 FAKE_ONION = "a" * 56 + ".onion"

@@ -15,8 +15,8 @@ from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from annexrelay.p2p import messages
-from tests.memory import ClusterPair, RelayPair
-from tests.test_interop import InteropCase
+from annexrelay.testing.memory import ClusterPair, RelayPair
+from tests.interop.test_interop import InteropCase
 
 KEYS = [
     b"SHA256E-s10--84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882.txt",

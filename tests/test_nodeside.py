@@ -7,7 +7,7 @@ from twisted.trial import unittest
 
 from annexrelay.nodeside import NodeConnection, NodeError
 from annexrelay.repo import Node
-from tests.memory import CLIENT_UUID, NODE_UUID, TOKEN
+from annexrelay.testing.memory import CLIENT_UUID, NODE_UUID, TOKEN
 
 
 class HandshakeTests(unittest.TestCase):

@@ -10,7 +10,7 @@ from twisted.trial import unittest
 
 from annexrelay import tap
 
-from tests.gitrepos import git as _git, have_git_annex as _have_git_annex
+from annexrelay.testing.gitrepos import git as _git, have_git_annex as _have_git_annex
 
 
 class WiringTests(unittest.TestCase):
@@ -67,7 +67,7 @@ class WiringTests(unittest.TestCase):
         With --onion-local-only, each target with a key gets a loopback
         listener when the service starts (a memory reactor: no tor).
         """
-        from annexrelay.frontdoor.onionkeys import OnionKeys
+        from annexrelay.frontdoor.tor.keys import OnionKeys
         from annexrelay.repo import ProxyRepository
 
         path = self.makeRepo(remotes=2)

@@ -1,14 +1,17 @@
 """
-Front doors: how clients reach the daemon.  Each authenticates a client and
-opens sessions on a target from the core (L{annexrelay.core.RelayCore}):
+Front doors: how clients reach the daemon, one folder per door.  Each lets
+a client in and opens sessions on a target from the core
+(L{annexrelay.core.RelayCore}):
 
- - L{annexrelay.frontdoor.shell}: C{annexrelay-shell}, run by sshd where
-   git-annex-shell was (standard library only);
- - L{annexrelay.frontdoor.handover}: the daemon's side of the shell's
-   hand-over of an ssh session;
- - L{annexrelay.frontdoor.inprocess}: the shell serving the session itself
-   when no daemon runs;
- - L{annexrelay.frontdoor.auth}: the authenticators they pass to sessions.
+ - L{annexrelay.frontdoor.ssh}: C{annexrelay-shell} run by sshd, the
+   daemon's side of its hand-over, and serving in the shell's process when
+   no daemon runs;
+ - L{annexrelay.frontdoor.tor}: one onion service per target, its keys,
+   its tokens, publishing through txtorcon;
+ - L{annexrelay.frontdoor.auth}: what every door shares: the
+   authenticators a door passes to its sessions (who the client is, which
+   target, which mode), and the failure limiter.
 
-This package's top level stays free of Twisted: the shell imports it.
+This package's top level (and L{annexrelay.frontdoor.ssh}'s) stays free of
+Twisted: the shell imports it on every ssh session.
 """

@@ -243,6 +243,23 @@ def expected_client_verdict(v: int) -> Message:
     return error("expected SUCCESS or FAILURE")
 
 
+def is_reply(reply, *names) -> bool:
+    """
+    Whether C{reply} (a L{Message}, L{Unparsable} or None for a peer that
+    broke) is one of the messages C{names}.
+    """
+    return isinstance(reply, Message) and reply.name in names
+
+
+def plus_uuids(reply) -> list:
+    """
+    The UUIDs a C{-PLUS} reply names, else none.
+    """
+    if isinstance(reply, Message) and reply.name.endswith("-PLUS"):
+        return list(reply.args[0])
+    return []
+
+
 def plus_or_plain(name: str, uuids, client_version: int) -> Message:
     """
     C{SUCCESS}/C{FAILURE}/C{ALREADY-HAVE} with extra UUIDs as the C{-PLUS}

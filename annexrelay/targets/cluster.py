@@ -22,7 +22,8 @@ location log (never the cluster UUID), which is what routes later requests.
 This module is the gateway's session and its reads; the session's node
 connections are L{annexrelay.targets.nodeset.NodeSet}, the fan-out upload
 L{annexrelay.targets.clusterput.ClusterPut}, and which nodes to use and how
-their replies combine are pure functions in L{annexrelay.placement}.
+their replies combine are pure functions in L{annexrelay.placement} and
+L{annexrelay.targets.replies}.
 """
 
 import random
@@ -31,19 +32,18 @@ from zope.interface import implementer
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from annexrelay import placement
-from annexrelay.branch import uuidlogs
+from annexrelay.branch import locationlog, uuidlogs
 from annexrelay.clientside import SessionAborted
 from annexrelay.interfaces import ITarget
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
-from annexrelay.p2p.messages import Message
-from annexrelay.placement import ClusterView, key_size
+from annexrelay.p2p.messages import Message, is_reply
+from annexrelay.placement import ClusterView
 from annexrelay.repo import is_cluster_uuid
-from annexrelay.targets import relaying
+from annexrelay.targets import relaying, replies
 from annexrelay.targets.clusterput import ClusterPut
 from annexrelay.targets.nodeset import NodeSet
-from annexrelay.targets.relaying import NodeLost, isReply
+from annexrelay.targets.relaying import NodeLost
 
 
 @implementer(ITarget)
@@ -233,7 +233,7 @@ class ClusterGateway:
     async def _CHECKPRESENT(self, session, msg):
         async def serve(node, conn):
             reply = await self.nodes.ask(node, conn, msg)
-            return True if isReply(reply, "SUCCESS") else reply
+            return True if is_reply(reply, "SUCCESS") else reply
 
         found = await self._failOver("CHECKPRESENT", msg.args[0], serve)
         session.sendMessage(messages.SUCCESS if found else messages.FAILURE)
@@ -244,7 +244,7 @@ class ClusterGateway:
         async def serve(node, conn):
             with conn.lease():
                 reply = await self.nodes.ask(node, conn, msg)
-                if not isReply(reply, "SUCCESS"):
+                if not is_reply(reply, "SUCCESS"):
                     return reply
                 session.sendMessage(messages.SUCCESS)
                 self.log.info("locked {key} on node {node}", key=key.decode("utf-8", "replace"), node=node.name)
@@ -256,12 +256,12 @@ class ClusterGateway:
 
     async def _GET(self, session, msg):
         offset, key = msg.args[0], msg.args[2]
-        size = key_size(key)
+        size = locationlog.key_size(key)
 
         async def serve(node, conn):
             lease = conn.lease()
             reply = await self.nodes.ask(node, conn, msg)
-            if not isReply(reply, "DATA"):
+            if not is_reply(reply, "DATA"):
                 if reply is not None:
                     lease.finish()
                 return reply
@@ -272,7 +272,7 @@ class ClusterGateway:
                     verdict = await self.nodes.read(node, conn)
                     if verdict is None:
                         return None
-                    lacking = isReply(verdict, "INVALID")
+                    lacking = is_reply(verdict, "INVALID")
                 else:
                     lacking = size is not None and offset < size
                 if lacking:
@@ -304,12 +304,12 @@ class ClusterGateway:
         Ask each node its clock, then read the gateway's (after, so a
         translated deadline is never later than the client meant).
         """
-        replies = await defer.gatherResults(
+        answered = await defer.gatherResults(
             [defer.ensureDeferred(self.nodes.ask(n, c, Message("GETTIMESTAMP"))) for n, c in reachable]
         )
         now = int(self.monotonic())
-        for (node, conn), reply in zip(reachable, replies):
-            if isReply(reply, "TIMESTAMP"):
+        for (node, conn), reply in zip(reachable, answered):
+            if is_reply(reply, "TIMESTAMP"):
                 self._timestamps[node] = (reply.args[0], now)
 
     def _removal(self, msg, node, conn):
@@ -336,7 +336,7 @@ class ClusterGateway:
             m = self._removal(msg, node, conn)
             return None if m is None else await self.nodes.ask(node, conn, m)
 
-        replies = await defer.gatherResults([defer.ensureDeferred(one(n, c)) for n, c in reachable])
+        answered = await defer.gatherResults([defer.ensureDeferred(one(n, c)) for n, c in reachable])
         asked = {n for n, _ in reachable}
         unreachable = [n for n in view.nodes if n not in asked]
         # An unreachable node the location log says lacks the key does not
@@ -349,8 +349,8 @@ class ClusterGateway:
                 key=key.decode("utf-8", "replace"),
                 node=node.name,
             )
-        outcome = placement.remove_outcome(
-            [(n, r) for (n, _), r in zip(reachable, replies)], len(unreachable) - len(lacking)
+        outcome = replies.remove_outcome(
+            [(n, r) for (n, _), r in zip(reachable, answered)], len(unreachable) - len(lacking)
         )
         self.record(key, outcome.removed, False)
         if self.sizes is not None:
@@ -368,6 +368,6 @@ class ClusterGateway:
                 n=len(outcome.removed),
                 failed=outcome.failed,
             )
-        session.sendMessage(placement.remove_reply(outcome, session.version))
+        session.sendMessage(replies.remove_reply(outcome, session.version))
 
     _REMOVE_BEFORE = _REMOVE

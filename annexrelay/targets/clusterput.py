@@ -7,22 +7,19 @@ asked C{PUT} at once; the client gets C{PUT-FROM} the smallest offset; its
 payload goes to every node that wants it, each from its own offset, paced
 by the slowest (L{annexrelay.streams}); a node that breaks or stalls is
 dropped and the others complete.  The nodes' verdicts are combined
-(L{annexrelay.placement.stored_by}, L{annexrelay.placement.put_reply}) and
+(L{annexrelay.targets.replies.stored_by}, L{annexrelay.targets.replies.put_reply}) and
 every node that stored the key is recorded in the location log.
 """
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from annexrelay import placement
 from annexrelay.branch import locationlog, metadata as branchmetadata
 from annexrelay.clientside import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
-from annexrelay.p2p.messages import Message
-from annexrelay.placement import key_size
-from annexrelay.targets import relaying
-from annexrelay.targets.relaying import isReply
+from annexrelay.p2p.messages import Message, is_reply
+from annexrelay.targets import relaying, replies
 
 # Objects up to this size are uploaded without waiting for the nodes'
 # resume offsets (see ClusterPut._small).
@@ -57,7 +54,7 @@ class ClusterPut:
     async def run(self):
         session, key = self.session, self.key
         file = self.af.decode("utf-8", "surrogateescape") if self.af else None
-        size = key_size(key)
+        size = locationlog.key_size(key)
         holders, view = await self.gateway.state(key)
         self.holders, self.view = holders, view
         metadata = None
@@ -98,7 +95,7 @@ class ClusterPut:
         start = min(o for _, o in answers.wanting)
         session.sendMessage(Message("PUT-FROM", (start,)))
         nxt = await session.nextMessage()
-        if isReply(nxt, "DATA"):
+        if is_reply(nxt, "DATA"):
             await self._upload(nxt.args[0], start, answers.wanting)
         elif not self._otherThanData(nxt, answers.wanting):
             return
@@ -112,7 +109,7 @@ class ClusterPut:
         clear error.
         """
         session, key = self.session, self.key
-        have = placement.without_clusters(answers.have)
+        have = replies.without_clusters(answers.have)
         if answers.anyHave:
             self.gateway.record(key, answers.have, True)
         else:
@@ -145,7 +142,7 @@ class ClusterPut:
         session.sendMessage(Message("PUT-FROM", (0,)))
         nxt = await session.nextMessage()
         payload = verdict = None
-        if isReply(nxt, "DATA"):
+        if is_reply(nxt, "DATA"):
             n = nxt.args[0]
             if n < 0 or n > SMALL_OBJECT:
                 raise SessionAborted("client announced DATA %d for %s" % (n, self._keyText()))
@@ -166,11 +163,11 @@ class ClusterPut:
                 conn.sendPayload(payload[offset:], verdict if conn.version >= 1 else None)
         await self._stored(answers)
 
-    def _sort(self, reachable, replies):
+    def _sort(self, reachable, answered):
         """
         The nodes' answers to C{PUT}; those not taking the upload are done.
         """
-        answers = placement.put_answers(zip([n for n, _ in reachable], replies))
+        answers = replies.put_answers(zip([n for n, _ in reachable], answered))
         wanting = {node for node, _ in answers.wanting}
         for node, conn in reachable:
             if node not in wanting:
@@ -185,12 +182,12 @@ class ClusterPut:
 
         @return: True if the nodes' verdicts are to be awaited (C{DATA-PRESENT}).
         """
-        if isReply(nxt, "DATA-PRESENT"):
+        if is_reply(nxt, "DATA-PRESENT"):
             for node, _ in wanting:
                 conn = self.conns[node]
                 conn.sendMessage(nxt if conn.version >= 4 else messages.error("expected DATA"))
             return True
-        if not isReply(nxt, "ERROR"):
+        if not is_reply(nxt, "ERROR"):
             self.session.sendMessage(messages.EXPECTED_DATA)
             nxt = messages.error("expected DATA")
         for node, _ in wanting:
@@ -208,8 +205,8 @@ class ClusterPut:
         finals = await defer.gatherResults([defer.ensureDeferred(self.nodes.read(n, c)) for n, c in alive])
         for _, conn in alive:
             self._finish(conn)
-        stored, refused = placement.stored_by(zip([n for n, _ in alive], finals))
-        succeeded = sum(1 for f in finals if isReply(f, "SUCCESS", "SUCCESS-PLUS"))
+        stored, refused = replies.stored_by(zip([n for n, _ in alive], finals))
+        succeeded = sum(1 for f in finals if is_reply(f, "SUCCESS", "SUCCESS-PLUS"))
         self.gateway.stored += succeeded
         for node, final in refused:
             self.log.warn(
@@ -218,10 +215,10 @@ class ClusterPut:
                 key=self._keyText(),
                 reply=messages.format(final).strip(),
             )
-        have = placement.without_clusters(answers.have + stored)
+        have = replies.without_clusters(answers.have + stored)
         self.gateway.record(self.key, have, True)
         if self.gateway.sizes is not None:
-            for u in placement.without_clusters(stored):
+            for u in replies.without_clusters(stored):
                 self.gateway.sizes.stored(self.key, u, u in self.holders)
         ok = succeeded > 0 or answers.anyHave
         if not ok:
@@ -236,7 +233,7 @@ class ClusterPut:
                     key=self._keyText(),
                     n=len(have),
                 )
-        self.session.sendMessage(placement.put_reply(have, ok, self.session.version))
+        self.session.sendMessage(replies.put_reply(have, ok, self.session.version))
 
     async def _upload(self, n, start, wanting):
         """

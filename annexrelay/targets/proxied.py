@@ -21,9 +21,9 @@ from annexrelay.interfaces import ITarget
 from annexrelay.nodeside import NodeError
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
-from annexrelay.p2p.messages import Message
+from annexrelay.p2p.messages import Message, is_reply, plus_uuids
 from annexrelay.targets import relaying
-from annexrelay.targets.relaying import NodeLost, ask, isReply, read, relayReply
+from annexrelay.targets.relaying import NodeLost, ask, read, relayReply
 
 
 @implementer(ITarget)
@@ -126,9 +126,9 @@ class ProxiedRemote:
         if msg.name == "REMOVE-BEFORE" and conn.version < 3:
             msg = Message("REMOVE", (key,))
         reply = await ask(conn, msg)
-        if isReply(reply, "SUCCESS", "SUCCESS-PLUS"):
+        if is_reply(reply, "SUCCESS", "SUCCESS-PLUS"):
             self.locationLog.record(key, self.node.uuid, False)
-        for u in relaying.plusUuids(reply):
+        for u in plus_uuids(reply):
             self.locationLog.record(key, u, False)
         self._relayReply(session, reply)
 
@@ -137,12 +137,12 @@ class ProxiedRemote:
     async def _LOCKCONTENT(self, session, conn, msg):
         reply = await ask(conn, msg)
         self._relayReply(session, reply)
-        if isReply(reply, "SUCCESS"):
+        if is_reply(reply, "SUCCESS"):
             await relaying.holdLock(session, conn, self.node.name)
 
     async def _GET(self, session, conn, msg):
         reply = await ask(conn, msg)
-        if not isReply(reply, "DATA"):
+        if not is_reply(reply, "DATA"):
             self._relayReply(session, reply)
             return
         await relaying.download(self.streams, self.transfers, session, conn, msg, reply)
@@ -150,15 +150,15 @@ class ProxiedRemote:
     async def _PUT(self, session, conn, msg):
         key = msg.args[1]
         reply = await ask(conn, msg)
-        if not isReply(reply, "PUT-FROM"):
-            if isReply(reply, "ALREADY-HAVE-PLUS"):
+        if not is_reply(reply, "PUT-FROM"):
+            if is_reply(reply, "ALREADY-HAVE-PLUS"):
                 for u in reply.args[0]:
                     self.locationLog.record(key, u, True)
             self._relayReply(session, reply)
             return
         session.sendMessage(reply)
         nxt = await session.nextMessage()
-        if isReply(nxt, "DATA"):
+        if is_reply(nxt, "DATA"):
             n = nxt.args[0]
             if n < 0:
                 raise SessionAborted("client announced DATA %d" % (n,))
@@ -174,9 +174,9 @@ class ProxiedRemote:
                 raise SessionAborted("node %s failed in the middle of PUT data: %s" % (self.node.name, e))
             if session.version >= 1 and verdict is None:
                 conn.sendMessage(await relaying.clientVerdict(session))
-        elif isReply(nxt, "DATA-PRESENT") and session.version >= 4:
+        elif is_reply(nxt, "DATA-PRESENT") and session.version >= 4:
             conn.sendMessage(nxt)
-        elif isReply(nxt, "ERROR"):
+        elif is_reply(nxt, "ERROR"):
             # The client gives up on this PUT; so does the node.
             conn.sendMessage(nxt)
             return
@@ -185,8 +185,8 @@ class ProxiedRemote:
             conn.sendMessage(messages.error("expected DATA"))
             return
         final = await read(conn)
-        if isReply(final, "SUCCESS", "SUCCESS-PLUS"):
+        if is_reply(final, "SUCCESS", "SUCCESS-PLUS"):
             self.locationLog.record(key, self.node.uuid, True)
-            for u in relaying.plusUuids(final):
+            for u in plus_uuids(final):
                 self.locationLog.record(key, u, True)
         self._relayReply(session, final)

@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from annexrelay.clientside import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
-from annexrelay.p2p.messages import Message
+from annexrelay.p2p.messages import Message, is_reply
 
 # Transfers this large, or resumed, get a log line each.
 LOG_TRANSFERS_FROM = 1 << 20
@@ -66,19 +66,6 @@ def refuseNotRelayed(session, msg):
         return False
     session.sendMessage(messages.error(why))
     return True
-
-
-def isReply(reply, *names):
-    return isinstance(reply, Message) and reply.name in names
-
-
-def plusUuids(reply):
-    """
-    The UUIDs a C{-PLUS} reply names, else none.
-    """
-    if isinstance(reply, Message) and reply.name.endswith("-PLUS"):
-        return list(reply.args[0])
-    return []
 
 
 def forVersion(reply, version):
@@ -220,7 +207,7 @@ async def clientVerdict(session):
     anyway, as a direct server does.
     """
     verdict = await session.nextMessage()
-    if isReply(verdict, "VALID", "INVALID"):
+    if is_reply(verdict, "VALID", "INVALID"):
         return verdict
     session.sendMessage(messages.EXPECTED_VALID)
     return messages.INVALID

@@ -1,0 +1,396 @@
+"""
+git-annex preferred content expressions, parsed and evaluated as pure
+functions: which nodes of a cluster want a key that a client uploads, as
+git-annex's gateway would decide it.
+
+Evaluated as git-annex 10.20261026 does: C{anything}, C{nothing},
+C{include=}, C{exclude=} (on the associated file; without one, include
+is false and exclude true), C{largerthan=}, C{smallerthan=}, C{copies=N},
+C{copies=GROUP:N}, C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}),
+C{lackingcopies=}, C{approxlackingcopies=}, C{inallgroup=},
+C{onlyingroup=}, C{present}, C{securehash}, C{inbackend=}, C{unused}
+(never, for a key being stored), C{metadata=FIELD=GLOB} (and C{<}, C{<=},
+C{>}, C{>=}), C{inpreferreddir} (the node's C{preferreddir}, default
+C{public}), C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]}
+(git-annex's keyed HMAC picker, among the group's nodes the key fits in
+under their maxsize), C{sizebalanced=}/C{fullysizebalanced=} (the nodes
+with the most room), C{standard} and C{groupwanted} (only for a repository
+in exactly one standard group, or with exactly one group that has an
+expression), C{and}/C{or}/C{not}, parentheses, adjacent terms and-ed.
+
+An expression git-annex cannot parse (an unknown term, a bad number, size
+or field) is treated as git-annex treats it: the repository wants only
+what it already has ("present").
+
+Everything needed to evaluate comes in a L{Subject}.  Nothing here reads
+git.
+"""
+
+
+
+import fnmatch
+import re
+from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
+
+from annexrelay.placement.values import (  # noqa: F401 (STANDARD, parse_size: part of this module's API)
+    LEVELS as _LEVELS,
+    SEMITRUSTED,
+    STANDARD,
+    ParseError,
+    balanced_pick,
+    metadata_matcher,
+    parse_size,
+)
+
+
+class Subject(NamedTuple):
+    """
+    What a preferred content expression is evaluated against.
+
+    @ivar file: the associated file (repository-relative), or None.
+    @ivar size: the key's size, or None if the key does not say.
+    @ivar holders: UUIDs of the repositories that have the key.
+    @ivar groups: a callable from a UUID to its set of groups.
+    @ivar me: the UUID of the repository whose preference this is.
+    @ivar groupwanted: a callable from a group to its expression text.
+    @ivar key: the key.
+    @ivar members: a callable from a group to the UUIDs in it.
+    @ivar trust: a callable from a UUID to its trust level (0 dead .. 3
+        trusted).
+    @ivar numcopies: the global numcopies.
+    """
+
+    file: Optional[str]
+    size: Optional[int]
+    holders: FrozenSet[bytes]
+    groups: Callable[[bytes], Set[str]]
+    me: bytes
+    groupwanted: Callable[[str], Optional[str]] = lambda g: None
+    key: bytes = b""
+    members: Callable[[str], FrozenSet[bytes]] = lambda g: frozenset()
+    trust: Callable[[bytes], int] = lambda u: SEMITRUSTED
+    numcopies: int = 1
+    metadata: Dict[str, Set[str]] = {}
+    preferreddir: str = "public"
+    sizes: Dict[bytes, int] = {}
+    maxsizes: Dict[bytes, int] = {}
+
+
+# The terms git-annex accepts in a preferred content expression: those
+# without a value, and those written name=value.
+_SIMPLE = frozenset(["anything", "nothing", "unused", "standard", "groupwanted", "inpreferreddir", "present", "securehash"])
+_VALUED = frozenset(
+    [
+        "include",
+        "exclude",
+        "largerthan",
+        "smallerthan",
+        "copies",
+        "lackingcopies",
+        "approxlackingcopies",
+        "inbackend",
+        "metadata",
+        "inallgroup",
+        "onlyingroup",
+        "balanced",
+        "fullybalanced",
+        "sizebalanced",
+        "fullysizebalanced",
+    ]
+)
+# Backends whose hashes git-annex counts as cryptographically secure.
+_SECURE = re.compile(rb"^(SHA224|SHA256|SHA384|SHA512|SHA3_\d+|SKEIN\d+|BLAKE2[A-Z]*\d+)E?$")
+
+
+def _count(text: str, what: str) -> int:
+    if not re.match(r"^[0-9]+$", text):
+        raise ParseError("bad number for %s" % (what,))
+    return int(text)
+
+
+def _balance_spec(value: str, name: str) -> Tuple[str, int]:
+    parts = value.split(":")
+    if len(parts) == 1:
+        return parts[0], 1
+    if len(parts) == 2:
+        n = _count(parts[1], name)
+        if n > 0:
+            return parts[0], n
+    raise ParseError("bad value for %s" % (name,))
+
+
+def _validate(name: str, value: Optional[str]) -> None:
+    """
+    Refuse what git-annex's parser refuses.
+    """
+    if value is None:
+        if name not in _SIMPLE:
+            raise ParseError("near %r" % (name,))
+        return
+    if name not in _VALUED:
+        raise ParseError("near %r" % (name + "=" + value,))
+    if name in ("largerthan", "smallerthan"):
+        parse_size(value)
+    elif name == "copies":
+        parts = value.split(":")
+        if len(parts) > 2:
+            raise ParseError("bad value for copies")
+        _count(parts[-1], "copies")
+    elif name in ("lackingcopies", "approxlackingcopies"):
+        _count(value, "number of lacking copies")
+    elif name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
+        _balance_spec(value, name)
+    elif name == "metadata":
+        metadata_matcher(value)
+
+
+# An expression is a tree of tuples: ("and", a, b), ("or", a, b),
+# ("not", a), ("term", name, value).
+
+
+def _tokens(text: str) -> List[str]:
+    out = []
+    for word in text.replace("(", " ( ").replace(")", " ) ").split():
+        out.append(word)
+    return out
+
+
+def _parse(tokens: List[str]):
+    pos = 0
+
+    def expr():
+        nonlocal pos
+        left = conj()
+        while pos < len(tokens) and tokens[pos] == "or":
+            pos += 1
+            left = ("or", left, conj())
+        return left
+
+    def conj():
+        nonlocal pos
+        left = unary()
+        while pos < len(tokens) and tokens[pos] not in ("or", ")"):
+            if tokens[pos] == "and":
+                pos += 1
+            left = ("and", left, unary())
+        return left
+
+    def unary():
+        nonlocal pos
+        if pos >= len(tokens):
+            raise ParseError("expression ends too soon")
+        t = tokens[pos]
+        if t == "not":
+            pos += 1
+            return ("not", unary())
+        if t == "(":
+            pos += 1
+            inner = expr()
+            if pos >= len(tokens) or tokens[pos] != ")":
+                raise ParseError("missing )")
+            pos += 1
+            return inner
+        if t in ("and", "or", ")"):
+            raise ParseError("unexpected %r" % (t,))
+        pos += 1
+        name, sep, value = t.partition("=")
+        _validate(name, value if sep else None)
+        return ("term", name, value)
+
+    if not tokens:
+        return ("term", "anything", "")
+    tree = expr()
+    if pos != len(tokens):
+        raise ParseError("unexpected %r" % (tokens[pos],))
+    return tree
+
+
+class Expression:
+    """
+    A parsed preferred content expression.
+
+    @ivar unknown: the terms this module does not evaluate (each counts as
+        true, so the repository is taken to want the key).
+    """
+
+    def __init__(self, text: str, expandStandard: bool = True, expandGroupwanted: bool = True):
+        self.text = text
+        self.tree = _parse(_tokens(text))
+        self.unknown: Set[str] = set()
+        self.expandStandard = expandStandard
+        self.expandGroupwanted = expandGroupwanted
+
+    def wants(self, subject: Subject) -> bool:
+        """
+        Whether the repository wants the key.  An expression with a term not
+        evaluated here counts as wanting it (see L{unknown}).
+        """
+        result = bool(self._eval(self.tree, subject))
+        return True if self.unknown else result
+
+    def _eval(self, node, s: Subject):
+        kind = node[0]
+        if kind == "and":
+            return self._eval(node[1], s) and self._eval(node[2], s)
+        if kind == "or":
+            return self._eval(node[1], s) or self._eval(node[2], s)
+        if kind == "not":
+            return not self._eval(node[1], s)
+        return self._term(node[1], node[2], s)
+
+    def _term(self, name: str, value: str, s: Subject) -> bool:
+        if name == "anything":
+            return True
+        if name in ("nothing", "unused"):
+            # unused: a key a client is storing is in use.
+            return False
+        if name == "present":
+            return s.me in s.holders
+        if name in ("include", "exclude"):
+            # Without an associated file nothing is included, and so
+            # nothing is excluded (git-annex: "not" of a glob match).
+            matched = s.file is not None and fnmatch.fnmatchcase(s.file, value)
+            return matched if name == "include" else not matched
+        if name in ("largerthan", "smallerthan"):
+            if s.size is None:
+                return False
+            limit = parse_size(value)
+            return s.size > limit if name == "largerthan" else s.size < limit
+        if name == "copies":
+            return self._copies(value, s)
+        if name in ("lackingcopies", "approxlackingcopies"):
+            counted = [u for u in s.holders if s.trust(u) > _LEVELS["untrusted"]]
+            return s.numcopies - len(counted) >= int(value)
+        if name == "inallgroup":
+            return s.members(value) <= s.holders
+        if name == "onlyingroup":
+            return bool(s.holders) and all(value in s.groups(u) for u in s.holders)
+        if name == "securehash":
+            return _SECURE.match(s.key.split(b"-", 1)[0]) is not None
+        if name == "inpreferreddir":
+            # git-annex: the directory is one of the components of the
+            # file's directory (split keeping each separator, so only the
+            # last can equal it).
+            if s.file is None:
+                return False
+            parent = s.file.rsplit("/", 1)[0] if "/" in s.file else ""
+            return parent.rsplit("/", 1)[-1] == s.preferreddir if parent else False
+        if name == "metadata":
+            field, matches = metadata_matcher(value)
+            return any(matches(v) for v in s.metadata.get(field, ()))
+        if name == "inbackend":
+            return s.key.split(b"-", 1)[0] == value.encode()
+        if name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
+            group, n = _balance_spec(value, name)
+            if not name.startswith("fully"):
+                # As git-annex: present, or too few copies in the group
+                # and picked.
+                if s.me in s.holders:
+                    return True
+                if sum(1 for u in s.holders if group in s.groups(u)) >= n:
+                    return False
+            members = s.members(group)
+            candidates = frozenset(u for u in members if self._hasSpace(u, s))
+            if name.endswith("sizebalanced"):
+                return s.me in self._mostRoom(candidates, s, n)
+            return s.me in balanced_pick(members, candidates, s.key, n)
+        if name in ("standard", "groupwanted"):
+            return self._expand(name, s)
+        self.unknown.add(name)
+        return True
+
+    @staticmethod
+    def _hasSpace(u: bytes, s: Subject) -> bool:
+        """
+        Whether C{u} can take the key within its maxsize (it can if it has
+        it, or has no maxsize).
+        """
+        if u in s.holders or u not in s.maxsizes:
+            return True
+        return s.sizes.get(u, 0) + (s.size or 0) <= s.maxsizes[u]
+
+    @staticmethod
+    def _mostRoom(candidates: FrozenSet[bytes], s: Subject, n: int) -> List[bytes]:
+        """
+        sizebalanced: the C{n} candidates with the most room left under
+        their maxsize (those without one last), never one that is full.
+        annexrelay picks exactly C{n} by the sizes it knows; git-annex's
+        gateway asks nodes one after another with live size updates, and so
+        can put a key on more than C{n} (see the README).
+        """
+
+        def room(u):
+            if u in s.maxsizes:
+                return (0, -(s.maxsizes[u] - s.sizes.get(u, 0)), u)
+            return (1, 0, u)
+
+        return sorted(candidates, key=room)[:n]
+
+    def _copies(self, value: str, s: Subject) -> bool:
+        parts = value.split(":")
+        n = int(parts[-1])
+        if len(parts) == 1:
+            return len(s.holders) >= n
+        spec = parts[0]
+        level = spec[:-1] if spec.endswith("+") else spec
+        if level in _LEVELS:
+            # A trust level, even where a group has the same name.
+            want = _LEVELS[level]
+            if spec.endswith("+"):
+                return sum(1 for u in s.holders if s.trust(u) >= want) >= n
+            return sum(1 for u in s.holders if s.trust(u) == want) >= n
+        return sum(1 for u in s.holders if spec in s.groups(u)) >= n
+
+    def _expand(self, name: str, s: Subject) -> bool:
+        """
+        C{standard}: the expression of the repository's standard group, if
+        it is in exactly one; C{groupwanted}: that of its one group that has
+        an expression.  Otherwise, and where git-annex does not expand them
+        (neither inside C{standard}, nor C{groupwanted} inside
+        C{groupwanted}), only what the repository already has.
+        """
+        allowed = self.expandStandard if name == "standard" else self.expandGroupwanted
+        mine = sorted(s.groups(s.me))
+        if name == "standard":
+            texts = [STANDARD[g] for g in mine if g in STANDARD]
+        else:
+            texts = [t for t in (s.groupwanted(g) for g in mine) if t]
+        if not allowed or len(texts) != 1:
+            return s.me in s.holders
+        try:
+            sub = Expression(texts[0], expandStandard=name == "groupwanted", expandGroupwanted=False)
+        except ParseError:
+            return s.me in s.holders
+        wanted = sub.wants(s)
+        self.unknown |= sub.unknown
+        return wanted
+
+
+def wanting(expressions: Dict[bytes, Optional[str]], subject_for: Callable[[bytes], Subject]) -> Tuple[List[bytes], Dict[bytes, Set[str]]]:
+    """
+    Which repositories want the key: those whose expression is true, or who
+    have none, or whose expression cannot be parsed and that have it.
+
+    @return: the wanting UUIDs, and per UUID the terms that were not
+        evaluated.
+    """
+    want = []
+    unknown = {}
+    for uuid, text in expressions.items():
+        if not text or not text.strip():
+            want.append(uuid)
+            continue
+        try:
+            expr = Expression(text)
+        except ParseError:
+            # As git-annex: an expression it cannot parse wants only what
+            # the repository already has.
+            unknown[uuid] = {"unparsable expression"}
+            if uuid in subject_for(uuid).holders:
+                want.append(uuid)
+            continue
+        if expr.wants(subject_for(uuid)):
+            want.append(uuid)
+        if expr.unknown:
+            unknown[uuid] = set(expr.unknown)
+    return want, unknown

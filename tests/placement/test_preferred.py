@@ -1,0 +1,293 @@
+"""
+Tier 1: preferred content expressions, pure.
+"""
+
+from twisted.trial import unittest
+
+from annexrelay.placement.expression import STANDARD, Expression, ParseError, Subject, balanced_pick, parse_size, wanting
+
+ME = b"me"
+A = b"aaaa"
+B = b"bbbb"
+SRC = b"srcs"
+GROUPS = {ME: {"backup"}, A: {"archive"}, B: {"client"}, SRC: {"source"}}
+
+
+KEY = b"SHA256E-s1000--" + b"a" * 64 + b".jpg"
+
+
+def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None, key=KEY, trust=None, numcopies=1, groups=None, metadata=None):
+    g = groups or GROUPS
+    return Subject(
+        file,
+        size,
+        frozenset(holders),
+        lambda u: g.get(u, set()),
+        me,
+        groupwanted or (lambda x: None),
+        key,
+        lambda grp: frozenset(u for u, gs in g.items() if grp in gs),
+        (trust or {}).get if trust else (lambda u: 2),
+        numcopies,
+        metadata or {},
+    )
+
+
+def wants(text, **kw):
+    return Expression(text).wants(subject(**kw))
+
+
+class ExpressionTests(unittest.TestCase):
+    def test_anything_nothing(self):
+        self.assertTrue(wants("anything"))
+        self.assertFalse(wants("nothing"))
+        self.assertTrue(wants(""))
+
+    def test_include_exclude(self):
+        self.assertTrue(wants("include=*.jpg"))
+        self.assertFalse(wants("include=*.jpg", file="a.png"))
+        self.assertTrue(wants("exclude=archive/*", file="photos/a.jpg"))
+        self.assertFalse(wants("exclude=archive/*", file="archive/a.jpg"))
+        self.assertFalse(wants("include=*", file=None))
+
+    def test_sizes(self):
+        self.assertTrue(wants("largerthan=999"))
+        self.assertFalse(wants("largerthan=1kb"))
+        self.assertTrue(wants("smallerthan=1kib"))
+        self.assertFalse(wants("smallerthan=1mb", size=None))
+        self.assertEqual(parse_size("1.5MiB"), 1572864)
+        self.assertEqual(parse_size("2 gigabytes"), 2 * 10**9)
+        self.assertRaises(ParseError, parse_size, "lots")
+
+    def test_copies(self):
+        self.assertFalse(wants("copies=1"))
+        self.assertTrue(wants("copies=2", holders=[A, B]))
+        self.assertTrue(wants("copies=archive:1", holders=[A]))
+        self.assertFalse(wants("copies=archive:1", holders=[B]))
+
+    def test_operators_and_precedence(self):
+        self.assertTrue(wants("include=*.png or include=*.jpg"))
+        self.assertFalse(wants("include=*.jpg and largerthan=1mb"))
+        self.assertFalse(wants("include=*.jpg largerthan=1mb"))
+        self.assertTrue(wants("not include=*.png"))
+        self.assertTrue(wants("exclude=archive/* and (include=*.mp3 or smallerthan=1mb)"))
+        self.assertFalse(wants("not (include=*.jpg or nothing)"))
+        self.assertTrue(wants("nothing or include=*.jpg and anything"))
+
+    def test_syntax_errors(self):
+        for text in ["(include=*", "and", "include=* or", "include=* )"]:
+            self.assertRaises(ParseError, Expression, text)
+
+    def test_standard_and_groupwanted(self):
+        self.assertTrue(wants("standard"))  # backup: anything
+        # source: "not (copies=1)"; client uses approxlackingcopies: wanted.
+        self.assertTrue(wants("standard", me=SRC))
+        self.assertFalse(wants("standard", me=SRC, holders=[A]))
+        self.assertTrue(wants("standard", me=B))
+        self.assertTrue(wants("groupwanted", groupwanted={"backup": "include=*.jpg"}.get))
+        self.assertFalse(wants("groupwanted", file="x.png", groupwanted={"backup": "include=*.jpg"}.get))
+
+    def test_every_term_is_evaluated(self):
+        for text in ["sizebalanced=g:1", "fullysizebalanced=g", "inpreferreddir", "metadata=a=b", "unused"]:
+            e = Expression(text)
+            e.wants(subject())
+            self.assertEqual(e.unknown, set(), text)
+
+    def test_standard_table_parses(self):
+        for text in STANDARD.values():
+            Expression(text)
+
+
+class WantingTests(unittest.TestCase):
+    def test_wanting(self):
+        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "inallgroup=nosuchgroup", b"z": "bogus=1"}
+        want, unknown = wanting(exprs, lambda u: subject(me=u, holders=[b"z"]))
+        # As git-annex: an expression it cannot parse wants only what the
+        # repository has (z has the key, x does not).
+        self.assertEqual(sorted(want), sorted([A, ME, b"y", b"z"]))
+        self.assertEqual(unknown, {b"x": {"unparsable expression"}, b"z": {"unparsable expression"}})
+
+
+class TermTests(unittest.TestCase):
+    """
+    One test per term git-annex evaluates, against its documented meaning.
+    """
+
+    def test_present(self):
+        self.assertTrue(wants("present", holders=[ME]))
+        self.assertFalse(wants("present", holders=[A]))
+
+    def test_copies_by_trust_level(self):
+        trust = {A: 3, B: 1, SRC: 2}
+        self.assertTrue(wants("copies=trusted:1", holders=[A], trust=trust))
+        self.assertFalse(wants("copies=trusted:1", holders=[B, SRC], trust=trust))
+        self.assertTrue(wants("copies=semitrusted+:2", holders=[A, SRC], trust=trust))
+        self.assertFalse(wants("copies=semitrusted+:2", holders=[A, B], trust=trust))
+        # A group named like a trust level is read as the trust level.
+        groups = {A: {"trusted"}}
+        self.assertFalse(wants("copies=trusted:1", holders=[A], groups=groups, trust={A: 2}))
+
+    def test_lackingcopies(self):
+        self.assertTrue(wants("lackingcopies=1", numcopies=2, holders=[A]))
+        self.assertFalse(wants("lackingcopies=1", numcopies=2, holders=[A, B]))
+        # Untrusted copies do not count.
+        self.assertTrue(wants("approxlackingcopies=1", numcopies=2, holders=[A, B], trust={A: 2, B: 1}))
+
+    def test_inallgroup_onlyingroup(self):
+        self.assertTrue(wants("inallgroup=archive", holders=[A]))
+        self.assertFalse(wants("inallgroup=client", holders=[A]))
+        self.assertTrue(wants("inallgroup=nosuchgroup"))
+        self.assertTrue(wants("onlyingroup=archive", holders=[A]))
+        self.assertFalse(wants("onlyingroup=archive", holders=[A, B]))
+        self.assertFalse(wants("onlyingroup=archive"))
+
+    def test_securehash_inbackend(self):
+        self.assertTrue(wants("securehash"))
+        self.assertFalse(wants("securehash", key=b"WORM-s3-m1--a"))
+        self.assertFalse(wants("securehash", key=b"SHA1-s3--" + b"a" * 40))
+        self.assertTrue(wants("securehash", key=b"BLAKE2B256E-s3--" + b"a" * 64))
+        self.assertTrue(wants("inbackend=SHA256E"))
+        self.assertFalse(wants("inbackend=SHA256"))
+
+    def test_unused_and_no_file(self):
+        self.assertFalse(wants("unused"))
+        # Without an associated file nothing is included or excluded.
+        self.assertTrue(wants("exclude=*.png", file=None))
+
+    def test_balanced_picker_is_git_annexs(self):
+        """
+        git-annex's own property (Annex/Balanced.hs prop_balanced_stable):
+        500 UUIDs "1".."500", key WORM--test.
+        """
+        us = frozenset(str(i).encode() for i in range(1, 501))
+        self.assertEqual(balanced_pick(us, us, b"WORM--test", 1), [b"332"])
+        self.assertEqual(balanced_pick(us, us, b"WORM--test", 3), [b"332", b"333", b"334"])
+
+    def test_balanced(self):
+        groups = {ME: {"g"}, A: {"g"}, B: {"g"}}
+        picked = balanced_pick(frozenset(groups), frozenset(groups), KEY, 1)[0]
+        for u in groups:
+            self.assertEqual(wants("balanced=g", me=u, groups=groups), u == picked)
+            self.assertEqual(wants("fullybalanced=g:1", me=u, groups=groups), u == picked)
+        # Enough copies in the group already: nobody else wants it; a
+        # repository that has it still does.
+        other = [u for u in groups if u != picked][0]
+        self.assertFalse(wants("balanced=g", me=picked, groups=groups, holders=[other]))
+        self.assertTrue(wants("balanced=g", me=other, groups=groups, holders=[other]))
+        two = balanced_pick(frozenset(groups), frozenset(groups), KEY, 2)
+        self.assertEqual(sorted(u for u in groups if wants("balanced=g:2", me=u, groups=groups)), sorted(two))
+
+    def test_standard_needs_exactly_one_standard_group(self):
+        # backup ("anything") and source together: not one standard group,
+        # so only what it has.
+        groups = {ME: {"backup", "source"}}
+        self.assertFalse(wants("standard", groups=groups))
+        self.assertTrue(wants("standard", groups=groups, holders=[ME]))
+        # A group that is not standard does not count.
+        self.assertTrue(wants("standard", groups={ME: {"backup", "mine"}}))
+
+    def test_groupwanted_needs_exactly_one(self):
+        gw = {"backup": "include=*.jpg", "other": "nothing"}.get
+        self.assertTrue(wants("groupwanted", groupwanted=gw))
+        self.assertFalse(wants("groupwanted", groupwanted=gw, groups={ME: {"backup", "other"}}))
+        # groupwanted inside groupwanted: not expanded (present).
+        self.assertFalse(wants("groupwanted", groupwanted={"backup": "groupwanted"}.get))
+
+    def test_what_git_annex_cannot_parse(self):
+        for text in ["bogus", "copies=x", "largerthan=lots", "balanced=g:0", "anything=1", "copies=a:b:1"]:
+            self.assertRaises(ParseError, Expression, text)
+
+    def test_metadata(self):
+        md = {"author": {"Joey", "x y"}, "year": {"2024"}}
+        self.assertTrue(wants("metadata=author=joey", metadata=md))
+        self.assertTrue(wants("metadata=Author=J*", metadata=md))
+        self.assertFalse(wants("metadata=author=bob", metadata=md))
+        self.assertTrue(wants("metadata=year<2025", metadata=md))
+        self.assertTrue(wants("metadata=year>=2024", metadata=md))
+        self.assertFalse(wants("metadata=year>2024", metadata=md))
+        self.assertFalse(wants("metadata=tag=*", metadata=md))
+        self.assertRaises(ParseError, Expression, "metadata=-bad=x")
+
+    def test_metadata_log(self):
+        from annexrelay.branch import metadata
+
+        log = b"1700000000s author +joey +!eCB5 year +2023\n1700000100s year -2023 +2024 author -joey\n"
+        self.assertEqual(metadata.current(log), {"author": {"x y"}, "year": {"2024"}})
+
+    def test_inpreferreddir(self):
+        self.assertTrue(wants("inpreferreddir", file="public/a.txt"))
+        self.assertTrue(wants("inpreferreddir", file="x/public/a.txt"))
+        self.assertFalse(wants("inpreferreddir", file="public/sub/a.txt"))
+        self.assertFalse(wants("inpreferreddir", file="a.txt"))
+        self.assertFalse(wants("inpreferreddir", file=None))
+
+
+class BalancedPropertyTests(unittest.TestCase):
+    def test_spread_evenly(self):
+        """
+        hypothesis: over many keys, a balanced group of any size gives each
+        key exactly N distinct members and every member its share.
+        """
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=25, deadline=None)
+        @given(st.integers(2, 8), st.integers(1, 3), st.integers(0, 2**32))
+        def check(size, n, seed):
+            group = frozenset(b"%08x-uuid-%d" % (seed, i) for i in range(size))
+            n = min(n, size)
+            counts = dict.fromkeys(group, 0)
+            keys = 600
+            for i in range(keys):
+                picked = balanced_pick(group, group, b"SHA256E-s1--%d-%d" % (seed, i), n)
+                self.assertEqual(len(set(picked)), n)
+                for u in picked:
+                    counts[u] += 1
+            share = keys * n / size
+            for c in counts.values():
+                self.assertLess(abs(c - share), share * 0.35 + 10)
+
+        check()
+
+    def test_maxsize_and_sizebalanced(self):
+        groups = {ME: {"g"}, A: {"g"}, B: {"g"}}
+        full = {ME: 1000, A: 10**6, B: 10**6}
+        sizes = {ME: 500, A: 2000, B: 900000}
+        # ME cannot take a 1000-byte key: fullybalanced picks among A, B.
+        for u in groups:
+            w = wants("fullybalanced=g:1", me=u, groups=groups, size=1000)
+            picked = Expression("fullybalanced=g:1").wants(
+                Subject("f", 1000, frozenset(), lambda x: groups.get(x, set()), u, lambda g: None, KEY,
+                        lambda g: frozenset(groups), lambda x: 2, 1, {}, "public", sizes, full))
+            if u == ME:
+                self.assertFalse(picked)
+            del w
+        # sizebalanced: the one with the most room (A), never the full one.
+        def sb(u, n=1):
+            return Expression("sizebalanced=g:%d" % n).wants(
+                Subject("f", 1000, frozenset(), lambda x: groups.get(x, set()), u, lambda g: None, KEY,
+                        lambda g: frozenset(groups), lambda x: 2, 1, {}, "public", sizes, full))
+        self.assertEqual([u for u in groups if sb(u)], [A])
+        self.assertEqual(sorted(u for u in groups if sb(u, 2)), sorted([A, B]))
+        self.assertEqual(sorted(u for u in groups if sb(u, 3)), sorted([A, B]))
+
+    def test_never_a_full_node(self):
+        """
+        hypothesis: whatever the sizes, balanced and sizebalanced never
+        pick a node the key does not fit in.
+        """
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=60, deadline=None)
+        @given(st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 5000)), min_size=2, max_size=6), st.integers(1, 3), st.integers(1, 3000), st.sampled_from(["balanced", "sizebalanced", "fullybalanced"]))
+        def check(repos, n, keysize, term):
+            uuids = [b"u%d" % i for i in range(len(repos))]
+            groups = {u: {"g"} for u in uuids}
+            maxsizes = {u: m for u, (m, _) in zip(uuids, repos)}
+            sizes = {u: used for u, (_, used) in zip(uuids, repos)}
+            for u in uuids:
+                subj = Subject("f", keysize, frozenset(), lambda x: groups.get(x, set()), u, lambda g: None, KEY,
+                               lambda g: frozenset(uuids), lambda x: 2, 1, {}, "public", sizes, maxsizes)
+                if Expression("%s=g:%d" % (term, n)).wants(subj):
+                    self.assertLessEqual(sizes[u] + keysize, maxsizes[u])
+
+        check()
