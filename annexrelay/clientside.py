@@ -3,17 +3,16 @@ The relay's side of a client connection: the P2P server role.
 
 A L{ClientSession} lets its front door's authenticator greet the client
 (C{AUTH-SUCCESS} at once for ssh, after C{AUTH} with a token for others),
-negotiates the version, enforces the server mode (read-only, append-only),
-answers bad input, and hands each request to its target
-(L{annexrelay.interfaces.ITarget}), one request at a time.  It does not
-know how nodes are reached.
+negotiates the version, screens each request (the server mode, bad keys:
+L{annexrelay.requests}), answers bad input, and hands each request to its
+target (L{annexrelay.interfaces.ITarget}), one request at a time.  When the
+daemon stops it serves no new request (L{ClientSession.drain}).  It does
+not know how nodes are reached.
 
 Session states, in order: C{awaiting-auth} (the authenticator runs),
 C{greeting} (before the first message after it), C{serving} (between
 requests), C{in-request}, C{closed}.
 """
-
-import enum
 
 from zope.interface import implementer
 from twisted.internet import defer, error
@@ -21,53 +20,26 @@ from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.python.failure import Failure
 from twisted.logger import Logger
 
-from annexrelay.branch import locationlog
-from annexrelay.interfaces import IClientSession
-from annexrelay.p2p import messages
+from annexrelay import requests
+from annexrelay.interfaces import IClientSession, SessionAborted
+from annexrelay.p2p import messages, pktline
 from annexrelay.p2p.framing import MAX_LINE, LineTooLong, P2PFramer, ShortData
 from annexrelay.p2p.messages import Message, Unparsable
-
-
-class Mode(enum.Enum):
-    """
-    Server modes, as selected by C{GIT_ANNEX_SHELL_READONLY} and
-    C{GIT_ANNEX_SHELL_APPENDONLY}.
-    """
-
-    READ_WRITE = "read-write"
-    APPEND_ONLY = "append-only"
-    READ_ONLY = "read-only"
-
-    @classmethod
-    def fromEnvironment(cls, env):
-        if env.get("GIT_ANNEX_SHELL_READONLY"):
-            return cls.READ_ONLY
-        if env.get("GIT_ANNEX_SHELL_APPENDONLY"):
-            return cls.APPEND_ONLY
-        return cls.READ_WRITE
-
-
-class SessionAborted(Exception):
-    """
-    The session cannot go on (a node died mid-transfer, the client broke
-    framing); the reason is logged and the client connection closed.
-    """
-
-
-# Requests a target serves; everything else at top level is the session's.
-REQUESTS = frozenset(
-    ["CHECKPRESENT", "LOCKCONTENT", "REMOVE", "REMOVE-BEFORE", "GETTIMESTAMP", "GET", "PUT", "CONNECT", "NOTIFYCHANGE"]
-)
-# Requests naming a key (its last argument).
-_KEYED = frozenset(["CHECKPRESENT", "LOCKCONTENT", "REMOVE", "REMOVE-BEFORE", "GET", "PUT"])
-_WRITES = frozenset(["PUT"])
-_REMOVALS = frozenset(["REMOVE", "REMOVE-BEFORE"])
+from annexrelay.requests import Mode
 
 
 @implementer(IHalfCloseableProtocol, IClientSession)
 class ClientSession(P2PFramer):
     """
-    One client's P2P session.
+    One client's P2P session, from its greeting to its end: it reads as one
+    thing, the session's life cycle, because the other things a session
+    involves already have names of their own.  The framing is
+    L{P2PFramer}'s (this class only adds what a server does with the
+    messages); what a request means, step by step, is its target's
+    (L{annexrelay.targets}); how a payload moves is L{annexrelay.streams}';
+    which requests may go on is L{annexrelay.requests}'s.  What is left
+    here: the named states, the version, C{BYPASS}, bad input, and ending
+    the session once, with a reason.
 
     @param authenticator: the front door's L{annexrelay.interfaces.IAuthenticator};
         it names the target and the session's mode.
@@ -91,8 +63,25 @@ class ClientSession(P2PFramer):
         self.bypass = ()
         self.state = "awaiting-auth"
         self.requests = 0
+        self.draining = False
         self.done = defer.Deferred()
         self._ending = None
+
+    def drain(self):
+        """
+        The daemon is stopping: no new request is served.  A session
+        between requests ends now, telling the client why (C{ERROR shutting
+        down}, which the client reads as the answer to its next request);
+        one in a request ends, the same way, as soon as that request is
+        over; one not yet greeted is refused when it would be.
+        """
+        self.draining = True
+        if self.state in ("greeting", "serving"):
+            self._shutDown()
+
+    def _shutDown(self):
+        self.sendMessage(messages.SHUTTING_DOWN)
+        self._finish("shutting down")
 
     def readConnectionLost(self):
         """
@@ -136,6 +125,9 @@ class ClientSession(P2PFramer):
             if not await self._authenticate():
                 self._finish("authentication failed")
                 return
+            if self.draining:
+                self._shutDown()
+                return
             first = await self.nextMessage()
             if isinstance(first, Message) and first.name == "VERSION":
                 await self._negotiate(first.args[0])
@@ -147,9 +139,15 @@ class ClientSession(P2PFramer):
                 if not await self._serve(msg):
                     reason = self._ending or "client sent ERROR"
                     break
+                if self.draining:
+                    self._shutDown()
+                    return
                 msg = await self.nextMessage()
         except SessionAborted as e:
             reason = str(e)
+            if not e.midPayload:
+                # Never closed without a word: the client learns why.
+                self.sendMessage(messages.error(reason))
             self.log.warn("closing session from {peer}: {reason}", peer=self.peer, reason=reason)
         except LineTooLong:
             reason = "line longer than %d bytes" % (MAX_LINE,)
@@ -197,33 +195,21 @@ class ClientSession(P2PFramer):
             self.sendMessage(messages.UNKNOWN_COMMAND)
             return True
         name = msg.name
-        if name in REQUESTS:
-            refusal = self._refusal(msg)
+        if name in requests.REQUESTS:
+            refusal = requests.screen(self.mode, msg)
             if refusal is not None:
-                self.log.info(
-                    "refused {request} from {peer}: {mode} session", request=name, peer=self.peer, mode=self.mode.value
-                )
+                self.log.info("refused {request} from {peer}: {why}", request=name, peer=self.peer, why=refusal.why)
                 if name == "CONNECT":
                     # The refusal goes to git itself, as an ERR packet in
                     # place of receive-pack's advertisement (git prints it
                     # and ends; git-annex's helper would wait for git on an
                     # ERROR line); then the session ends.
-                    text = b"ERR " + refusal.args[0] + b"\n"
-                    self.sendPayload(b"%04x" % (len(text) + 4,) + text)
+                    self.sendPayload(pktline.error(refusal.reply.args[0]))
                     self.sendMessage(Message("CONNECTDONE", (1,)))
                     self._ending = "refused %s" % (msg.args[0].decode(),)
                     return False
-                self.sendMessage(refusal)
+                self.sendMessage(refusal.reply)
                 return True
-            if name == "GET" and msg.args[0] < 0:
-                self.sendMessage(messages.error("invalid offset %d" % msg.args[0]))
-                return True
-            if name in _KEYED:
-                bad = locationlog.unrecordable(msg.args[-1])
-                if bad is not None:
-                    self.log.info("refused {request} from {peer}: {why}", request=name, peer=self.peer, why=bad)
-                    self.sendMessage(messages.error("invalid key: " + bad))
-                    return True
             self.state = "in-request"
             self.requests += 1
             await self.target.handle(self, msg)
@@ -241,8 +227,7 @@ class ClientSession(P2PFramer):
         if name == "DATA":
             if msg.args[0] < 0:
                 # How much follows cannot be known: the framing is lost.
-                self.sendMessage(messages.error("protocol error: DATA %d" % (msg.args[0],)))
-                raise SessionAborted("client sent DATA %d" % (msg.args[0],))
+                raise SessionAborted("protocol error: DATA %d" % (msg.args[0],))
             # Out of place: drop the payload so it is not read as lines.
             await self.readData(msg.args[0], None)
         self.sendMessage(messages.UNEXPECTED_COMMAND)
@@ -254,13 +239,3 @@ class ClientSession(P2PFramer):
         no further request may follow).
         """
         self._ending = reason
-
-    def _refusal(self, msg):
-        name = msg.name
-        if name == "CONNECT" and msg.args[0] == b"git-receive-pack" and self.mode is not Mode.READ_WRITE:
-            return messages.READ_ONLY
-        if self.mode is Mode.READ_ONLY and (name in _WRITES or name in _REMOVALS):
-            return messages.READ_ONLY
-        if self.mode is Mode.APPEND_ONLY and name in _REMOVALS:
-            return messages.APPEND_ONLY
-        return None

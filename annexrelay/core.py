@@ -18,6 +18,8 @@ from annexrelay.clientside import ClientSession
 from annexrelay.connectors import connectorsFor
 from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.connectors.pool import NodePool
+from annexrelay.connectors.process import GitServices
+from annexrelay.deadline import Deadline
 from annexrelay.streams import Streams
 from annexrelay.targets.cluster import ClusterGateway
 from annexrelay.targets.proxied import ProxiedRemote
@@ -50,7 +52,11 @@ class RelayCore:
         self.branch = branch
         self.streams = streams
         self.monotonic = monotonic
+        self.git = GitServices(reactor)
         self.sessions = 0
+        # The sessions going on, and whether the daemon is stopping.
+        self.live = set()
+        self.stopping = False
 
     def targetFor(self, uuid: bytes, own=False):
         """
@@ -73,7 +79,7 @@ class RelayCore:
             )
         if uuid == repo.uuid:
             if own:
-                return OwnRepository(repo, self.pool, self.streams, self.refs, self.reactor)
+                return OwnRepository(repo, self.pool, self.streams, self.refs, self.git)
             return None
         desc = repo.describe(uuid)
         if desc:
@@ -87,11 +93,50 @@ class RelayCore:
         A new L{ClientSession}, greeted by C{authenticator}.
         """
         self.sessions += 1
-        return ClientSession(authenticator, peer="%s#%d" % (peer, self.sessions))
+        session = ClientSession(authenticator, peer="%s#%d" % (peer, self.sessions))
+        self.live.add(session)
+        session.done.addBoth(lambda r: (self.live.discard(session), r)[1])
+        if self.stopping:
+            session.draining = True
+        return session
+
+    def drain(self, grace):
+        """
+        Stop serving: sessions between requests end now, those in a request
+        as soon as it is over; whatever is still going after C{grace}
+        seconds is cut (a node keeps what it received, so a retried PUT
+        resumes).
+
+        @return: a L{Deferred} firing when every session has ended.
+        """
+        self.stopping = True
+        for session in list(self.live):
+            session.drain()
+        if not self.live:
+            return defer.succeed(None)
+        log.info("stopping: {n} session(s) finishing their requests (at most {grace:.0f} s)", n=len(self.live), grace=grace)
+        result = defer.Deferred()
+
+        def over(_=None):
+            if not result.called:
+                deadline.cancel()
+                result.callback(None)
+
+        def cut():
+            for session in list(self.live):
+                log.warn("stopping: cutting the session from {peer} (still busy after {grace:.0f} s)", peer=session.peer, grace=grace)
+                session.abort()
+            # A session whose transport never reports its end is not
+            # waited for much longer.
+            self.reactor.callLater(1.0, over)
+
+        deadline = Deadline(self.reactor, grace, cut)
+        defer.DeferredList([s.done for s in self.live], consumeErrors=True).addBoth(over)
+        return result
 
     def close(self):
         """
-        At shutdown: close idle node connections, stop the branch reader,
+        At shutdown, after L{drain}: close idle node connections, stop the branch reader,
         commit what the location log writer holds.
 
         @return: a L{Deferred} firing when it is all done.

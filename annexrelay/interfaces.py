@@ -12,6 +12,22 @@ The contracts between annexrelay's layers, in one module.
 from zope.interface import Attribute, Interface
 
 
+class SessionAborted(Exception):
+    """
+    A client session cannot go on (the client broke framing, a node died
+    mid-transfer); the session logs the reason and closes.  Unless the
+    relay is in the middle of a payload to the client (where a line would
+    be read as payload bytes), the client first gets C{ERROR <reason>}.
+
+    @ivar midPayload: whether the client is in the middle of receiving a
+        payload.
+    """
+
+    def __init__(self, reason, midPayload=False):
+        Exception.__init__(self, reason)
+        self.midPayload = midPayload
+
+
 class ITarget(Interface):
     """
     What the client reaches through the relay: one proxied remote or a

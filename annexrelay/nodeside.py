@@ -61,6 +61,11 @@ class NodeConnection(P2PFramer):
     @ivar node: the L{annexrelay.repo.Node} this connection reaches.
     @ivar version: the protocol version negotiated with the node.
     @ivar inRequest: True while a lease on it is open.
+    @ivar broken: whether the connection has ended (or was closed).
+    @ivar bypass: the C{BYPASS} set sent to the node.
+    @ivar requestedVersion: the version the handshake asked for.
+    @ivar processEnded: a L{Deferred} firing when the node's process has
+        exited (at once for a node that is not a process).
     """
 
     log = Logger()
@@ -72,7 +77,25 @@ class NodeConnection(P2PFramer):
         self.bypass = ()
         self.broken = False
         self.requestedVersion = 0
+        self.processEnded = defer.succeed(None)
         self._leases = 0
+        self._stderr = None
+
+    def ranAs(self, ended, stderr):
+        """
+        The connector ran the node as a process: C{ended} fires when it has
+        exited; C{stderr()} is the tail of what it wrote to stderr.
+        """
+        self.processEnded = ended
+        self._stderr = stderr
+
+    def lastWords(self):
+        """
+        The last line the node's process wrote to stderr, or "".
+        """
+        tail = self._stderr() if self._stderr is not None else b""
+        lines = tail.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else ""
 
     @property
     def inRequest(self):

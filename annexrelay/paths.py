@@ -96,8 +96,9 @@ def _is_annexrelay_shell(path):
             head = f.read(4096)
     except OSError:
         return False
-    # A console script: a short Python file naming its entry point.
-    return b"annexrelay.frontdoor.ssh.shell" in head or b"annexrelay.shell" in head
+    # A console script: a short Python file naming its entry point (as it
+    # is now, or as older releases named it).
+    return any(name in head for name in (b"annexrelay.frontdoor.ssh.shell", b"annexrelay.frontdoor.shell", b"annexrelay.shell"))
 
 
 def file_stamp(path):

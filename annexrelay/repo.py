@@ -17,6 +17,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 from twisted.logger import Logger
 
+from annexrelay.branch import uuidlogs
 from annexrelay.connectors import urls
 from annexrelay.paths import file_stamp, find_repository
 
@@ -242,15 +243,11 @@ class ProxyRepository:
         """
         try:
             out = subprocess.run(
-                ["git", "cat-file", "blob", "refs/heads/git-annex:uuid.log"],
+                ["git", "cat-file", "blob", "refs/heads/git-annex:" + uuidlogs.UUID_LOG.decode()],
                 cwd=self.path,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             ).stdout
         except OSError:
             return ""
-        for line in out.splitlines():
-            u, _, rest = line.partition(b" ")
-            if u == uuid:
-                return rest.rsplit(b" timestamp=", 1)[0].decode("utf-8", "replace")
-        return ""
+        return uuidlogs.descriptions(out).get(uuid, "")

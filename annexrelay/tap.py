@@ -32,6 +32,7 @@ class Options(usage.Options):
         ["repo", "r", None, "The proxy repository (configured with annex-proxy and 'git annex updateproxy')."],
         ["idle-timeout", None, 60.0, "Seconds an idle node connection is kept for reuse.", float],
         ["commit-delay", None, 1.0, "Seconds location log updates are gathered before one commit.", float],
+        ["shutdown-grace", None, 10.0, "At SIGTERM, seconds the transfers in flight may take to finish before they are cut (new requests are refused at once).", float],
         ["tor-control", None, None, "Publish the onion services through the tor with this control port (an endpoint string: tcp:127.0.0.1:9051, unix:/run/tor/control)."],
         ["tor-binary", None, None, "The tor --tor-launch runs (default: tor on PATH)."],
         ["tor-socks", None, DEFAULT_SOCKS, "The tor SOCKS port tor-annex nodes are reached through (an endpoint string)."],
@@ -69,15 +70,20 @@ class Options(usage.Options):
 
 class _Housekeeping(service.Service):
     """
-    At shutdown: close idle nodes, commit pending location log updates.
+    At shutdown (the listeners have stopped accepting): let the sessions
+    finish the requests in hand for at most C{grace} seconds, then close
+    idle nodes and commit pending location log updates.
     """
 
-    def __init__(self, core):
+    def __init__(self, core, grace):
         self.core = core
+        self.grace = grace
 
     def stopService(self):
         service.Service.stopService(self)
-        return self.core.close()
+        d = self.core.drain(self.grace)
+        d.addCallback(lambda _: self.core.close())
+        return d
 
 
 class Listener(service.Service):
@@ -129,7 +135,7 @@ def makeService(options, reactor=None):
         torSocks=options["tor-socks"],
     )
     top = service.MultiService()
-    _Housekeeping(core).setServiceParent(top)
+    _Housekeeping(core, options["shutdown-grace"]).setServiceParent(top)
     factory = HandoverFactory(core)
     for description in options["listen"]:
         Listener(reactor, description, factory).setServiceParent(top)

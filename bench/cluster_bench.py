@@ -25,11 +25,10 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from annexrelay.testing.lab import Setup  # noqa: E402
-from relay_bench import Sampler, fmt, proc_cpu  # noqa: E402
+from annexrelay.testing.measure import Sampler, fmt, proc_cpu, scenario_arguments  # noqa: E402
 
 
 class ClusterBench:
@@ -155,11 +154,7 @@ class ClusterBench:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--big-mib", type=int, default=512)
-    ap.add_argument("--small-count", type=int, default=1000)
-    ap.add_argument("--small-kib", type=int, default=4)
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each scenario; medians are shown")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    scenario_arguments(ap)
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="annexrelay-cluster-bench-")
     out = sys.stdout

@@ -33,7 +33,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from annexrelay.testing.lab import Setup  # noqa: E402
-from bench.relay_bench import proc_cpu  # noqa: E402
+from annexrelay.testing.measure import proc_cpu  # noqa: E402
 
 
 def run(cmd, cwd, env):

@@ -56,6 +56,18 @@ class _Crashes:
             self.events.append(event)
 
 
+def _feed(p, line, replies):
+    """
+    C{line} from the client; then each node that was asked something
+    answers with the next of C{replies} (consumed).
+    """
+    p.send(line + b"\n")
+    for conn in list(p.pool.conns):
+        if conn.transport.value() and replies and not conn.broken:
+            conn.transport.clear()
+            conn.dataReceived(replies.pop(0) + b"\n")
+
+
 class FuzzTests(unittest.TestCase):
     def check(self, makePair, lines, replies=()):
         """
@@ -70,11 +82,7 @@ class FuzzTests(unittest.TestCase):
             for line in lines:
                 if p.session.state == "closed":
                     break
-                p.send(line + b"\n")
-                for conn in list(p.pool.conns):
-                    if conn.transport.value() and replies and not conn.broken:
-                        conn.transport.clear()
-                        conn.dataReceived(replies.pop(0) + b"\n")
+                _feed(p, line, replies)
             p.take()
             p.session.readConnectionLost()
             # Every node's output ends too, including connections opened
@@ -121,6 +129,73 @@ class FuzzTests(unittest.TestCase):
     @given(st.lists(_line(), max_size=12), st.lists(_line(), max_size=12))
     def test_cluster_with_nodes_saying_anything(self, lines, replies):
         self.check(ClusterPair, lines, replies)
+
+
+def _request():
+    """
+    Well-formed requests on a key the node may have, so sessions get deep
+    into their targets (PUT-FROM, DATA, verdicts) before the junk comes.
+    """
+    key = st.sampled_from(KEYS[:2])
+    number = st.sampled_from([b"0", b"1", b"3", b"-1", b"99999999999999999999"])
+    return st.one_of(
+        st.builds(lambda k: b"PUT af " + k, key),
+        st.builds(lambda o, k: b"GET " + o + b" af " + k, number, key),
+        st.builds(lambda k: b"CHECKPRESENT " + k, key),
+        st.builds(lambda k: b"LOCKCONTENT " + k, key),
+        st.builds(lambda k: b"REMOVE " + k, key),
+        st.builds(lambda n: b"DATA " + n, number),
+        st.sampled_from([b"VALID", b"INVALID", b"SUCCESS", b"FAILURE", b"UNLOCKCONTENT", b"DATA-PRESENT", b"GETTIMESTAMP"]),
+    )
+
+
+NODE_REPLIES = [b"PUT-FROM 0", b"PUT-FROM 5", b"SUCCESS", b"FAILURE", b"DATA 3", b"VALID", b"ALREADY-HAVE", b"TIMESTAMP 5", b"ERROR x", b"junk"]
+
+
+class NoSilentCloseTests(unittest.TestCase):
+    """
+    Whenever the relay ends a session because of what the client sent, the
+    client's last line is an C{ERROR} saying why (a client that sends
+    C{ERROR} or C{CONNECT} ends it by the protocol's own rules).
+    """
+
+    def check(self, makePair, lines, replies):
+        crashes = _Crashes()
+        globalLogPublisher.addObserver(crashes)
+        replies = list(replies)
+        out = b""
+        try:
+            p = makePair()
+            for line in lines:
+                if p.session.state == "closed" or line.split(b" ")[0] in (b"ERROR", b"CONNECT"):
+                    break
+                _feed(p, line, replies)
+                out += p.take()
+        finally:
+            globalLogPublisher.removeObserver(crashes)
+        self.assertEqual(crashes.events, [])
+        if p.session.state == "closed":
+            last = out.rstrip(b"\n").rpartition(b"\n")[2]
+            self.assertTrue(last.startswith(b"ERROR "), (lines, out[-300:]))
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.one_of(_request(), _line()), max_size=10), st.lists(st.sampled_from(NODE_REPLIES), max_size=10))
+    def test_proxied_remote(self, lines, replies):
+        self.check(RelayPair, lines, replies)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.one_of(_request(), _line()), max_size=10), st.lists(st.sampled_from(NODE_REPLIES), max_size=10))
+    def test_cluster(self, lines, replies):
+        self.check(ClusterPair, lines, replies)
+
+    def test_data_minus_one_inside_put(self):
+        p = RelayPair()
+        p.send(b"PUT af " + KEYS[0] + b"\n")
+        p.nodeSays(b"PUT-FROM 0\n")
+        p.take()
+        p.send(b"DATA -1\n")
+        self.assertEqual(p.take(), b"ERROR client announced DATA -1\n")
+        self.assertEqual(p.session.state, "closed")
 
 
 class DaemonFuzzTests(InteropCase):

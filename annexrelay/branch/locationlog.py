@@ -11,10 +11,9 @@ compacted: one line per UUID, sorted by UUID.
 """
 
 import hashlib
-import re
 from typing import Dict, List, NamedTuple, Optional
 
-_TS = re.compile(rb"^([0-9]+)(?:\.([0-9]*))?s?$")
+from annexrelay.branch.timestamps import parse_timestamp
 
 
 class Entry(NamedTuple):
@@ -108,10 +107,9 @@ def parse(content: bytes) -> List[Entry]:
         parts = line.split()
         if len(parts) != 3:
             continue
-        m = _TS.match(parts[0])
-        if m is None:
+        ts = parse_timestamp(parts[0])
+        if ts is None:
             continue
-        ts = float(m.group(1) + b"." + (m.group(2) or b"0"))
         entries.append(Entry(ts, parts[1], parts[2], line))
     return entries
 

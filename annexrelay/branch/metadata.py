@@ -11,10 +11,9 @@ Field names are case-insensitive.
 
 import base64
 import binascii
-import re
 from typing import Dict, Set
 
-_TS = re.compile(rb"^([0-9]+)(?:\.([0-9]*))?s$")
+from annexrelay.branch.timestamps import parse_timestamp
 
 
 def _value(word: bytes):
@@ -39,10 +38,10 @@ def current(content: bytes) -> Dict[str, Set[str]]:
         words = line.split()
         if not words:
             continue
-        m = _TS.match(words[0])
-        if m is None:
+        ts = parse_timestamp(words[0])
+        if ts is None:
             continue
-        lines.append((float(m.group(1) + b"." + (m.group(2) or b"0")), n, words[1:]))
+        lines.append((ts, n, words[1:]))
     state: Dict[str, Dict[str, bool]] = {}
     for _, _, words in sorted(lines):
         field = None

@@ -11,10 +11,9 @@ line):
    group-preferred-content.log keyed by group name).
 """
 
-import re
 from typing import Dict, FrozenSet, Set
 
-_TS = re.compile(rb"^([0-9]+)(?:\.([0-9]*))?s?$")
+from annexrelay.branch.timestamps import parse_timestamp
 
 CLUSTER_LOG = b"cluster.log"
 TRUST_LOG = b"trust.log"
@@ -24,6 +23,7 @@ GROUP_PREFERRED_CONTENT_LOG = b"group-preferred-content.log"
 NUMCOPIES_LOG = b"numcopies.log"
 REMOTE_LOG = b"remote.log"
 MAXSIZE_LOG = b"maxsize.log"
+UUID_LOG = b"uuid.log"
 
 ALL = (CLUSTER_LOG, TRUST_LOG, GROUP_LOG, PREFERRED_CONTENT_LOG, GROUP_PREFERRED_CONTENT_LOG, NUMCOPIES_LOG, REMOTE_LOG, MAXSIZE_LOG)
 
@@ -34,10 +34,11 @@ _TRUST_CODES = {b"X": DEAD, b"0": UNTRUSTED, b"?": SEMITRUSTED, b"1": TRUSTED}
 
 
 def _timestamp(text: bytes) -> float:
-    m = _TS.match(text)
-    if m is None:
-        return -1.0
-    return float(m.group(1) + b"." + (m.group(2) or b"0"))
+    """
+    A line's time; a line without one counts as oldest.
+    """
+    t = parse_timestamp(text)
+    return -1.0 if t is None else t
 
 
 def old_style(content: bytes) -> Dict[bytes, bytes]:
@@ -76,6 +77,13 @@ def new_style(content: bytes) -> Dict[bytes, bytes]:
         if old is None or t >= old[0]:
             newest[parts[1]] = (t, value)
     return {k: v for k, (t, v) in newest.items()}
+
+
+def descriptions(content: bytes) -> Dict[bytes, str]:
+    """
+    Each repository's description, from C{uuid.log}.
+    """
+    return {u: d.decode("utf-8", "replace") for u, d in old_style(content).items()}
 
 
 def cluster_nodes(content: bytes, cluster: bytes) -> FrozenSet[bytes]:

@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from annexrelay.connectors import urls
+from annexrelay.deadline import Deadline
 from annexrelay.interfaces import INodeConnector
 from annexrelay.nodeside import NodeConnection, NodeError
 from annexrelay.paths import real_git_annex_shell
@@ -95,15 +96,13 @@ class ProcessConnector:
         conn = NodeConnection(node)
         pp = _NodeProcess(conn, self.reactor)
         try:
-            conn.process = self.reactor.spawnProcess(
-                pp, argv[0], argv, env=os.environ, childFDs={0: "w", 1: "r", 2: "r"}
-            )
+            self.reactor.spawnProcess(pp, argv[0], argv, env=os.environ, childFDs={0: "w", 1: "r", 2: "r"})
         except OSError as e:
             raise NodeError("node %s: cannot run %s: %s" % (node.name, argv[0], e))
-        conn.processEnded = pp.ended
-        timer = self.reactor.callLater(self.timeout, conn.abort)
+        conn.ranAs(pp.ended, lambda: pp.stderr)
         try:
-            await conn.handshake(version, bypass)
+            with Deadline(self.reactor, self.timeout, conn.abort):
+                await conn.handshake(version, bypass)
         except Exception as e:
             conn.abort()
             await pp.ended
@@ -111,12 +110,31 @@ class ProcessConnector:
             if not why:
                 why = str(e) if not isinstance(e, error.ConnectionDone) else "connection closed"
             raise NodeError("cannot reach node %s (%s): %s" % (node.name, node.url, why))
-        finally:
-            if timer.active():
-                timer.cancel()
-        conn.stderrSource = pp
         log.debug("connected to node {node} at version {v}", node=node.name, v=conn.version)
         return conn
+
+
+class GitServices:
+    """
+    Runs git's own services on a repository (C{git upload-pack},
+    C{git receive-pack}) for the repository target's C{CONNECT}: the
+    target gets the process's stdin as a transport to relay into, and its
+    protocol gets the output.
+    """
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+
+    def run(self, service, path, protocol):
+        """
+        Start C{service} (C{git-upload-pack} or C{git-receive-pack}) on the
+        repository at C{path}, its output and exit going to C{protocol}.
+
+        @return: a transport onto the process's stdin.
+        """
+        argv = ["git", service[len("git-") :], path]
+        proc = self.reactor.spawnProcess(protocol, "git", argv, path=path, childFDs={0: "w", 1: "r", 2: "r"})
+        return ProcessTransport(proc)
 
 
 def nodeCommand(repository, node):

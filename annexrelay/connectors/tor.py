@@ -17,6 +17,7 @@ from twisted.internet.endpoints import clientFromString
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
+from annexrelay.deadline import Deadline
 from annexrelay.interfaces import INodeConnector
 from annexrelay.nodeside import NodeConnection, NodeError
 
@@ -89,9 +90,9 @@ class TorConnector:
             onion, port, socks_endpoint=clientFromString(self.reactor, self.socks), tls=False, reactor=self.reactor
         )
         attempt = defer.ensureDeferred(self._open(endpoint, conn, version, bypass, token))
-        timer = self.reactor.callLater(self.timeout, attempt.cancel)
         try:
-            await attempt
+            with Deadline(self.reactor, self.timeout, attempt.cancel):
+                await attempt
         except defer.CancelledError:
             conn.abort()
             raise NodeError("%s: no answer through tor %s in %d s" % (where, self.socks, self.timeout))
@@ -101,9 +102,6 @@ class TorConnector:
         except Exception as e:
             conn.abort()
             raise NodeError("%s: through tor %s: %s" % (where, self.socks, str(e) or e.__class__.__name__))
-        finally:
-            if timer.active():
-                timer.cancel()
         log.debug("connected to node {node} through tor at version {v}", node=node.name, v=conn.version)
         return conn
 

@@ -231,6 +231,7 @@ APPEND_ONLY = error("this repository is append-only; removal denied")
 EXPECTED_UNLOCKCONTENT = error("expected UNLOCKCONTENT")
 EXPECTED_DATA = error("expected DATA")
 EXPECTED_VALID = error("expected VALID or INVALID")
+SHUTTING_DOWN = error("shutting down")
 
 
 def expected_client_verdict(v: int) -> Message:

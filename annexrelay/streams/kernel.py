@@ -255,6 +255,13 @@ class ProcessTransport:
     def writeSequence(self, seq):
         self.process.writeSequence(seq)
 
+    def closeInput(self):
+        """
+        Close only the process's stdin: it sees the end of its input and
+        its output goes on until it exits.
+        """
+        self.process.closeStdin()
+
     def loseConnection(self):
         """
         Close the process's stdin (it reads what was sent, then sees the

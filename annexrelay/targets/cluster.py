@@ -33,15 +33,14 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.branch import locationlog, uuidlogs
-from annexrelay.clientside import SessionAborted
-from annexrelay.interfaces import ITarget
+from annexrelay.interfaces import ITarget, SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message, is_reply
 from annexrelay.placement import ClusterView
 from annexrelay.repo import is_cluster_uuid
 from annexrelay.targets import relaying, replies
-from annexrelay.targets.clusterput import ClusterPut
+from annexrelay.targets.clusterput import ClusterPut, chooseNodes
 from annexrelay.targets.nodeset import NodeSet
 from annexrelay.targets.relaying import NodeLost
 
@@ -162,10 +161,10 @@ class ClusterGateway:
             if not is_cluster_uuid(u):
                 self.locationLog.record(key, u, present)
 
-    def _failover(self, request, key, node, reply):
+    def _logFailover(self, request, key, node, reply):
         """
         Log that C{node} could not serve C{request} (C{reply}: its answer,
-        None if it broke, or a text saying why).
+        None if it broke, or a text saying why), so the next is tried.
         """
         self.failovers += 1
         if isinstance(reply, str):
@@ -198,18 +197,15 @@ class ClusterGateway:
         if last is not None and msg.name == "PUT" and msg.args[-1] == last[0]:
             self._last = last
         try:
-            if msg.name == "PUT":
-                await ClusterPut(self, session, msg).run()
-            else:
-                await relaying.handlerFor(self, msg)(session, msg)
+            await relaying.handlerFor(self, msg)(session, msg)
         except ShortData as e:
-            raise SessionAborted("%s" % (e,))
+            raise SessionAborted("%s" % (e,), midPayload=True)
         except NodeLost as e:
             why = "a node of cluster %s closed the connection%s" % (self.cluster.name, e.args[0] if e.args else "")
             self.log.warn("{why}", why=why)
             session.sendMessage(messages.error(why))
 
-    async def _failOver(self, request, key, serve):
+    async def _firstServing(self, request, key, serve):
         """
         Offer C{request} to each reachable node the location log says
         holds C{key}, cheapest first, until one serves it.
@@ -227,7 +223,7 @@ class ClusterGateway:
             outcome = await serve(node, conn)
             if outcome is True:
                 return True
-            self._failover(request, key, node, outcome)
+            self._logFailover(request, key, node, outcome)
         return False
 
     async def _CHECKPRESENT(self, session, msg):
@@ -235,7 +231,7 @@ class ClusterGateway:
             reply = await self.nodes.ask(node, conn, msg)
             return True if is_reply(reply, "SUCCESS") else reply
 
-        found = await self._failOver("CHECKPRESENT", msg.args[0], serve)
+        found = await self._firstServing("CHECKPRESENT", msg.args[0], serve)
         session.sendMessage(messages.SUCCESS if found else messages.FAILURE)
 
     async def _LOCKCONTENT(self, session, msg):
@@ -251,7 +247,7 @@ class ClusterGateway:
                 await relaying.holdLock(session, conn, node.name)
                 return True
 
-        if not await self._failOver("LOCKCONTENT", key, serve):
+        if not await self._firstServing("LOCKCONTENT", key, serve):
             session.sendMessage(messages.FAILURE)
 
     async def _GET(self, session, msg):
@@ -283,7 +279,7 @@ class ClusterGateway:
             lease.finish()
             return True
 
-        if await self._failOver("GET", key, serve):
+        if await self._firstServing("GET", key, serve):
             return
         self.log.warn(
             "cluster {cluster}: no reachable node has {key}", cluster=self.cluster.name, key=key.decode("utf-8", "replace")
@@ -293,6 +289,29 @@ class ClusterGateway:
         if session.version >= 1:
             session.sendMessage(messages.INVALID)
         await session.nextMessage()
+
+    async def _PUT(self, session, msg):
+        af, key = msg.args
+        holders, view = await self.state(key)
+        candidates = await chooseNodes(view, holders, af, key, self.branch, self.sizes, self.noted)
+
+        def recordStored(have, stored):
+            self.record(key, have, True)
+            if self.sizes is not None:
+                for u in stored:
+                    self.sizes.stored(key, u, u in holders)
+
+        put = ClusterPut(
+            session,
+            msg,
+            self.nodes,
+            self.streams,
+            candidates,
+            [n.uuid for n in view.holdingNodes(holders)],
+            recordStored,
+            self.cluster.name,
+        )
+        self.stored += await put.run()
 
     async def _GETTIMESTAMP(self, session, msg):
         view = await self._clusterView()

@@ -1,6 +1,6 @@
 """
-A PUT to a cluster: one client upload stored on every chosen node in
-parallel.
+A PUT to a cluster: which nodes get it (L{chooseNodes}), then one client
+upload stored on every chosen node in parallel (L{ClusterPut}).
 
 The candidates (L{annexrelay.placement.ClusterView.putCandidates}) are
 asked C{PUT} at once; the client gets C{PUT-FROM} the smallest offset; its
@@ -15,7 +15,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.branch import locationlog, metadata as branchmetadata
-from annexrelay.clientside import SessionAborted
+from annexrelay.interfaces import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message, is_reply
@@ -25,22 +25,80 @@ from annexrelay.targets import relaying, replies
 # resume offsets (see ClusterPut._small).
 SMALL_OBJECT = 1 << 20
 
+log = Logger()
+
+
+async def chooseNodes(view, holders, af, key, branch, sizes, noted):
+    """
+    The nodes a PUT of C{key} goes to (L{annexrelay.placement.ClusterView.putCandidates}),
+    with the key's metadata and the repositories' sizes read only when the
+    nodes' preferred content needs them.
+
+    @param branch: the L{annexrelay.branch.reader.BranchReader}.
+    @param sizes: the L{annexrelay.branch.sizes.RepoSizes}, or None.
+    @param noted: the session's set of C{(node name, terms)} already logged
+        as not evaluated (each is logged once per session).
+    """
+    file = af.decode("utf-8", "surrogateescape") if af else None
+    metadata = None
+    if view.usesMetadata:
+        path = locationlog.metadata_path(key, branch.onelevel)
+        metadata = branchmetadata.current((await branch.read([path]))[path])
+    known = None
+    if view.usesSizes and sizes is not None:
+        known = await sizes.sizes()
+    candidates, unknown = view.putCandidates(holders, file, locationlog.key_size(key), key, metadata, known)
+    for name, terms in sorted(unknown.items()):
+        if (name, frozenset(terms)) in noted:
+            continue
+        noted.add((name, frozenset(terms)))
+        if terms == {"unparsable expression"}:
+            log.warn(
+                "node {node}'s preferred content cannot be parsed (as git-annex does, it wants only what it has)",
+                node=name,
+            )
+        else:
+            log.info(
+                "node {node}'s preferred content uses {terms}, not evaluated by annexrelay; it counts as wanting",
+                node=name,
+                terms=", ".join(sorted(terms)),
+            )
+    return candidates
+
 
 class ClusterPut:
     """
-    One C{PUT af key} of a client session to a cluster.
+    One C{PUT af key} of a client session to a cluster, on the nodes the
+    gateway chose.
 
-    @param gateway: the session's L{annexrelay.targets.cluster.ClusterGateway}.
+    @param session: the client's L{annexrelay.interfaces.IClientSession}.
+    @param msg: the C{PUT} message.
+    @param nodes: the session's L{annexrelay.targets.nodeset.NodeSet} (its
+        clock and reply timeout also pace the fan-out).
+    @param streams: the L{annexrelay.streams.Streams} payloads move with.
+    @param candidates: the nodes to offer the upload to, in cost order.
+    @param holding: the UUIDs of the cluster's nodes the location log says
+        hold the key already.
+    @param recordStored: called as C{recordStored(have, stored)} with every
+        UUID that holds the key afterwards and those that stored it now.
+    @param clusterName: the cluster's name, for logs and errors.
+    @ivar stores: how many nodes stored the key.
     """
 
     log = Logger()
 
-    def __init__(self, gateway, session, msg):
-        self.gateway = gateway
-        self.nodes = gateway.nodes
+    def __init__(self, session, msg, nodes, streams, candidates, holding, recordStored, clusterName):
         self.session = session
-        self.af, self.key = msg.args
         self.msg = msg
+        self.af, self.key = msg.args
+        self.nodes = nodes
+        self.streams = streams
+        self.candidates = candidates
+        self.holding = list(holding)
+        self.recordStored = recordStored
+        self.clusterName = clusterName
+        self.stores = 0
+        self.conns = {}
         self._leases = {}
 
     def _keyText(self):
@@ -52,56 +110,34 @@ class ClusterPut:
             lease.finish()
 
     async def run(self):
-        session, key = self.session, self.key
-        file = self.af.decode("utf-8", "surrogateescape") if self.af else None
-        size = locationlog.key_size(key)
-        holders, view = await self.gateway.state(key)
-        self.holders, self.view = holders, view
-        metadata = None
-        if view.usesMetadata:
-            path = locationlog.metadata_path(key, self.gateway.branch.onelevel)
-            metadata = branchmetadata.current((await self.gateway.branch.read([path]))[path])
-        sizes = None
-        if view.usesSizes and self.gateway.sizes is not None:
-            sizes = await self.gateway.sizes.sizes()
-        candidates, unknown = view.putCandidates(holders, file, size, key, metadata, sizes)
-        for name, terms in sorted(unknown.items()):
-            if (name, frozenset(terms)) in self.gateway.noted:
-                continue
-            self.gateway.noted.add((name, frozenset(terms)))
-            if terms == {"unparsable expression"}:
-                self.log.warn(
-                    "node {node}'s preferred content cannot be parsed (as git-annex does, it wants only what it has)",
-                    node=name,
-                )
-            else:
-                self.log.info(
-                    "node {node}'s preferred content uses {terms}, not evaluated by annexrelay; it counts as wanting",
-                    node=name,
-                    terms=", ".join(sorted(terms)),
-                )
-        reachable = await self.nodes.connectAll(candidates)
+        """
+        @return: how many nodes stored the key.
+        """
+        session = self.session
+        size = locationlog.key_size(self.key)
+        reachable = await self.nodes.connectAll(self.candidates)
         for _, conn in reachable:
             self._leases[conn] = conn.lease()
         self.conns = dict(reachable)
         asked = defer.gatherResults([defer.ensureDeferred(self.nodes.ask(n, c, self.msg)) for n, c in reachable])
         if reachable and size is not None and size <= SMALL_OBJECT:
             await self._small(reachable, asked)
-            return
+            return self.stores
         answers = self._sort(reachable, await asked)
         if not answers.wanting:
-            self._nobodyTakesIt(answers, view, holders)
-            return
+            self._nobodyTakesIt(answers)
+            return self.stores
         start = min(o for _, o in answers.wanting)
         session.sendMessage(Message("PUT-FROM", (start,)))
         nxt = await session.nextMessage()
         if is_reply(nxt, "DATA"):
             await self._upload(nxt.args[0], start, answers.wanting)
         elif not self._otherThanData(nxt, answers.wanting):
-            return
+            return self.stores
         await self._stored(answers)
+        return self.stores
 
-    def _nobodyTakesIt(self, answers, view, holders):
+    def _nobodyTakesIt(self, answers):
         """
         No node takes the upload: the nodes that said they have it, else
         those the location log says have it (the chosen nodes were
@@ -111,20 +147,20 @@ class ClusterPut:
         session, key = self.session, self.key
         have = replies.without_clusters(answers.have)
         if answers.anyHave:
-            self.gateway.record(key, answers.have, True)
+            self.recordStored(answers.have, [])
         else:
-            have = [n.uuid for n in view.holdingNodes(holders)]
+            have = self.holding
             if have:
                 self.log.info(
                     "cluster {cluster}: PUT {key}: no chosen node could take it; {n} node(s) already have it",
-                    cluster=self.gateway.cluster.name,
+                    cluster=self.clusterName,
                     key=self._keyText(),
                     n=len(have),
                 )
         if answers.anyHave or have:
             session.sendMessage(messages.plus_or_plain("ALREADY-HAVE", have, session.version))
             return
-        why = "no node of cluster %s could store the content" % (self.gateway.cluster.name,)
+        why = "no node of cluster %s could store the content" % (self.clusterName,)
         if self.nodes.unreachable:
             why += " (unreachable: %s)" % (", ".join(sorted(n.name for n in self.nodes.unreachable)),)
         self.log.warn("{why}: {key}", why=why, key=self._keyText())
@@ -207,7 +243,7 @@ class ClusterPut:
             self._finish(conn)
         stored, refused = replies.stored_by(zip([n for n, _ in alive], finals))
         succeeded = sum(1 for f in finals if is_reply(f, "SUCCESS", "SUCCESS-PLUS"))
-        self.gateway.stored += succeeded
+        self.stores += succeeded
         for node, final in refused:
             self.log.warn(
                 "node {node} did not store {key}: {reply}",
@@ -216,20 +252,17 @@ class ClusterPut:
                 reply=messages.format(final).strip(),
             )
         have = replies.without_clusters(answers.have + stored)
-        self.gateway.record(self.key, have, True)
-        if self.gateway.sizes is not None:
-            for u in replies.without_clusters(stored):
-                self.gateway.sizes.stored(self.key, u, u in self.holders)
+        self.recordStored(have, replies.without_clusters(stored))
         ok = succeeded > 0 or answers.anyHave
         if not ok:
             # Every node that took the upload failed; if others hold the
             # key already, the content is in the cluster all the same.
-            have = [n.uuid for n in self.view.holdingNodes(self.holders)]
+            have = self.holding
             if have:
                 ok = True
                 self.log.info(
                     "cluster {cluster}: PUT {key}: no node stored it; {n} node(s) already have it",
-                    cluster=self.gateway.cluster.name,
+                    cluster=self.clusterName,
                     key=self._keyText(),
                     n=len(have),
                 )
@@ -263,8 +296,13 @@ class ClusterPut:
                 self.nodes.fail(byConn[conn], "in the middle of PUT data: " + why)
 
             try:
-                await self.gateway.streams.payload(
-                    session, n, [(conn, offset - start) for _, conn, offset in conns], self.gateway.replyTimeout, self.gateway.clock, dropped
+                await self.streams.payload(
+                    session,
+                    n,
+                    [(conn, offset - start) for _, conn, offset in conns],
+                    self.nodes.replyTimeout,
+                    self.nodes.clock,
+                    dropped,
                 )
             except ShortData as e:
                 for _, conn, _ in conns:

@@ -16,8 +16,7 @@ from zope.interface import implementer
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from annexrelay.clientside import SessionAborted
-from annexrelay.interfaces import ITarget
+from annexrelay.interfaces import ITarget, SessionAborted
 from annexrelay.nodeside import NodeError
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
@@ -111,7 +110,7 @@ class ProxiedRemote:
             conn.close()
             session.sendMessage(messages.error(why))
         except ShortData as e:
-            raise SessionAborted("%s" % (e,))
+            raise SessionAborted("%s" % (e,), midPayload=True)
 
     def _relayReply(self, session, reply):
         relayReply(session, reply, self.node.name)

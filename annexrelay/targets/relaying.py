@@ -12,7 +12,7 @@ target's L{annexrelay.streams.Streams}; nothing writes to a transport.
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from annexrelay.clientside import SessionAborted
+from annexrelay.interfaces import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message, is_reply
@@ -89,11 +89,10 @@ def relayReply(session, reply, nodeName):
 
 
 def _lastWords(conn, e):
-    stderr = ""
-    src = getattr(conn, "stderrSource", None)
-    if src is not None and src.stderr:
-        stderr = ": " + src.stderr.decode("utf-8", "replace").strip().splitlines()[-1]
-    return stderr or (": %s" % (e,) if str(e) else "")
+    last = conn.lastWords()
+    if last:
+        return ": " + last
+    return ": %s" % (e,) if str(e) else ""
 
 
 async def ask(conn, msg):
@@ -186,9 +185,11 @@ async def download(streams, transfers, session, conn, msg, reply, verdict=None):
             session.sendMessage(reply)
             session.sendMessage(verdict)
     except ShortData as e:
-        raise SessionAborted("node %s stopped sending in the middle of GET data: %s" % (transfers.nodeName, e))
+        raise SessionAborted(
+            "node %s stopped sending in the middle of GET data: %s" % (transfers.nodeName, e), midPayload=True
+        )
     except OSError as e:
-        raise SessionAborted("the client went away in the middle of GET data: %s" % (e,))
+        raise SessionAborted("the client went away in the middle of GET data: %s" % (e,), midPayload=True)
     if conn.version >= 1 and verdict is None:
         verdict = await read(conn)
         relayReply(session, verdict, transfers.nodeName)

@@ -24,7 +24,6 @@ from annexrelay.p2p.messages import Message
 from annexrelay.paths import real_git_annex_shell
 from annexrelay.repo import Node
 from annexrelay.streams import relayPayload
-from annexrelay.streams.kernel import ProcessTransport
 from annexrelay.targets.proxied import ProxiedRemote
 
 EXPECTED_DATA_OR_DONE = messages.error("expected DATA or CONNECTDONE")
@@ -82,14 +81,16 @@ class OwnRepository:
     One session's view of the proxy repository.
 
     @param refs: the L{annexrelay.branch.refs.RefsWatcher} of the repository.
+    @param git: the L{annexrelay.connectors.process.GitServices} that runs
+        C{git upload-pack}/C{receive-pack} for C{CONNECT}.
     """
 
     log = Logger()
 
-    def __init__(self, repository, pool, streams, refs, reactor):
+    def __init__(self, repository, pool, streams, refs, git):
         self.repository = repository
         self.uuid = repository.uuid
-        self.reactor = reactor
+        self.git = git
         self.streams = streams
         self.refs = refs
         self.inner = ProxiedRemote(ownNode(repository), pool, _NoRecords(), streams)
@@ -144,11 +145,7 @@ class OwnRepository:
     async def _connect(self, session, service):
         git = _Git(session)
         self._git = git
-        proc = self.reactor.spawnProcess(
-            git, "git", ["git", service[len("git-") :], self.repository.path], path=self.repository.path,
-            childFDs={0: "w", 1: "r", 2: "r"},
-        )
-        stdin = ProcessTransport(proc)
+        stdin = self.git.run(service, self.repository.path, git)
         git.ended.addCallback(lambda code: session.sendMessage(Message("CONNECTDONE", (code,))) or code)
         self.log.info("{peer}: {service} on {repo}", peer=session.peer, service=service, repo=self.repository.path)
         try:
@@ -163,7 +160,7 @@ class OwnRepository:
                 break
         finally:
             if not git.ended.called:
-                proc.closeStdin()
+                stdin.closeInput()
             self._git = None
         code = await git.ended
         session.endAfterRequest("%s done (exit %d)" % (service, code))

@@ -7,7 +7,8 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from annexrelay.clientside import ClientSession, Mode
+from annexrelay.clientside import ClientSession
+from annexrelay.requests import Mode
 from annexrelay.frontdoor.auth import Preauthenticated
 from annexrelay.nodeside import NodeConnection, NodeError
 from annexrelay.repo import Node
@@ -134,7 +135,8 @@ class RelayPair:
         from annexrelay.core import RelayCore
         from annexrelay.frontdoor.ssh.handover import HandoverProtocol
 
-        core = RelayCore(Clock(), _OneNodeRepository(self.node), self.pool, self.log, None, Streams(), lambda: 0)
+        self.clock = Clock()
+        self.core = core = RelayCore(self.clock, _OneNodeRepository(self.node), self.pool, self.log, None, Streams(), lambda: 0)
         self.handover = HandoverProtocol(core)
         self.handover.makeConnection(self.client)
         header = {"command": "p2pstdio", "client": CLIENT_UUID.decode(), "target": NODE_UUID.decode(), "mode": mode.value}

@@ -270,7 +270,9 @@ class _FaultCases:
             self.assertEqual(reply, b"SUCCESS-PLUS " + self.uuids[self.other(victim)[0]].encode(), self.daemonLog())
             self.assertTrue(self.nodeHas(self.other(victim)[0], KEY))
         else:
-            self.assertEqual(reply, b"", "the session ends")
+            # The client learns why, then the session ends.
+            self.assertTrue(reply.startswith(b"ERROR node %s failed in the middle of PUT data" % (victim.encode(),)), reply)
+            self.assertEqual(s.line(), b"", "the session ends")
         s.kill()
         self.assertFalse(self.nodeHas(victim, KEY))
         self.finishPut(half)

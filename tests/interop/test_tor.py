@@ -208,13 +208,13 @@ class OnionTargetTests(TorCase):
 
     def test_daemon_stopped_mid_copy_then_restarted(self):
         """
-        The daemon stopped in the middle of an upload over Tor: the client
-        fails cleanly, the daemon shuts down without an unhandled error,
-        and after a restart the retry resumes from the node's partial
-        object.
+        The daemon stopped in the middle of an upload over Tor, with no
+        grace for transfers in flight: the client fails cleanly, the daemon
+        shuts down without an unhandled error, and after a restart the
+        retry resumes from the node's partial object.
         """
         addr = self.address("n1")
-        daemon = self.startDaemon()
+        daemon = self.startDaemon(extra=["--shutdown-grace", "0"])
         self.link("tn1", addr)
         key = self.addFile("big", os.urandom(64 << 20))
         tmp = os.path.join(self.s.nodes["n1"], ".git", "annex", "tmp", key)

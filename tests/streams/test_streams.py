@@ -12,7 +12,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from annexrelay.clientside import ClientSession, Mode
+from annexrelay.clientside import ClientSession
+from annexrelay.requests import Mode
 from annexrelay.connectors.pool import NodePool
 from annexrelay.connectors.process import ProcessConnector
 from annexrelay.frontdoor.auth import Preauthenticated

@@ -8,7 +8,7 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from annexrelay.clientside import Mode
+from annexrelay.requests import Mode
 from annexrelay.interfaces import ITarget
 from annexrelay.testing.memory import FRONT_DOORS, KEY, NODE_UUID, RelayPair
 

@@ -26,7 +26,7 @@ from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableP
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
-from annexrelay.clientside import Mode
+from annexrelay.requests import Mode
 from annexrelay.core import TargetUnknown
 from annexrelay.frontdoor.auth import Preauthenticated
 from annexrelay.paths import find_repository

@@ -34,7 +34,7 @@ def serve_stdio(directory, header):
     """
     from twisted.internet import reactor
 
-    from annexrelay.clientside import Mode
+    from annexrelay.requests import Mode
     from annexrelay.core import TargetUnknown, makeCore
     from annexrelay.frontdoor.auth import Preauthenticated
     from annexrelay.repo import ProxyRepository, RepositoryError

@@ -26,7 +26,7 @@ from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from annexrelay.clientside import Mode
+from annexrelay.requests import Mode
 from annexrelay.core import TargetUnknown
 from annexrelay.frontdoor.auth import FailureLimiter, Grant, TokenAuthenticator
 from annexrelay.frontdoor.tor.keys import OnionKeys

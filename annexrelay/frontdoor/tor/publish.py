@@ -15,6 +15,7 @@ from twisted.internet.endpoints import clientFromString
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from annexrelay.deadline import Deadline
 from annexrelay.paths import UNIX_PATH_MAX
 
 log = Logger()
@@ -94,14 +95,11 @@ class Publisher:
             try:
                 tor = await self._connect()
                 asked = defer.ensureDeferred(self._create(tor, key, localPort))
-                timer = self.reactor.callLater(self.publishTimeout, asked.cancel)
                 try:
-                    onion = await asked
+                    with Deadline(self.reactor, self.publishTimeout, asked.cancel):
+                        onion = await asked
                 except defer.CancelledError:
                     raise TimeoutError("the descriptor was not uploaded in %d s" % (self.publishTimeout,))
-                finally:
-                    if timer.active():
-                        timer.cancel()
             except Exception as e:
                 log.error(
                     "cannot publish onion service {onion} through tor {how}: {why}; trying again in {s:.0f} s",
