@@ -75,11 +75,23 @@ class NodePool:
     def closeAll(self):
         """
         Close every idle connection (at shutdown).
+
+        @return: a L{Deferred} firing when the processes behind them have
+            exited (a git-annex-shell commits what it journalled as it
+            exits; one that does not exit is killed after a grace period,
+            L{annexrelay.streams.kernel.ProcessTransport}).
         """
+        ended = []
         for lst in self._idle.values():
             for conn, timer, watcher in lst:
                 if timer.active():
                     timer.cancel()
                 watcher.cancel()
                 conn.close()
+                processEnded = getattr(conn, "processEnded", None)
+                if processEnded is not None:
+                    done = defer.Deferred()
+                    processEnded.addBoth(lambda r, done=done: (done.callback(None), r)[1])
+                    ended.append(done)
         self._idle.clear()
+        return defer.DeferredList(ended)

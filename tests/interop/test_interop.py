@@ -98,12 +98,13 @@ class InteropCase(unittest.TestCase):
         )
         return p.stdout.decode()
 
-    def waitForProxyLog(self, key, line_end):
+    def waitForProxyLog(self, key, line_end, timeout=30):
         """
-        Wait (bounded) until the proxy's committed log has a line ending in
-        C{line_end}.  This waits on the branch's content, not on a delay.
+        Wait (bounded by C{timeout} seconds) until the proxy's committed log
+        has a line ending in C{line_end}.  This waits on the branch's
+        content, not on a delay.
         """
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             lines = self.proxyLog(key).splitlines()
             if any(l.endswith(line_end) for l in lines):
