@@ -61,6 +61,8 @@ class NodeConnection(P2PFramer):
     @ivar node: the L{annexrelay.repo.Node} this connection reaches.
     @ivar version: the protocol version negotiated with the node.
     @ivar inRequest: True while a lease on it is open.
+    @ivar requests: how many requests it was sent (one that served before
+        may have outlived its node's repository).
     """
 
     log = Logger()
@@ -72,6 +74,7 @@ class NodeConnection(P2PFramer):
         self.bypass = ()
         self.broken = False
         self.requestedVersion = 0
+        self.requests = 0
         self._leases = 0
 
     @property
@@ -130,6 +133,7 @@ class NodeConnection(P2PFramer):
         """
         Send C{msg} and return a L{Deferred} for the node's next message.
         """
+        self.requests += 1
         self.sendMessage(msg)
         return self.nextMessage()
 

@@ -69,6 +69,20 @@ class NodePool:
         watcher.addCallbacks(lambda _: forget(False), lambda f: f.trap(defer.CancelledError))
         idle.append((conn, timer, watcher))
 
+    def discard(self, node):
+        """
+        Close the idle connections to C{node}: one of them answered in a way
+        that is in doubt, and they are as old.
+        """
+        for key, lst in self._idle.items():
+            if key[:2] == (node.uuid, node.url):
+                for conn, timer, watcher in list(lst):
+                    if timer.active():
+                        timer.cancel()
+                    watcher.cancel()
+                    conn.close()
+                lst.clear()
+
     def idleCount(self):
         return sum(len(v) for v in self._idle.values())
 

@@ -45,6 +45,9 @@ from annexrelay.targets.clusterput import ClusterPut
 from annexrelay.targets.nodeset import NodeSet
 from annexrelay.targets.relaying import NodeLost
 
+# A node's answer that it lacks the content, as the failover line says it.
+LACKING = "does not have it"
+
 
 @implementer(ITarget)
 class ClusterGateway:
@@ -225,6 +228,18 @@ class ClusterGateway:
             if conn is None:
                 continue
             outcome = await serve(node, conn)
+            lacking = outcome == LACKING or is_reply(outcome, "FAILURE")
+            if lacking and self.nodes.inDoubt(node, conn):
+                # Believed only from a process that can still start there;
+                # one that cannot is logged as unreachable, with why.
+                self.log.debug(
+                    "cluster {cluster}: asking node {node} again on a new connection", cluster=self.cluster.name, node=node.name
+                )
+                conn = await self.nodes.renew(node)
+                if conn is None:
+                    self.failovers += 1
+                    continue
+                outcome = await serve(node, conn)
             if outcome is True:
                 return True
             self._failover(request, key, node, outcome)
@@ -278,7 +293,7 @@ class ClusterGateway:
                 if lacking:
                     conn.sendMessage(messages.FAILURE)
                     lease.finish()
-                    return "does not have it"
+                    return LACKING
             await relaying.download(self.streams, self.nodes.transfers(node), session, conn, msg, reply, verdict)
             lease.finish()
             return True
