@@ -32,7 +32,7 @@ journal lock.
 
 import os
 import stat
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 # At most this many journal files go into one commit; the rest wait for the
 # next one (the writer schedules it), so a huge journal does not hold the
@@ -87,13 +87,15 @@ def committable(path: bytes) -> bool:
     return bool(path) and not path.startswith((b'"', b"/")) and not any(c < 0x20 or c == 0x7F for c in path)
 
 
-def read(directory: bytes, limit: int = BATCH) -> (List[JournalFile], bool):
+def read(directory: bytes, limit: Optional[int] = None) -> Tuple[List[JournalFile], bool]:
     """
-    The journal's files, at most C{limit}, in name order.  Call with the
-    journal lock held.
+    The journal's files, at most C{limit} (default L{BATCH}), in name
+    order.  Call with the journal lock held.
 
     @return: C{(files, more)}: C{more} when files were left for later.
     """
+    if limit is None:
+        limit = BATCH
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:

@@ -147,6 +147,31 @@ class LocationLogWriterTests(unittest.TestCase):
         self.assertIn("1 0b531efe", log)
 
     @defer.inlineCallbacks
+    def test_big_journal_in_several_commits(self):
+        """
+        A journal larger than one batch takes (journal.BATCH files) is
+        committed in several, one after the other; flush() waits for all.
+        """
+        from annexrelay.branch import journal
+
+        self.patch(journal, "BATCH", 2)
+        keys = ["SHA256E-s%d--%064x" % (i, i) for i in range(10, 15)]
+        subprocess.run(
+            ["git", "annex", "setpresentkey", "--batch"],
+            cwd=self.path,
+            input="".join("%s bb7f77b7-e29f-45fa-bd52-824b160e6907 1\n" % k for k in keys).encode(),
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        self.assertEqual(len(self.journal()), 5)
+        before = self.commits()
+        yield LocationLogWriter(reactor, self.path, delay=30).flush()
+        self.assertEqual(self.journal(), [])
+        self.assertEqual(self.commits() - before, 3)
+        for k in keys:
+            self.assertIn("1 bb7f77b7", self.logOf(k))
+
+    @defer.inlineCallbacks
     def test_push_while_journalled_keeps_both(self):
         """
         A client's push changes a log that git-annex holds in its journal:
