@@ -136,15 +136,18 @@ class RelayCore:
 
     def close(self):
         """
-        At shutdown, after L{drain}: close idle node connections, stop the branch reader,
-        commit what the location log writer holds.
+        At shutdown, after L{drain}: close idle node connections, stop the
+        branch reader, and once the nodes' processes have exited (a special
+        remote's git-annex-shell journals until then), commit what the
+        location log writer holds and git-annex's journal.
 
         @return: a L{Deferred} firing when it is all done.
         """
-        self.pool.closeAll()
+        ended = self.pool.closeAll()
         if self.refs is not None:
             self.refs.close()
-        return defer.gatherResults([self.branch.close(), self.locationLog.close()])
+        ended.addCallback(lambda _: self.locationLog.close())
+        return defer.gatherResults([self.branch.close(), ended])
 
 
 def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS):

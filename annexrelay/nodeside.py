@@ -66,6 +66,8 @@ class NodeConnection(P2PFramer):
     @ivar requestedVersion: the version the handshake asked for.
     @ivar processEnded: a L{Deferred} firing when the node's process has
         exited (at once for a node that is not a process).
+    @ivar requests: how many requests it was sent (one that served before
+        may have outlived its node's repository).
     """
 
     log = Logger()
@@ -78,6 +80,7 @@ class NodeConnection(P2PFramer):
         self.broken = False
         self.requestedVersion = 0
         self.processEnded = defer.succeed(None)
+        self.requests = 0
         self._leases = 0
         self._stderr = None
 
@@ -153,6 +156,7 @@ class NodeConnection(P2PFramer):
         """
         Send C{msg} and return a L{Deferred} for the node's next message.
         """
+        self.requests += 1
         self.sendMessage(msg)
         return self.nextMessage()
 

@@ -10,5 +10,8 @@ there.
  - L{annexrelay.branch.git}: git plumbing, git-annex's journal lock;
  - L{annexrelay.branch.reader}: the branch as git-annex sees it (committed,
    journal, annexrelay's records not yet committed);
- - L{annexrelay.branch.writer}: the location log writer.
+ - L{annexrelay.branch.journal}: git-annex's journal as git-annex commits
+   it;
+ - L{annexrelay.branch.writer}: the location log writer, which commits the
+   journal too.
 """

@@ -1,23 +1,46 @@
 """
 The location log writer: records in the proxy repository's git-annex branch
-which node got or lost which key.
+which node got or lost which key, and commits git-annex's journal.
 
 Records are batched: the first one starts a short timer, and when it runs
 out everything gathered so far is written as one commit, so a burst of a
 thousand transfers makes a handful of commits.
 
 One batch, with git-annex's journal lock held (so git-annex cannot journal
-a change to the same files meanwhile):
- 1. C{git cat-file --batch} reads the branch tip and the keys' logs; a log
-    that git-annex has in its journal (not yet committed) is read from there
-    instead, and the change is written back to the journal, as git-annex
-    itself would;
- 2. the logs are rewritten the way git-annex writes them
-    (L{annexrelay.locationlog.update});
+a change meanwhile):
+ 1. the journal's files are read (L{annexrelay.branch.journal}), and
+    C{git cat-file --batch} reads the branch tip and the logs of the
+    batch's keys and of the journal's files;
+ 2. each journal file becomes what git-annex's own commit of the journal
+    makes of it (L{journal.merged}), and the batch's records are applied on
+    top, the way git-annex writes a log (L{annexrelay.locationlog.update});
  3. C{git fast-import} makes the commit on top of the tip read in 1;
  4. C{git update-ref --stdin} moves C{refs/heads/git-annex} only if it still
     points to that tip (compare-and-swap).  If a client's push or git-annex
-    moved it meanwhile, the batch starts again from 1.
+    moved it meanwhile, the batch starts again from 1;
+ 5. the journal files committed are removed.
+
+Why the writer commits the journal: a proxied special remote (or a special
+remote that is a cluster node) is served by git-annex's own proxy, a
+C{git-annex-shell p2pstdio} in the proxy repository, which journals what
+it did (the location log, chunk logs) and commits only when it exits;
+annexrelay keeps it in its pool for a minute or more, so a clone pulling
+meanwhile would not see the change.  A special node's C{SUCCESS} to a PUT or
+REMOVE is recorded here like any node's, so the batch it starts (within
+the commit delay) commits what that git-annex-shell journalled.  git-annex
+writes the location log only after it has relayed the C{SUCCESS}; if that
+comes after the batch, the batch has already put the same status on the
+branch, and git-annex, finding it there, journals nothing.  The journal
+lock is the contract: git-annex journals only while holding it, and a batch
+holds it from reading the journal until its files are removed.  Every
+journal file is taken, as git-annex's own commit takes them all (which
+process wrote one cannot be told, and need not be): whatever git-annex
+journalled is committed as git-annex would commit it, only sooner.  (The
+alternatives: a git-annex command run after each batch to commit the
+journal costs a process start per batch and merges the remotes' branches
+as a side effect; closing the special remote's connection after each
+change gives up the pool.)
+
 Everything runs in child processes watched by the reactor; nothing blocks.
 """
 
@@ -27,7 +50,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from annexrelay.branch import locationlog
+from annexrelay.branch import journal, locationlog
 from annexrelay.branch.git import BRANCH, PENDING, GitCommandFailed, JournalLock, RefMoved, parse_cat_file, runGit
 from annexrelay.paths import git_dir
 
@@ -48,6 +71,7 @@ class LocationLogWriter:
         self.reactor = reactor
         self.repoPath = repoPath
         self.gitDir = gitDir or git_dir(repoPath)
+        self.journalDir = os.path.join(self.gitDir, "annex", "journal").encode()
         # Records that could not be committed before the daemon stopped.
         self.spool = os.path.join(self.gitDir, "annex", "annexrelay-pending.log")
         self._recovered = False
@@ -59,6 +83,7 @@ class LocationLogWriter:
         self._timer = None
         self._writing = None
         self._waiters = []
+        self._journalLeft = False
         self.commits = 0
         self._onelevel = None
 
@@ -97,13 +122,14 @@ class LocationLogWriter:
 
     def flush(self):
         """
-        Write whatever is pending now.
+        Write whatever is pending now, and whatever git-annex's journal
+        holds.
 
         @return: a L{Deferred} firing once everything recorded before this
-            call is committed.
+            call, and journalled, is committed.
         """
         d = defer.Deferred()
-        if not self._pending and self._writing is None:
+        if not self._pending and self._writing is None and not journal.dirty(self.journalDir):
             d.callback(None)
             return d
         self._waiters.append(d)
@@ -209,8 +235,7 @@ class LocationLogWriter:
         for attempt in range(20):
             await lock.acquire()
             try:
-                await self._commitOnce(byPath)
-                return
+                return await self._commitOnce(byPath)
             except RefMoved:
                 log.info("the git-annex branch moved while recording; recording again")
             finally:
@@ -218,34 +243,39 @@ class LocationLogWriter:
         raise GitCommandFailed("the git-annex branch kept moving")
 
     async def _commitOnce(self, byPath):
-        journal = os.path.join(self.gitDir, "annex", "journal")
-        paths = sorted(byPath)
+        """
+        One attempt at a batch, the journal lock held.
+
+        @return: C{(journal files committed, whether more are left)}.
+        @raise RefMoved: when the branch moved under it.
+        """
+        journalled, more = journal.read(self.journalDir)
+        fromJournal = {jf.path: jf.content for jf in journalled}
+        paths = sorted(set(byPath) | set(fromJournal))
         query = BRANCH + b"\n" + b"".join(BRANCH + b":" + p + b"\n" for p in paths)
         got = parse_cat_file(await self._git(["cat-file", "--batch"], query), len(paths) + 1)
         if got[0] is None:
             raise GitCommandFailed("the repository has no git-annex branch")
         tip = got[0][0]
+        inSync = journal.index_tip(self.gitDir) == tip
         now = int(self.now())
         inBranch = []
         for path, blob in zip(paths, got[1:]):
-            jpath = os.path.join(journal.encode(), locationlog.journal_name(path))
-            try:
-                with open(jpath, "rb") as f:
-                    journaled = f.read()
-            except FileNotFoundError:
-                journaled = None
-            if journaled is not None:
-                # git-annex has this file in its journal: the journal is the
-                # newer truth, and git-annex will commit it.  Change it there.
-                new = locationlog.update(journaled, byPath[path], now)
-                if new is not None:
-                    self._writeJournal(jpath, new)
+            committed = blob[1] if blob else None
+            new = base = committed or b""
+            if path in fromJournal:
+                new = base = journal.merged(fromJournal[path], committed, inSync)
+            if path in byPath:
+                new = locationlog.update(base, byPath[path], now) or base
+            if new == committed or (committed is None and not new and path not in fromJournal):
                 continue
-            new = locationlog.update(blob[1] if blob else b"", byPath[path], now)
-            if new is not None:
-                inBranch.append((path, new))
-        if not inBranch:
-            return
+            inBranch.append((path, new))
+        if inBranch:
+            await self._commitFiles(tip, now, inBranch)
+        journal.remove(self.journalDir, journalled)
+        return len(journalled), more
+
+    async def _commitFiles(self, tip, now, inBranch):
         stream = [
             b"commit " + PENDING + b"\n",
             b"committer annexrelay <annexrelay@localhost> %d +0000\n" % now,
@@ -269,14 +299,6 @@ class LocationLogWriter:
                 raise RefMoved()
             raise GitCommandFailed("git update-ref: %s" % (out[-500:].decode("utf-8", "replace"),))
 
-    def _writeJournal(self, jpath, content):
-        tmpdir = os.path.join(self.gitDir.encode(), b"annex", b"othertmp")
-        os.makedirs(tmpdir, exist_ok=True)
-        tmp = os.path.join(tmpdir, b"annexrelay." + os.path.basename(jpath))
-        with open(tmp, "wb") as f:
-            f.write(content)
-        os.rename(tmp, jpath)
-
     def _written(self, result, batch):
         self._writing = None
         self._inFlight = {}
@@ -291,15 +313,23 @@ class LocationLogWriter:
             if not self._stopped:
                 self._timer = self.reactor.callLater(max(self.delay, 5.0), self._write)
             return None
+        journalled, self._journalLeft = result
         self.commits += 1
-        log.info("recorded {n} location log update(s) in the git-annex branch", n=len(batch))
+        if journalled:
+            log.info(
+                "recorded {n} location log update(s) and {j} file(s) of git-annex's journal in the git-annex branch",
+                n=len(batch),
+                j=journalled,
+            )
+        elif batch:
+            log.info("recorded {n} location log update(s) in the git-annex branch", n=len(batch))
         if self._recovered:
             self._recovered = False
             try:
                 os.remove(self.spool)
             except FileNotFoundError:
                 pass
-        if self._pending:
+        if self._pending or self._journalLeft:
             if self._waiters:
                 self._write()
             else:

@@ -69,17 +69,43 @@ class NodePool:
         watcher.addCallbacks(lambda _: forget(False), lambda f: f.trap(defer.CancelledError))
         idle.append((conn, timer, watcher))
 
+    def discard(self, node):
+        """
+        Close the idle connections to C{node}: one of them answered in a way
+        that is in doubt, and they are as old.
+        """
+        for key, lst in self._idle.items():
+            if key[:2] == (node.uuid, node.url):
+                for conn, timer, watcher in list(lst):
+                    if timer.active():
+                        timer.cancel()
+                    watcher.cancel()
+                    conn.close()
+                lst.clear()
+
     def idleCount(self):
         return sum(len(v) for v in self._idle.values())
 
     def closeAll(self):
         """
         Close every idle connection (at shutdown).
+
+        @return: a L{Deferred} firing when the processes behind them have
+            exited (a git-annex-shell commits what it journalled as it
+            exits; one that does not exit is killed after a grace period,
+            L{annexrelay.streams.kernel.ProcessTransport}).
         """
+        ended = []
         for lst in self._idle.values():
             for conn, timer, watcher in lst:
                 if timer.active():
                     timer.cancel()
                 watcher.cancel()
                 conn.close()
+                processEnded = getattr(conn, "processEnded", None)
+                if processEnded is not None:
+                    done = defer.Deferred()
+                    processEnded.addBoth(lambda r, done=done: (done.callback(None), r)[1])
+                    ended.append(done)
         self._idle.clear()
+        return defer.DeferredList(ended)

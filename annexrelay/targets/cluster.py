@@ -44,6 +44,9 @@ from annexrelay.targets.clusterput import ClusterPut, chooseNodes
 from annexrelay.targets.nodeset import NodeSet
 from annexrelay.targets.relaying import NodeLost
 
+# A node's answer that it lacks the content, as the failover line says it.
+LACKING = "does not have it"
+
 
 @implementer(ITarget)
 class ClusterGateway:
@@ -221,6 +224,18 @@ class ClusterGateway:
             if conn is None:
                 continue
             outcome = await serve(node, conn)
+            lacking = outcome == LACKING or is_reply(outcome, "FAILURE")
+            if lacking and self.nodes.inDoubt(node, conn):
+                # Believed only from a process that can still start there;
+                # one that cannot is logged as unreachable, with why.
+                self.log.debug(
+                    "cluster {cluster}: asking node {node} again on a new connection", cluster=self.cluster.name, node=node.name
+                )
+                conn = await self.nodes.renew(node)
+                if conn is None:
+                    self.failovers += 1
+                    continue
+                outcome = await serve(node, conn)
             if outcome is True:
                 return True
             self._logFailover(request, key, node, outcome)
@@ -274,7 +289,7 @@ class ClusterGateway:
                 if lacking:
                     conn.sendMessage(messages.FAILURE)
                     lease.finish()
-                    return "does not have it"
+                    return LACKING
             await relaying.download(self.streams, self.nodes.transfers(node), session, conn, msg, reply, verdict)
             lease.finish()
             return True
@@ -301,16 +316,8 @@ class ClusterGateway:
                 for u in stored:
                     self.sizes.stored(key, u, u in holders)
 
-        put = ClusterPut(
-            session,
-            msg,
-            self.nodes,
-            self.streams,
-            candidates,
-            [n.uuid for n in view.holdingNodes(holders)],
-            recordStored,
-            self.cluster.name,
-        )
+        holding = [n.uuid for n in view.holdingNodes(holders)]
+        put = ClusterPut(session, msg, self.nodes, self.streams, candidates, holding, recordStored, self.cluster.name)
         self.stored += await put.run()
 
     async def _GETTIMESTAMP(self, session, msg):

@@ -33,6 +33,7 @@ class NodeSet:
         self.replyTimeout = replyTimeout
         self.params = params
         self._conns = {}
+        self._renewed = set()
         self.unreachable = {}
         self._transfers = {}
 
@@ -78,6 +79,32 @@ class NodeSet:
             return None
         self._conns[node] = conn
         return conn
+
+    def inDoubt(self, node, conn):
+        """
+        Whether C{conn}'s answer that C{node} lacks some content is to be
+        checked on a new connection: its process served before this
+        request, so it may have outlived the node's repository (moved away,
+        unmounted), and such a git-annex-shell goes on answering, as if
+        every key were missing, where a new one cannot start.  Once per node
+        per session.
+        """
+        return conn.requests > 1 and node not in self._renewed
+
+    async def renew(self, node):
+        """
+        Replace this session's connection to C{node} (and the pool's idle
+        ones, as old) with a new one.
+
+        @return: the new connection, or None if the node cannot be reached
+            (logged with why, and skipped for the rest of the session).
+        """
+        self._renewed.add(node)
+        old = self._conns.pop(node, None)
+        if old is not None:
+            old.close()
+        self.pool.discard(node)
+        return await self.connect(node)
 
     async def connectAll(self, nodes):
         """

@@ -44,6 +44,7 @@ class MemoryPool:
         self.conns = []
         self.released = []
         self.acquired = []
+        self.discarded = []
 
     def acquire(self, node, version, bypass=()):
         self.acquired.append((node.name, version, tuple(sorted(bypass))))
@@ -73,6 +74,9 @@ class MemoryPool:
 
     def release(self, conn):
         self.released.append(conn)
+
+    def discard(self, node):
+        self.discarded.append(node.name)
 
 
 CLIENT_UUID = b"c1c1c1c1-0000-4000-8000-000000000000"

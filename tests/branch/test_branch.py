@@ -98,21 +98,133 @@ class LocationLogWriterTests(unittest.TestCase):
         yield writer.flush()
         self.assertIn("0b531efe", self.logOf(key.decode()))
 
+    def journal(self):
+        d = os.path.join(self.path, ".git", "annex", "journal")
+        return os.listdir(d) if os.path.isdir(d) else []
+
     @defer.inlineCallbacks
-    def test_journaled_key_is_changed_in_the_journal(self):
+    def test_journal_committed_with_the_batch(self):
         """
-        A key git-annex has in its journal (not committed yet) is updated
-        there, so git-annex's own commit of the journal keeps both changes.
+        A key git-annex has in its journal (not committed yet) is committed
+        with the batch, the batch's record on top; the journal is emptied.
         """
         key = "SHA256E-s4--%064x" % 4
+        other = "SHA256E-s5--%064x" % 5
         _git(self.path, "annex", "setpresentkey", key, "bb7f77b7-e29f-45fa-bd52-824b160e6907", "1")
+        _git(self.path, "annex", "setpresentkey", other, "bb7f77b7-e29f-45fa-bd52-824b160e6907", "1")
+        self.assertEqual(len(self.journal()), 2)
         writer = LocationLogWriter(reactor, self.path, delay=30)
         writer.record(key.encode(), b"0b531efe-1ddd-4f1a-a22c-16b82487267f", True)
         yield writer.flush()
+        self.assertEqual(self.journal(), [])
+        log = self.logOf(key)
+        self.assertIn("1 bb7f77b7", log)
+        self.assertIn("1 0b531efe", log)
+        self.assertIn("1 bb7f77b7", self.logOf(other))
+
+    @defer.inlineCallbacks
+    def test_flush_commits_the_journal_alone(self):
+        """
+        With no record pending, flush() still commits what git-annex
+        journalled (as at shutdown).
+        """
+        key = "SHA256E-s4--%064x" % 4
+        writer = LocationLogWriter(reactor, self.path, delay=30)
+        before = self.commits()
+        yield writer.flush()
+        self.assertEqual(self.commits(), before)
+        _git(self.path, "annex", "setpresentkey", key, "bb7f77b7-e29f-45fa-bd52-824b160e6907", "1")
+        yield writer.flush()
+        self.assertEqual(self.commits(), before + 1)
+        self.assertEqual(self.journal(), [])
+        self.assertIn("1 bb7f77b7", self.logOf(key))
+        # git-annex agrees, and its own index catches up without losing it.
+        self.assertIn("bb7f77b7", _git(self.path, "annex", "whereis", "--key", key))
+        _git(self.path, "annex", "setpresentkey", key, "0b531efe-1ddd-4f1a-a22c-16b82487267f", "1")
         _git(self.path, "annex", "merge")
         log = self.logOf(key)
-        self.assertIn("bb7f77b7", log)
-        self.assertIn("0b531efe", log)
+        self.assertIn("1 bb7f77b7", log)
+        self.assertIn("1 0b531efe", log)
+
+    @defer.inlineCallbacks
+    def test_big_journal_in_several_commits(self):
+        """
+        A journal larger than one batch takes (journal.BATCH files) is
+        committed in several, one after the other; flush() waits for all.
+        """
+        from annexrelay.branch import journal
+
+        self.patch(journal, "BATCH", 2)
+        keys = ["SHA256E-s%d--%064x" % (i, i) for i in range(10, 15)]
+        subprocess.run(
+            ["git", "annex", "setpresentkey", "--batch"],
+            cwd=self.path,
+            input="".join("%s bb7f77b7-e29f-45fa-bd52-824b160e6907 1\n" % k for k in keys).encode(),
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        self.assertEqual(len(self.journal()), 5)
+        before = self.commits()
+        yield LocationLogWriter(reactor, self.path, delay=30).flush()
+        self.assertEqual(self.journal(), [])
+        self.assertEqual(self.commits() - before, 3)
+        for k in keys:
+            self.assertIn("1 bb7f77b7", self.logOf(k))
+
+    @defer.inlineCallbacks
+    def test_push_while_journalled_keeps_both(self):
+        """
+        A client's push changes a log that git-annex holds in its journal:
+        as git-annex's own commit would, the union of both is committed.
+        """
+        key = "SHA256E-s4--%064x" % 4
+        u1, u3 = "11111111-1ddd-4f1a-a22c-16b82487267f", "33333333-1ddd-4f1a-a22c-16b82487267f"
+        clone = os.path.abspath(self.mktemp())
+        subprocess.run(["git", "clone", "-q", self.path, clone], check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _git(clone, "annex", "init", "-q", "clone")
+        _git(self.path, "annex", "setpresentkey", key, u1, "1")
+        _git(clone, "annex", "setpresentkey", key, u3, "1")
+        _git(clone, "annex", "merge")
+        # The push: the clone's branch, a descendant of ours, lands on it
+        # (fetched, so that git-annex's post-receive hook does not commit
+        # the journal first).
+        _git(self.path, "fetch", "-q", clone, "git-annex:git-annex")
+        writer = LocationLogWriter(reactor, self.path, delay=30)
+        yield writer.flush()
+        self.assertEqual(self.journal(), [])
+        out = _git(self.path, "annex", "whereis", "--key", key)
+        self.assertIn(u1, out)
+        self.assertIn(u3, out)
+
+    @defer.inlineCallbacks
+    def test_git_annex_journalling_meanwhile_loses_nothing(self):
+        """
+        git-annex journals changes while batches commit the journal: the
+        journal lock keeps them apart, and every change reaches the branch.
+        """
+        u = "bb7f77b7-e29f-45fa-bd52-824b160e6907"
+        theirs = ["SHA256E-s%d--%064x" % (i, i) for i in range(100, 300)]
+        other = subprocess.Popen(
+            ["git", "annex", "setpresentkey", "--batch"], cwd=self.path, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+        )
+        other.stdin.write("".join("%s %s 1\n" % (k, u) for k in theirs).encode())
+        other.stdin.close()
+        writer = LocationLogWriter(reactor, self.path, delay=30)
+        ours = []
+        while other.poll() is None:
+            key = b"SHA256E-s%d--%064x" % (len(ours), len(ours))
+            ours.append(key)
+            writer.record(key, b"0b531efe-1ddd-4f1a-a22c-16b82487267f", True)
+            yield writer.flush()
+        self.assertEqual(other.wait(), 0)
+        yield writer.flush()
+        self.assertEqual(self.journal(), [])
+        paths = [_git(self.path, "annex", "examinekey", "--format=${hashdirlower}${key}.log", k).strip() for k in theirs[::20]]
+        for path in paths:
+            self.assertIn(" 1 " + u, _git(self.path, "cat-file", "-p", "refs/heads/git-annex:" + path))
+        listed = _git(self.path, "ls-tree", "-r", "--name-only", "refs/heads/git-annex")
+        self.assertEqual(sum(1 for k in theirs if k + ".log" in listed), len(theirs))
+        self.assertEqual(sum(1 for k in ours if k.decode() + ".log" in listed), len(ours))
 
     @defer.inlineCallbacks
     def test_branch_moved_meanwhile(self):

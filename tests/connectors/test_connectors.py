@@ -74,6 +74,29 @@ class PoolTests(unittest.TestCase):
         """
         self.assertEqual(self.connector.conns, [])
 
+    def test_discard_closes_that_nodes_idle_connections(self):
+        other = Node("n2", b"22222222-0000-4000-8000-000000000000", "/srv/n2")
+        old = [self.acquire(4), self.acquire(4), self.acquire(1)]
+        theirs = self.successResultOf(self.pool.acquire(other, 4))
+        for conn in old + [theirs]:
+            self.pool.release(conn)
+        self.pool.discard(self.node)
+        self.assertTrue(all(c.transport.disconnecting for c in old))
+        self.assertEqual(self.pool.idleCount(), 1)
+        self.assertEqual(self.clock.getDelayedCalls()[0].getTime(), 10)
+        self.assertNotIn(self.acquire(), old)
+        self.assertIs(self.successResultOf(self.pool.acquire(other, 4)), theirs)
+
+    def test_close_all_waits_for_processes(self):
+        conn = self.acquire()
+        conn.processEnded = defer.Deferred()
+        self.pool.release(conn)
+        done = self.pool.closeAll()
+        self.assertTrue(conn.transport.disconnecting)
+        self.assertNoResult(done)
+        conn.processEnded.callback(None)
+        self.successResultOf(done)
+
 
 class ProcessConnectorTests(unittest.TestCase):
     """

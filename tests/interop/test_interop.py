@@ -98,12 +98,13 @@ class InteropCase(unittest.TestCase):
         )
         return p.stdout.decode()
 
-    def waitForProxyLog(self, key, line_end):
+    def waitForProxyLog(self, key, line_end, timeout=30):
         """
-        Wait (bounded) until the proxy's committed log has a line ending in
-        C{line_end}.  This waits on the branch's content, not on a delay.
+        Wait (bounded by C{timeout} seconds) until the proxy's committed log
+        has a line ending in C{line_end}.  This waits on the branch's
+        content, not on a delay.
         """
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             lines = self.proxyLog(key).splitlines()
             if any(l.endswith(line_end) for l in lines):
@@ -435,6 +436,40 @@ class ClusterTests(InteropCase):
         self.annex("copy", "--to", "origin-c1", "photo.jpg", "notes.txt")
         self.assertEqual(self.holders("photo.jpg"), ["n1", "n2", "n3"])
         self.assertEqual(self.holders("notes.txt"), ["n2", "n3"])
+
+
+class NodeGoneTests(InteropCase):
+    """
+    What C{./dev demo} shows: a node's repository is moved away while the
+    daemon keeps a git-annex-shell for it in the pool (that process goes on
+    answering, as if it lacked every key).  The log says the node cannot be
+    reached, and why; never that it lacks the content.
+    """
+
+    nodes = 2
+    daemonArgs = ("--idle-timeout", "600")
+
+    def setUp(self):
+        InteropCase.setUp(self)
+        self.s.makeCluster("c1", ["n1", "n2"])
+        # n1 is asked first.
+        self.s.git("config", "remote.n1.annex-cost", "50", cwd=self.s.proxy)
+        self.annex("pull", "--no-content", "origin")
+
+    def test_get_with_a_node_moved_away(self):
+        self.s.addFile(self.client, "a.txt", b"a node moved away\n")
+        self.annex("copy", "--to", "origin-c1", "a.txt")
+        self.annex("drop", "a.txt")
+        path = self.s.nodes["n1"]
+        os.rename(path, path + ".gone")
+        self.addCleanup(restore_node, path)
+        self.annex("get", "--from", "origin-c1", "a.txt")
+        log = self.daemonLog()
+        self.assertIn("asking node n1 again on a new connection", log)
+        self.assertIn("skipping node n1: cannot reach node n1 (%s): " % (path,), log)
+        self.assertIn("has moved", log)
+        self.assertNotIn("does not have it", log)
+        self.assertIn("1 failover(s), unreachable: n1", log)
 
 
 class TwoGatewayTests(InteropCase):

@@ -6,6 +6,7 @@ known.
 
 from zope.interface.verify import verifyObject
 from twisted.internet.error import ConnectionLost
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
@@ -83,6 +84,63 @@ class ReadTests(unittest.TestCase):
         self.assertEqual(p.take(), b"DATA 10\n0123456789VALID\n")
         p.send(b"SUCCESS\n")
         self.assertEqual(p.nodeGot("n2"), b"SUCCESS\n")
+        # A connection's first answer is believed.
+        self.assertEqual(p.pool.discarded, [])
+
+    def staleNode(self, reachable):
+        """
+        n1 served a request; then its repository goes away (moved, a disk
+        unmounted): the git-annex-shell already running answers GET as if
+        it lacked the content, and (unless C{reachable}) a new one cannot
+        start.  n2 has the content.
+
+        @return: the log text.
+        """
+        p = ClusterPair()
+        p.branch.holding[KEY] = {U1, U2}
+        with capturedLogs() as events:
+            p.send(b"CHECKPRESENT " + KEY + b"\n")
+            self.assertEqual(p.nodeGot("n1"), b"CHECKPRESENT " + KEY + b"\n")
+            p.nodeSays("n1", b"SUCCESS\n")
+            self.assertEqual(p.take(), b"SUCCESS\n")
+            stale = p.conn("n1")
+            if not reachable:
+                p.pool.unreachable.add("n1")
+            p.send(b"GET 0 a.txt " + KEY + b"\n")
+            self.assertEqual(p.nodeGot("n1"), b"GET 0 a.txt " + KEY + b"\n")
+            p.nodeSays("n1", b"DATA 0\nINVALID\n")
+            self.assertEqual(stale.transport.value(), b"FAILURE\n")
+            self.assertTrue(stale.transport.disconnecting)
+            self.assertEqual(p.pool.discarded, ["n1"])
+            if reachable:
+                # Asked again on a new connection, which says the same.
+                self.assertIsNot(p.conn("n1"), stale)
+                self.assertEqual(p.nodeGot("n1"), b"GET 0 a.txt " + KEY + b"\n")
+                p.nodeSays("n1", b"DATA 0\nINVALID\n")
+            self.assertEqual(p.nodeGot("n2"), b"GET 0 a.txt " + KEY + b"\n")
+            p.nodeSays("n2", b"DATA 10\n0123456789VALID\n")
+            self.assertEqual(p.take(), b"DATA 10\n0123456789VALID\n")
+            p.send(b"SUCCESS\n")
+            # Checked once per node per session: the new answer is believed.
+            p.send(b"CHECKPRESENT " + KEY + b"\n")
+            if reachable:
+                self.assertEqual(p.nodeGot("n1"), b"FAILURE\nCHECKPRESENT " + KEY + b"\n")
+                p.nodeSays("n1", b"FAILURE\n")
+            p.nodeSays("n2", b"SUCCESS\n")
+            self.assertEqual(p.take(), b"SUCCESS\n")
+            self.assertEqual(p.pool.discarded, ["n1"])
+            self.assertEqual(p.target.failovers, 2 if reachable else 1)
+        return "\n".join(formatEvent(e) for e in events)
+
+    def test_node_gone_is_logged_unreachable(self):
+        text = self.staleNode(reachable=False)
+        self.assertIn("skipping node n1: cannot reach node n1 (/srv/n1): gone", text)
+        self.assertNotIn("does not have it", text)
+
+    def test_lacking_confirmed_by_a_new_connection(self):
+        text = self.staleNode(reachable=True)
+        self.assertIn("GET " + KEY.decode() + ": node n1 does not have it; trying the next node", text)
+        self.assertNotIn("cannot reach", text)
 
     def test_get_fails_over_when_node_dies(self):
         p = ClusterPair()
