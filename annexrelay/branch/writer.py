@@ -52,6 +52,7 @@ from twisted.python.failure import Failure
 
 from annexrelay.branch import journal, locationlog
 from annexrelay.branch.git import BRANCH, PENDING, GitCommandFailed, JournalLock, RefMoved, parse_cat_file, runGit
+from annexrelay.deadline import Deadline
 from annexrelay.paths import git_dir
 
 log = Logger()
@@ -164,8 +165,8 @@ class LocationLogWriter:
                 done.callback(None)
 
         d.addBoth(committed)
-        timer = self.reactor.callLater(timeout, late)
-        done.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
+        deadline = Deadline(self.reactor, timeout, late)
+        done.addBoth(lambda r: (deadline.cancel(), r)[1])
         return done
 
     def _spill(self):
