@@ -1,7 +1,8 @@
 """
 C{annexrelay ARGS} is C{twistd -n annexrelay ARGS}: the daemon in the
 foreground, logging to stdout.  C{annexrelay address ...} issues, lists and
-revokes Tor addresses (L{annexrelay.address}).
+revokes Tor addresses (L{annexrelay.address}); C{annexrelay status} shows
+what the running daemon serves (L{annexrelay.operator.cli}).
 """
 
 import sys
@@ -16,6 +17,10 @@ def main(argv=None):
         from annexrelay.address import main as address
 
         return address(argv[1:])
+    if argv[:1] == ["status"]:
+        from annexrelay.operator.cli import main as status
+
+        sys.exit(status(argv[1:]))
     sys.argv = ["twistd", "--nodaemon", "--pidfile=", "annexrelay"] + list(argv)
     run()
 

@@ -44,6 +44,10 @@ class ClientSession(P2PFramer):
     @param authenticator: the front door's L{annexrelay.interfaces.IAuthenticator};
         it names the target and the session's mode.
     @param peer: a short description of the client for logs.
+    @param door: the front door's name (C{ssh}, C{tor}, C{http}), for
+        metrics and logs.
+    @param metrics: the L{annexrelay.operator.metrics.Metrics} every request
+        is reported to, or None.
     @ivar target: the L{annexrelay.interfaces.ITarget} serving requests
         (None until the client is authenticated).
     @ivar mode: the L{Mode} of this session.
@@ -52,8 +56,12 @@ class ClientSession(P2PFramer):
 
     log = Logger()
 
-    def __init__(self, authenticator, peer="client"):
+    def __init__(self, authenticator, peer="client", door="ssh", metrics=None):
         P2PFramer.__init__(self)
+        self.door = door
+        self.metrics = metrics
+        self._transfer = None
+        self._lastSent = None
         self.authenticator = authenticator
         self.target = None
         self.grant = None
@@ -212,7 +220,17 @@ class ClientSession(P2PFramer):
                 return True
             self.state = "in-request"
             self.requests += 1
-            await self.target.handle(self, msg)
+            self._lastSent = None
+            if self.metrics is not None:
+                key = msg.args[-1].decode("utf-8", "replace") if name in requests.KEYED else ""
+                self._transfer = self.metrics.requestStarted(self.door, name.lower(), self.target.uuid.decode(), key)
+                self._transfer.progress = self._progress
+            try:
+                await self.target.handle(self, msg)
+            finally:
+                if self._transfer is not None:
+                    self.metrics.requestEnded(self._transfer, self._lastSent)
+                    self._transfer = None
             self.state = "serving"
             return self._ending is None
         if name == "VERSION":
@@ -232,6 +250,38 @@ class ClientSession(P2PFramer):
             await self.readData(msg.args[0], None)
         self.sendMessage(messages.UNEXPECTED_COMMAND)
         return True
+
+    # What the request in hand sends and receives, for its metrics.
+
+    def sendMessage(self, msg):
+        self._lastSent = msg.name
+        if self._transfer is not None:
+            self.metrics.firstByte(self._transfer)
+            if msg.name == "DATA" and msg.args[0] >= 0:
+                self.metrics.payload(self._transfer, "out", msg.args[0])
+        P2PFramer.sendMessage(self, msg)
+
+    def sendPayload(self, payload, verdict=None):
+        self._lastSent = verdict.name if verdict is not None else "DATA"
+        if self._transfer is not None:
+            self.metrics.firstByte(self._transfer)
+            self.metrics.payload(self._transfer, "out", len(payload))
+        P2PFramer.sendPayload(self, payload, verdict)
+
+    def nextMessage(self):
+        d = P2PFramer.nextMessage(self)
+        if self._transfer is not None:
+            d.addCallback(self._received, self._transfer)
+        return d
+
+    def _received(self, msg, transfer):
+        if isinstance(msg, Message) and msg.name == "DATA" and msg.args[0] >= 0:
+            self.metrics.payload(transfer, "in", msg.args[0])
+        return msg
+
+    def _progress(self):
+        moving = self.payloadProgress()
+        return moving[0] if moving is not None else None
 
     def endAfterRequest(self, reason):
         """

@@ -42,7 +42,7 @@ class RelayCore:
     @param monotonic: the gateway's monotonic clock (for GETTIMESTAMP).
     """
 
-    def __init__(self, reactor, repository, pool, locationLog, branch, streams, monotonic, sizes=None, refs=None):
+    def __init__(self, reactor, repository, pool, locationLog, branch, streams, monotonic, sizes=None, refs=None, metrics=None):
         self.reactor = reactor
         self.refs = refs
         self.sizes = sizes
@@ -52,6 +52,10 @@ class RelayCore:
         self.branch = branch
         self.streams = streams
         self.monotonic = monotonic
+        # The request tracker every session reports to, or None, and the
+        # daemon's snapshot built on it (L{annexrelay.operator.status}).
+        self.metrics = metrics
+        self.status = None
         self.git = GitServices(reactor)
         self.sessions = 0
         # The sessions going on, and whether the daemon is stopping.
@@ -88,13 +92,17 @@ class RelayCore:
             "expected repository UUID %s but found UUID %s" % (uuid.decode("utf-8", "replace"), repo.uuid.decode())
         )
 
-    def session(self, authenticator, peer):
+    def session(self, authenticator, peer, door="ssh"):
         """
-        A new L{ClientSession}, greeted by C{authenticator}.
+        A new L{ClientSession}, greeted by C{authenticator}, of front door
+        C{door} (C{ssh}, C{tor}, C{http}).
         """
         self.sessions += 1
-        session = ClientSession(authenticator, peer="%s#%d" % (peer, self.sessions))
+        session = ClientSession(authenticator, peer="%s#%d" % (peer, self.sessions), door=door, metrics=self.metrics)
         self.live.add(session)
+        if self.metrics is not None:
+            self.metrics.sessionOpened(door)
+            session.done.addBoth(lambda r: (self.metrics.sessionClosed(door), r)[1])
         session.done.addBoth(lambda r: (self.live.discard(session), r)[1])
         if self.stopping:
             session.draining = True
@@ -150,7 +158,9 @@ class RelayCore:
         return defer.gatherResults([self.branch.close(), ended])
 
 
-def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS):
+def makeCore(
+    reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS, metrics=None
+):
     """
     A L{RelayCore} for C{repository}: its node pool (connectors chosen by
     node URL), location log writer and branch reader.
@@ -169,4 +179,5 @@ def makeCore(reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True
         monotonic or time.monotonic,
         RepoSizes(reactor, repository.path),
         RefsWatcher(reactor, repository.path, repository.gitDir),
+        metrics,
     )

@@ -9,11 +9,17 @@ from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from prometheus_client import CollectorRegistry
+from twisted.web.server import Site
+
 from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.core import makeCore
 from annexrelay.frontdoor.ssh.handover import HandoverFactory
 from annexrelay.frontdoor.tor.onion import OnionFrontDoor
 from annexrelay.frontdoor.tor.publish import Publisher
+from annexrelay.operator.metrics import CoreCollector, Metrics
+from annexrelay.operator.status import Status
+from annexrelay.operator.web import OperatorResource
 from annexrelay.paths import default_socket, private_dir, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
 
@@ -47,6 +53,15 @@ class Options(usage.Options):
     def __init__(self):
         usage.Options.__init__(self)
         self["listen"] = []
+        self["metrics"] = []
+
+    def opt_metrics(self, endpoint):
+        """
+        A Twisted server endpoint string to serve /metrics (Prometheus),
+        /healthz, /readyz and the live status page at / on (repeatable;
+        off by default).
+        """
+        self["metrics"].append(endpoint)
 
     def opt_listen(self, endpoint):
         """
@@ -86,6 +101,35 @@ class _Housekeeping(service.Service):
         return d
 
 
+class _ErrorWatch(service.Service):
+    """
+    Keeps the last warnings and errors for the status page while the
+    daemon runs (an observer on the log publisher, removed at stop).
+    """
+
+    def __init__(self, publisher, metrics):
+        self.publisher = publisher
+        self.metrics = metrics
+
+    def startService(self):
+        service.Service.startService(self)
+        self.publisher.addObserver(self.metrics.observe)
+
+    def stopService(self):
+        service.Service.stopService(self)
+        self.publisher.removeObserver(self.metrics.observe)
+
+
+class _QuietSite(Site):
+    """
+    The operator's site: scrapes every few seconds are not worth a log line
+    each.
+    """
+
+    def log(self, request):
+        pass
+
+
 class Listener(service.Service):
     """
     One front door listening on an endpoint.  A listener that cannot listen
@@ -119,13 +163,17 @@ class Listener(service.Service):
             return port.stopListening()
 
 
-def makeService(options, reactor=None):
+def makeService(options, reactor=None, logPublisher=None):
     if reactor is None:
         from twisted.internet import reactor
+    if logPublisher is None:
+        from twisted.logger import globalLogPublisher as logPublisher
     try:
         repo = ProxyRepository(options["repo"])
     except RepositoryError as e:
         raise usage.UsageError(str(e))
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, reactor)
     core = makeCore(
         reactor,
         repo,
@@ -133,9 +181,16 @@ def makeService(options, reactor=None):
         commitDelay=options["commit-delay"],
         splice=not options["no-splice"],
         torSocks=options["tor-socks"],
+        metrics=metrics,
     )
+    core.status = Status(core, metrics, reactor)
+    registry.register(CoreCollector(core, core.status))
     top = service.MultiService()
     _Housekeeping(core, options["shutdown-grace"]).setServiceParent(top)
+    _ErrorWatch(logPublisher, metrics).setServiceParent(top)
+    site = _QuietSite(OperatorResource(core.status, registry))
+    for description in options["metrics"]:
+        Listener(reactor, description, site).setServiceParent(top)
     factory = HandoverFactory(core)
     for description in options["listen"]:
         Listener(reactor, description, factory).setServiceParent(top)

@@ -72,6 +72,13 @@ class RepoSizes:
         self._sizes = sizes
         log.info("repository sizes counted from {n} location log(s)", n=len(entries))
 
+    def known(self):
+        """
+        C{{uuid: bytes stored}} if counted already, else C{{}} (without
+        counting).
+        """
+        return dict(self._sizes or {})
+
     def stored(self, key, uuid, before):
         """
         C{uuid} now has C{key}; C{before}: whether the log said so already.

@@ -86,6 +86,9 @@ class LocationLogWriter:
         self._waiters = []
         self._journalLeft = False
         self.commits = 0
+        self.recordsWritten = 0
+        # Why the last commit failed, while commits fail ("" otherwise).
+        self.failing = ""
         self._onelevel = None
 
     def record(self, key, uuid, present):
@@ -304,6 +307,7 @@ class LocationLogWriter:
         self._writing = None
         self._inFlight = {}
         if isinstance(result, Failure):
+            self.failing = result.getErrorMessage() or repr(result.value)
             log.error(
                 "could not record {n} location log update(s); will retry: {why}",
                 n=len(batch),
@@ -315,7 +319,9 @@ class LocationLogWriter:
                 self._timer = self.reactor.callLater(max(self.delay, 5.0), self._write)
             return None
         journalled, self._journalLeft = result
+        self.failing = ""
         self.commits += 1
+        self.recordsWritten += len(batch)
         if journalled:
             log.info(
                 "recorded {n} location log update(s) and {j} file(s) of git-annex's journal in the git-annex branch",

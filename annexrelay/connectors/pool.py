@@ -8,7 +8,23 @@ an idle timeout.  A connection given back in the middle of a request (an
 open lease) or broken is closed, never kept.
 """
 
+from typing import NamedTuple, Optional
+
 from twisted.internet import defer
+
+
+class NodeHealth(NamedTuple):
+    """
+    What the pool last learned of a node by connecting to it.
+
+    @ivar reachable: whether the last attempt succeeded.
+    @ivar lastFailure: when an attempt last failed (the clock's seconds), or None.
+    @ivar why: why it failed then ("" if it never did).
+    """
+
+    reachable: bool
+    lastFailure: Optional[float]
+    why: str
 
 
 class NodePool:
@@ -16,6 +32,8 @@ class NodePool:
     Idle node connections, keyed by node, protocol version and BYPASS set.
 
     @param idleTimeout: seconds an unused connection is kept open.
+    @ivar health: node name -> L{NodeHealth}, for nodes connected to so far.
+    @ivar live: node name -> the set of its connections not yet lost.
     """
 
     def __init__(self, clock, connector, idleTimeout=60.0):
@@ -24,6 +42,20 @@ class NodePool:
         self.idleTimeout = idleTimeout
         self._idle = {}  # key -> list of (conn, timer)
         self.opened = 0
+        self.health = {}
+        self.live = {}
+
+    def _connected(self, conn, node):
+        old = self.health.get(node.name)
+        self.health[node.name] = NodeHealth(True, old.lastFailure if old else None, old.why if old else "")
+        live = self.live.setdefault(node.name, set())
+        live.add(conn)
+        conn.closed.addBoth(lambda r: (live.discard(conn), r)[1])
+        return conn
+
+    def _failed(self, f, node):
+        self.health[node.name] = NodeHealth(False, self.clock.seconds(), str(f.value))
+        return f
 
     def acquire(self, node, version, bypass=()):
         """
@@ -40,7 +72,9 @@ class NodePool:
             if not conn.broken:
                 return defer.succeed(conn)
         self.opened += 1
-        return self.connector.connect(node, version, bypass)
+        d = self.connector.connect(node, version, bypass)
+        d.addCallbacks(self._connected, self._failed, callbackArgs=(node,), errbackArgs=(node,))
+        return d
 
     def release(self, conn):
         """
@@ -86,6 +120,16 @@ class NodePool:
     def idleCount(self):
         return sum(len(v) for v in self._idle.values())
 
+    def idleByNode(self):
+        """
+        Node name -> how many of its connections are idle.
+        """
+        counts = {}
+        for lst in self._idle.values():
+            for conn, _, _ in lst:
+                counts[conn.node.name] = counts.get(conn.node.name, 0) + 1
+        return counts
+
     def closeAll(self):
         """
         Close every idle connection (at shutdown).
@@ -102,10 +146,8 @@ class NodePool:
                     timer.cancel()
                 watcher.cancel()
                 conn.close()
-                processEnded = getattr(conn, "processEnded", None)
-                if processEnded is not None:
-                    done = defer.Deferred()
-                    processEnded.addBoth(lambda r, done=done: (done.callback(None), r)[1])
-                    ended.append(done)
+                done = defer.Deferred()
+                conn.processEnded.addBoth(lambda r, done=done: (done.callback(None), r)[1])
+                ended.append(done)
         self._idle.clear()
         return defer.DeferredList(ended)

@@ -46,6 +46,24 @@ class P2PFramer(Protocol):
         self._lost = None
         self._lostWatchers = []
         self.closed = defer.Deferred()
+        # While a payload is moved: what moves the part not read here (a
+        # splice, with total and remaining), and on a framer the payload is
+        # going to, the framer it comes from.
+        self.mover = None
+        self.source = None
+
+    def payloadProgress(self):
+        """
+        C{(bytes moved, total)} of the payload arriving on this framer, or
+        on the framer feeding it one, or None when no payload is moving.
+        """
+        if self.source is not None and self.source is not self:
+            return self.source.payloadProgress()
+        if self.mover is not None:
+            return self.mover.total - self.mover.remaining, self.mover.total
+        if self._raw is not None:
+            return self._raw[3] - self._raw[0], self._raw[3]
+        return None
 
     # Sending
 

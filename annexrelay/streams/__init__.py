@@ -87,10 +87,13 @@ async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=N
             kernel.write(dst, buffered)
         rest = n - len(buffered)
         if rest:
+            framer.mover = Splice(framer.transport, dst, rest)
             try:
-                await _untilSourceLost(framer, Splice(framer.transport, dst, rest))
+                await _untilSourceLost(framer, framer.mover)
             except ShortData as e:
                 raise ShortData(n, len(buffered) + e.received)
+            finally:
+                framer.mover = None
             if rest >= pipes.CHUNK:
                 log.debug("spliced {n} bytes", n=rest)
         return n
@@ -107,11 +110,13 @@ async def relayPayload(framer, n, sinks, stallTimeout=None, clock=None, onDrop=N
                 kernel.write(t, buffered[skip:])
             rest.append((t, max(0, skip - len(buffered))))
         if n > len(buffered):
-            f = Fanout(framer.transport, rest, n - len(buffered), stallTimeout, clock, dropped)
+            framer.mover = f = Fanout(framer.transport, rest, n - len(buffered), stallTimeout, clock, dropped)
             try:
                 await _untilSourceLost(framer, f)
             except ShortData as e:
                 raise ShortData(n, len(buffered) + e.received)
+            finally:
+                framer.mover = None
             if n >= pipes.CHUNK:
                 log.debug("spliced {n} bytes to {k} sinks", n=n, k=len(sinks))
         return n
@@ -155,7 +160,11 @@ class Streams:
             dst.sendPayload(payload, verdict)
             return verdict
         dst.sendMessage(header)
-        await self.payload(src, n, [(dst, 0)])
+        dst.source = src
+        try:
+            await self.payload(src, n, [(dst, 0)])
+        finally:
+            dst.source = None
         return None
 
     async def payload(self, src, n, sinks, stallTimeout=None, clock=None, onDrop=None):

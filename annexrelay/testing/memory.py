@@ -116,7 +116,8 @@ class RelayPair:
      - C{token}: the client opens with C{AUTH <uuid> <token>}.
     """
 
-    def __init__(self, mode=Mode.READ_WRITE, nodeVersion=4, reachable=True, version=4, frontdoor="session"):
+    def __init__(self, mode=Mode.READ_WRITE, nodeVersion=4, reachable=True, version=4, frontdoor="session", metrics=None):
+        self.metrics = metrics
         self.node = Node("n1", NODE_UUID, "/srv/n1")
         self.pool = MemoryPool(nodeVersion, reachable)
         self.log = RecordingLog()
@@ -129,7 +130,7 @@ class RelayPair:
 
     def _open_session(self, mode):
         target = ProxiedRemote(self.node, self.pool, self.log, Streams())
-        self.session = ClientSession(Preauthenticated(target, mode))
+        self.session = ClientSession(Preauthenticated(target, mode), metrics=self.metrics)
         self.session.makeConnection(self.client)
         self.greeting = self.take()
 

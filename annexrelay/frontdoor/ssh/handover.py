@@ -86,6 +86,9 @@ class HandoverProtocol(Protocol):
         try:
             header = json.loads(line)
             command = header["command"]
+            if command == "status":
+                self._status()
+                return
             target = header["target"].encode("ascii")
             mode = Mode(header.get("mode", "read-write"))
             directory = header.get("directory")
@@ -130,6 +133,18 @@ class HandoverProtocol(Protocol):
             session.makeConnection(self.transport)
             if rest:
                 session.dataReceived(rest)
+
+    def _status(self):
+        """
+        C{annexrelay status}: the daemon's snapshot as one JSON line.
+        """
+        self._closeFds()
+        status = self.core.status
+        if status is None:
+            self._fail("this daemon keeps no status")
+            return
+        self.transport.write(b"STATUS " + json.dumps(status.snapshot()).encode() + b"\n")
+        self.transport.loseConnection()
 
     def _sessionDone(self, reason):
         if not self._inband and self.transport is not None:

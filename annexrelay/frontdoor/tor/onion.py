@@ -55,7 +55,7 @@ class _OnionSessions(Factory):
         authenticator = TokenAuthenticator(
             lambda client, token: door.grant(key.target, client, token), self.limiter, clock=door.reactor
         )
-        session = door.core.session(authenticator, "tor client of %s" % (key.onion[:12],))
+        session = door.core.session(authenticator, "tor client of %s" % (key.onion[:12],), door="tor")
         door.live.add(session)
         session.done.addBoth(lambda r: (door.live.discard(session), r)[1])
         return session

@@ -1,0 +1,217 @@
+"""
+The request tracker: every session tells it when a request starts, what
+it sends and receives, and how it ends, and it keeps the Prometheus series
+(C{annexrelay_} prefix, C{_total} counters, C{_seconds}/C{_bytes} units, as
+storage gateways name them) and the transfers in flight for the status
+page.
+
+Labels are bounded: the front door, the operation, the outcome, the node
+name.  Never a key or a client address.
+"""
+
+import collections
+
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+# What the last message the relay sent in a request says of its outcome.
+_OUTCOMES = {
+    "SUCCESS": "ok",
+    "SUCCESS-PLUS": "ok",
+    "ALREADY-HAVE": "ok",
+    "ALREADY-HAVE-PLUS": "ok",
+    "TIMESTAMP": "ok",
+    "CHANGED": "ok",
+    "CONNECTDONE": "ok",
+    "VALID": "ok",
+    "FAILURE": "failure",
+    "FAILURE-PLUS": "failure",
+    "INVALID": "invalid",
+    "ERROR": "error",
+}
+
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+
+def outcome_of(last):
+    """
+    The outcome label of a request whose last message to the client was
+    C{last} (a message name, or None when it sent nothing).
+    """
+    if last is None:
+        return "aborted"
+    return _OUTCOMES.get(last, "other")
+
+
+class Transfer:
+    """
+    One request in flight, as the status page shows it.
+
+    @ivar total: the payload's size when known (C{DATA n}), else None.
+    @ivar done: payload bytes moved so far, when the stream that moves
+        them says (L{progress}), else None.
+    """
+
+    def __init__(self, door, operation, target, key, started):
+        self.door = door
+        self.operation = operation
+        self.target = target
+        self.key = key
+        self.started = started
+        self.firstByte = None
+        self.total = None
+        self.progress = None
+
+    @property
+    def done(self):
+        return self.progress() if self.progress is not None else None
+
+
+class Metrics:
+    """
+    @param registry: the L{prometheus_client.CollectorRegistry} to fill.
+    @param clock: an C{IReactorTime} (its C{seconds()} times requests).
+    @param errorsKept: how many recent warnings and errors are kept.
+    """
+
+    def __init__(self, registry, clock, errorsKept=20):
+        self.registry = registry
+        self.clock = clock
+        self.inFlight = {}
+        self.recentErrors = collections.deque(maxlen=errorsKept)
+        self.requests = Counter(
+            "annexrelay_requests", "Requests served, by front door, operation and outcome.",
+            ["door", "operation", "outcome"], registry=registry,
+        )
+        self.inFlightGauge = Gauge("annexrelay_requests_in_flight", "Requests being served.", ["door"], registry=registry)
+        self.queued = Gauge("annexrelay_requests_queued", "Requests waiting in the admission queue.", registry=registry)
+        self.duration = Histogram(
+            "annexrelay_request_duration_seconds", "How long requests took.", ["door", "operation"],
+            buckets=DURATION_BUCKETS, registry=registry,
+        )
+        self.ttfb = Histogram(
+            "annexrelay_time_to_first_byte_seconds", "Time from a request to the first byte of its answer.",
+            ["door", "operation"], buckets=DURATION_BUCKETS, registry=registry,
+        )
+        self.bytes = Counter("annexrelay_bytes", "Payload bytes, by front door and direction.", ["door", "direction"], registry=registry)
+        self.sessions = Counter("annexrelay_sessions", "Client sessions opened, by front door.", ["door"], registry=registry)
+        self.sessionsOpen = Gauge("annexrelay_sessions_open", "Client sessions open, by front door.", ["door"], registry=registry)
+        self.refusals = Counter("annexrelay_admission_refusals", "Requests refused for load (503).", registry=registry)
+        self.errors = Counter("annexrelay_errors", "Errors, by kind.", ["kind"], registry=registry)
+
+    # Sessions
+
+    def sessionOpened(self, door):
+        self.sessions.labels(door).inc()
+        self.sessionsOpen.labels(door).inc()
+
+    def sessionClosed(self, door):
+        self.sessionsOpen.labels(door).dec()
+
+    # Requests
+
+    def requestStarted(self, door, operation, target, key):
+        """
+        @return: the L{Transfer} to report the request's progress and end on.
+        """
+        t = Transfer(door, operation, target, key, self.clock.seconds())
+        self.inFlight[id(t)] = t
+        self.inFlightGauge.labels(door).inc()
+        return t
+
+    def firstByte(self, t):
+        if t.firstByte is None:
+            t.firstByte = self.clock.seconds()
+            self.ttfb.labels(t.door, t.operation).observe(t.firstByte - t.started)
+
+    def payload(self, t, direction, n):
+        """
+        A payload of C{n} bytes is announced C{"in"} (from the client) or
+        C{"out"} (to it).
+        """
+        t.total = n
+        self.bytes.labels(t.door, direction).inc(n)
+
+    def requestEnded(self, t, last):
+        """
+        The request is over; C{last} is the last message name sent for it.
+        """
+        if self.inFlight.pop(id(t), None) is None:
+            return
+        outcome = outcome_of(last)
+        self.inFlightGauge.labels(t.door).dec()
+        self.requests.labels(t.door, t.operation, outcome).inc()
+        self.duration.labels(t.door, t.operation).observe(self.clock.seconds() - t.started)
+        if outcome in ("error", "aborted"):
+            self.errors.labels("request " + outcome).inc()
+
+    def transfers(self):
+        """
+        The requests in flight, oldest first.
+        """
+        return sorted(self.inFlight.values(), key=lambda t: t.started)
+
+    # Log events
+
+    def observe(self, event):
+        """
+        A C{twisted.logger} observer: warnings and errors are kept for the
+        status page (the newest last).
+        """
+        level = event.get("log_level")
+        if level is None or level.name not in ("warn", "error", "critical"):
+            return
+        from twisted.logger import formatEvent
+
+        self.recentErrors.append((event.get("log_time") or self.clock.seconds(), level.name, formatEvent(event)))
+
+
+class CoreCollector:
+    """
+    Series read from the core at scrape time: node connections and health
+    (from the pool), repository sizes and C{maxsize}, locks held, branch
+    commits and records written.
+    """
+
+    def __init__(self, core, status):
+        self.core = core
+        self.status = status
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        core = self.core
+        pool = core.pool
+        idle = pool.idleByNode()
+        conns = GaugeMetricFamily("annexrelay_node_connections", "Node connections, open and idle.", labels=["node", "state"])
+        for name in sorted(set(pool.live) | set(idle)):
+            conns.add_metric([name, "open"], len(pool.live.get(name, ())))
+            conns.add_metric([name, "idle"], idle.get(name, 0))
+        yield conns
+        reachable = GaugeMetricFamily("annexrelay_node_reachable", "Whether the last connection to a node succeeded.", labels=["node"])
+        failed = GaugeMetricFamily(
+            "annexrelay_node_last_failure_timestamp_seconds", "When connecting to a node last failed.", labels=["node"]
+        )
+        for name, h in sorted(pool.health.items()):
+            reachable.add_metric([name], 1 if h.reachable else 0)
+            if h.lastFailure is not None:
+                failed.add_metric([name], h.lastFailure)
+        yield reachable
+        yield failed
+        names = self.status.nodeNames()
+        sizes = GaugeMetricFamily("annexrelay_node_size_bytes", "What a node stores, from the location logs.", labels=["node"])
+        known = core.sizes.known() if core.sizes is not None else {}
+        for uuid, size in sorted(known.items()):
+            if uuid in names:
+                sizes.add_metric([names[uuid]], size)
+        yield sizes
+        maxsizes = GaugeMetricFamily("annexrelay_node_maxsize_bytes", "A node's maxsize (git annex maxsize).", labels=["node"])
+        for uuid, size in sorted(self.status.maxsizes().items()):
+            if uuid in names:
+                maxsizes.add_metric([names[uuid]], size)
+        yield maxsizes
+        yield GaugeMetricFamily("annexrelay_content_locks_held", "Content locks held for clients.", value=self.status.locksHeld())
+        writer = core.locationLog
+        yield CounterMetricFamily("annexrelay_branch_commits", "Commits to the git-annex branch.", value=writer.commits)
+        yield CounterMetricFamily("annexrelay_branch_records", "Location log records written.", value=writer.recordsWritten)

@@ -1,0 +1,88 @@
+"""
+The C{--metrics ENDPOINT} listener (twisted.web):
+
+ - C{/metrics}: the Prometheus text format, from the daemon's own registry;
+ - C{/healthz}: 200 while the repository and the branch writer are usable,
+   503 with the reason otherwise;
+ - C{/readyz}: 503 while the daemon cannot take requests (it is stopping);
+ - C{/status.json}: the snapshot (L{annexrelay.operator.status});
+ - C{/}: the live status page, server-rendered HTML with no external asset,
+   readable with JavaScript off (a small script refreshes it).
+"""
+
+import json
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from twisted.web import resource
+
+from annexrelay.operator.page import render_page
+
+
+class _Leaf(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, render):
+        resource.Resource.__init__(self)
+        self._render = render
+
+    def render_GET(self, request):
+        status, ctype, body = self._render()
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", ctype)
+        request.setHeader(b"cache-control", b"no-store")
+        return body
+
+    def render_HEAD(self, request):
+        self.render_GET(request)
+        return b""
+
+
+class OperatorResource(resource.Resource):
+    """
+    @param status: the L{annexrelay.operator.status.Status}.
+    @param registry: the Prometheus registry to expose.
+    """
+
+    def __init__(self, status, registry):
+        resource.Resource.__init__(self)
+        self.status = status
+        self.registry = registry
+        self.putChild(b"metrics", _Leaf(self._metrics))
+        self.putChild(b"healthz", _Leaf(self._healthz))
+        self.putChild(b"readyz", _Leaf(self._readyz))
+        self.putChild(b"status.json", _Leaf(self._json))
+        self.putChild(b"", _Leaf(self._page))
+
+    def _metrics(self):
+        return 200, CONTENT_TYPE_LATEST.encode(), generate_latest(self.registry)
+
+    def _healthz(self):
+        why = self.unhealthy()
+        if why:
+            return 503, b"text/plain; charset=utf-8", ("unhealthy: %s\n" % (why,)).encode()
+        return 200, b"text/plain; charset=utf-8", b"ok\n"
+
+    def unhealthy(self):
+        """
+        Why the daemon cannot serve, or "".
+        """
+        core = self.status.core
+        gitDir = core.repository.gitDir
+        if not os.path.isdir(gitDir):
+            return "the repository's git directory %s is gone" % (gitDir,)
+        writer = core.locationLog
+        if writer.failing:
+            return "the location log writer cannot commit: %s" % (writer.failing,)
+        return ""
+
+    def _readyz(self):
+        if self.status.core.stopping:
+            return 503, b"text/plain; charset=utf-8", b"not ready: shutting down\n"
+        return 200, b"text/plain; charset=utf-8", b"ready\n"
+
+    def _json(self):
+        return 200, b"application/json", json.dumps(self.status.snapshot()).encode()
+
+    def _page(self):
+        return 200, b"text/html; charset=utf-8", render_page(self.status.snapshot()).encode("utf-8")
