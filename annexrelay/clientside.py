@@ -62,6 +62,7 @@ class ClientSession(P2PFramer):
         self.metrics = metrics
         self._transfer = None
         self._lastSent = None
+        self._lastError = None
         self.authenticator = authenticator
         self.target = None
         self.grant = None
@@ -220,7 +221,7 @@ class ClientSession(P2PFramer):
                 return True
             self.state = "in-request"
             self.requests += 1
-            self._lastSent = None
+            self._lastSent = self._lastError = None
             if self.metrics is not None:
                 key = msg.args[-1].decode("utf-8", "replace") if name in requests.KEYED else ""
                 self._transfer = self.metrics.requestStarted(self.door, name.lower(), self.target.uuid.decode(), key)
@@ -229,7 +230,7 @@ class ClientSession(P2PFramer):
                 await self.target.handle(self, msg)
             finally:
                 if self._transfer is not None:
-                    self.metrics.requestEnded(self._transfer, self._lastSent)
+                    self.metrics.requestEnded(self._transfer, self._lastSent, self.peer, self._lastError)
                     self._transfer = None
             self.state = "serving"
             return self._ending is None
@@ -255,6 +256,8 @@ class ClientSession(P2PFramer):
 
     def sendMessage(self, msg):
         self._lastSent = msg.name
+        if msg.name == "ERROR":
+            self._lastError = msg.args[0].decode("utf-8", "replace")
         if self._transfer is not None:
             self.metrics.firstByte(self._transfer)
             if msg.name == "DATA" and msg.args[0] >= 0:

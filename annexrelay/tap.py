@@ -6,7 +6,7 @@ import os
 
 from twisted.application import service
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
 
 from prometheus_client import CollectorRegistry
@@ -17,6 +17,7 @@ from annexrelay.core import makeCore
 from annexrelay.frontdoor.ssh.handover import HandoverFactory
 from annexrelay.frontdoor.tor.onion import OnionFrontDoor
 from annexrelay.frontdoor.tor.publish import Publisher
+from annexrelay.operator.logs import JSONLines
 from annexrelay.operator.metrics import CoreCollector, Metrics
 from annexrelay.operator.status import Status
 from annexrelay.operator.web import OperatorResource
@@ -38,6 +39,7 @@ class Options(usage.Options):
         ["repo", "r", None, "The proxy repository (configured with annex-proxy and 'git annex updateproxy')."],
         ["idle-timeout", None, 60.0, "Seconds an idle node connection is kept for reuse.", float],
         ["commit-delay", None, 1.0, "Seconds location log updates are gathered before one commit.", float],
+        ["log-format", None, "text", "text, or json: one JSON object a line on standard output, for log shippers."],
         ["shutdown-grace", None, 10.0, "At SIGTERM, seconds the transfers in flight may take to finish before they are cut (new requests are refused at once).", float],
         ["tor-control", None, None, "Publish the onion services through the tor with this control port (an endpoint string: tcp:127.0.0.1:9051, unix:/run/tor/control)."],
         ["tor-binary", None, None, "The tor --tor-launch runs (default: tor on PATH)."],
@@ -75,6 +77,8 @@ class Options(usage.Options):
         if not self["repo"]:
             raise usage.UsageError("--repo is required")
         self["repo"] = os.path.abspath(self["repo"])
+        if self["log-format"] not in ("text", "json"):
+            raise usage.UsageError("--log-format is text or json, not %r" % (self["log-format"],))
         tor = [o for o in ("tor-control", "tor-launch", "onion-local-only") if self[o]]
         if len(tor) > 1:
             raise usage.UsageError("--%s and --%s do not go together" % tuple(tor[:2]))
@@ -118,6 +122,21 @@ class _ErrorWatch(service.Service):
     def stopService(self):
         service.Service.stopService(self)
         self.publisher.removeObserver(self.metrics.observe)
+
+
+class _Top(service.MultiService):
+    """
+    The daemon's service tree.  With C{--log-format json} it gives twistd
+    the log observer to use, as a C{.tac} file would: an
+    L{ILogObserver} component on the application it joins.
+    """
+
+    logObserver = None
+
+    def setServiceParent(self, parent):
+        service.MultiService.setServiceParent(self, parent)
+        if self.logObserver is not None and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, self.logObserver)
 
 
 class _QuietSite(Site):
@@ -185,7 +204,11 @@ def makeService(options, reactor=None, logPublisher=None):
     )
     core.status = Status(core, metrics, reactor)
     registry.register(CoreCollector(core, core.status))
-    top = service.MultiService()
+    top = _Top()
+    if options["log-format"] == "json":
+        import sys
+
+        top.logObserver = JSONLines(sys.stdout)
     _Housekeeping(core, options["shutdown-grace"]).setServiceParent(top)
     _ErrorWatch(logPublisher, metrics).setServiceParent(top)
     site = _QuietSite(OperatorResource(core.status, registry))

@@ -12,6 +12,7 @@ name.  Never a key or a client address.
 import collections
 
 from prometheus_client import Counter, Gauge, Histogram
+from twisted.logger import Logger
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 # What the last message the relay sent in a request says of its outcome.
@@ -29,6 +30,8 @@ _OUTCOMES = {
     "INVALID": "invalid",
     "ERROR": "error",
 }
+
+log = Logger(namespace="annexrelay.requests")
 
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
@@ -132,16 +135,32 @@ class Metrics:
         t.total = n
         self.bytes.labels(t.door, direction).inc(n)
 
-    def requestEnded(self, t, last):
+    def requestEnded(self, t, last, peer="", why=None):
         """
-        The request is over; C{last} is the last message name sent for it.
+        The request is over; C{last} is the last message name sent for it,
+        C{why} the text of the last C{ERROR} the client got, if any.  One
+        structured log event a request (namespace C{annexrelay.requests}).
         """
         if self.inFlight.pop(id(t), None) is None:
             return
         outcome = outcome_of(last)
+        seconds = self.clock.seconds() - t.started
         self.inFlightGauge.labels(t.door).dec()
         self.requests.labels(t.door, t.operation, outcome).inc()
-        self.duration.labels(t.door, t.operation).observe(self.clock.seconds() - t.started)
+        self.duration.labels(t.door, t.operation).observe(seconds)
+        log.info(
+            "{door} {operation} {key} on {target} from {peer}: {outcome}, {bytes} byte(s), {seconds:.3f} s{because}",
+            door=t.door,
+            operation=t.operation,
+            key=t.key,
+            target=t.target,
+            peer=peer,
+            outcome=outcome,
+            bytes=t.total or 0,
+            seconds=seconds,
+            reason=why,
+            because=(": " + why) if why else "",
+        )
         if outcome in ("error", "aborted"):
             self.errors.labels("request " + outcome).inc()
 

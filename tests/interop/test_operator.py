@@ -93,6 +93,8 @@ class OperatorTests(InteropCase):
         self.assertEqual(m[("annexrelay_node_reachable", (("node", "n1"),))], 1)
         self.assertGreaterEqual(m[("annexrelay_sessions_total", (("door", "ssh"),))], 1)
         self.assertEqual(_get(self.base_url + "/readyz")[0], 200)
+        # One structured event a request.
+        self.assertRegex(self.daemonLog(), r"\[annexrelay.requests#info\] ssh put SHA256E-s9000--\S+ on \S+ from client \S+: ok, 9000 byte\(s\)")
         self.annex("drop", "a.txt")
         self.annex("get", "--from", "origin-n1", "a.txt")
         m = self.metrics()
