@@ -9,8 +9,9 @@ it (to store on).  Behind it:
 
  - L{annexrelay.placement.view}: the cluster's usable nodes, their cost
    order, and the choice of PUT candidates;
- - L{annexrelay.placement.expression}: preferred content expressions,
-   parsed and evaluated as git-annex 10.20261026 does;
+ - L{annexrelay.placement.syntax} and L{annexrelay.placement.expression}:
+   preferred content expressions, parsed and evaluated as git-annex
+   10.20261026 does;
  - L{annexrelay.placement.values}: what the expressions refer to (standard
    groups, sizes, trust levels, git-annex's balanced picker, metadata
    globs).

@@ -27,11 +27,11 @@ git.
 """
 
 
-
 import fnmatch
 import re
 from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
+from annexrelay.placement.syntax import balance_spec, parse
 from annexrelay.placement.values import (  # noqa: F401 (STANDARD, parse_size: part of this module's API)
     LEVELS as _LEVELS,
     SEMITRUSTED,
@@ -76,133 +76,8 @@ class Subject(NamedTuple):
     maxsizes: Dict[bytes, int] = {}
 
 
-# The terms git-annex accepts in a preferred content expression: those
-# without a value, and those written name=value.
-_SIMPLE = frozenset(["anything", "nothing", "unused", "standard", "groupwanted", "inpreferreddir", "present", "securehash"])
-_VALUED = frozenset(
-    [
-        "include",
-        "exclude",
-        "largerthan",
-        "smallerthan",
-        "copies",
-        "lackingcopies",
-        "approxlackingcopies",
-        "inbackend",
-        "metadata",
-        "inallgroup",
-        "onlyingroup",
-        "balanced",
-        "fullybalanced",
-        "sizebalanced",
-        "fullysizebalanced",
-    ]
-)
 # Backends whose hashes git-annex counts as cryptographically secure.
 _SECURE = re.compile(rb"^(SHA224|SHA256|SHA384|SHA512|SHA3_\d+|SKEIN\d+|BLAKE2[A-Z]*\d+)E?$")
-
-
-def _count(text: str, what: str) -> int:
-    if not re.match(r"^[0-9]+$", text):
-        raise ParseError("bad number for %s" % (what,))
-    return int(text)
-
-
-def _balance_spec(value: str, name: str) -> Tuple[str, int]:
-    parts = value.split(":")
-    if len(parts) == 1:
-        return parts[0], 1
-    if len(parts) == 2:
-        n = _count(parts[1], name)
-        if n > 0:
-            return parts[0], n
-    raise ParseError("bad value for %s" % (name,))
-
-
-def _validate(name: str, value: Optional[str]) -> None:
-    """
-    Refuse what git-annex's parser refuses.
-    """
-    if value is None:
-        if name not in _SIMPLE:
-            raise ParseError("near %r" % (name,))
-        return
-    if name not in _VALUED:
-        raise ParseError("near %r" % (name + "=" + value,))
-    if name in ("largerthan", "smallerthan"):
-        parse_size(value)
-    elif name == "copies":
-        parts = value.split(":")
-        if len(parts) > 2:
-            raise ParseError("bad value for copies")
-        _count(parts[-1], "copies")
-    elif name in ("lackingcopies", "approxlackingcopies"):
-        _count(value, "number of lacking copies")
-    elif name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
-        _balance_spec(value, name)
-    elif name == "metadata":
-        metadata_matcher(value)
-
-
-# An expression is a tree of tuples: ("and", a, b), ("or", a, b),
-# ("not", a), ("term", name, value).
-
-
-def _tokens(text: str) -> List[str]:
-    out = []
-    for word in text.replace("(", " ( ").replace(")", " ) ").split():
-        out.append(word)
-    return out
-
-
-def _parse(tokens: List[str]):
-    pos = 0
-
-    def expr():
-        nonlocal pos
-        left = conj()
-        while pos < len(tokens) and tokens[pos] == "or":
-            pos += 1
-            left = ("or", left, conj())
-        return left
-
-    def conj():
-        nonlocal pos
-        left = unary()
-        while pos < len(tokens) and tokens[pos] not in ("or", ")"):
-            if tokens[pos] == "and":
-                pos += 1
-            left = ("and", left, unary())
-        return left
-
-    def unary():
-        nonlocal pos
-        if pos >= len(tokens):
-            raise ParseError("expression ends too soon")
-        t = tokens[pos]
-        if t == "not":
-            pos += 1
-            return ("not", unary())
-        if t == "(":
-            pos += 1
-            inner = expr()
-            if pos >= len(tokens) or tokens[pos] != ")":
-                raise ParseError("missing )")
-            pos += 1
-            return inner
-        if t in ("and", "or", ")"):
-            raise ParseError("unexpected %r" % (t,))
-        pos += 1
-        name, sep, value = t.partition("=")
-        _validate(name, value if sep else None)
-        return ("term", name, value)
-
-    if not tokens:
-        return ("term", "anything", "")
-    tree = expr()
-    if pos != len(tokens):
-        raise ParseError("unexpected %r" % (tokens[pos],))
-    return tree
 
 
 class Expression:
@@ -215,7 +90,7 @@ class Expression:
 
     def __init__(self, text: str, expandStandard: bool = True, expandGroupwanted: bool = True):
         self.text = text
-        self.tree = _parse(_tokens(text))
+        self.tree = parse(text)
         self.unknown: Set[str] = set()
         self.expandStandard = expandStandard
         self.expandGroupwanted = expandGroupwanted
@@ -281,7 +156,7 @@ class Expression:
         if name == "inbackend":
             return s.key.split(b"-", 1)[0] == value.encode()
         if name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
-            group, n = _balance_spec(value, name)
+            group, n = balance_spec(value, name)
             if not name.startswith("fully"):
                 # As git-annex: present, or too few copies in the group
                 # and picked.
