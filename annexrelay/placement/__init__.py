@@ -14,7 +14,9 @@ it (to store on).  Behind it:
    10.20261026 does;
  - L{annexrelay.placement.values}: what the expressions refer to (standard
    groups, sizes, trust levels, git-annex's balanced picker, metadata
-   globs).
+   matchers);
+ - L{annexrelay.placement.glob}: git-annex's globs, matched as its
+   glob-to-regex rewrite and regex-tdfa match them.
 """
 
 from annexrelay.placement.view import ClusterView

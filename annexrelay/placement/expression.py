@@ -4,8 +4,9 @@ functions: which nodes of a cluster want a key that a client uploads, as
 git-annex's gateway would decide it.
 
 Evaluated as git-annex 10.20261026 does: C{anything}, C{nothing},
-C{include=}, C{exclude=} (on the associated file; without one, include
-is false and exclude true), C{largerthan=}, C{smallerthan=}, C{copies=N},
+C{include=}, C{exclude=} (on the associated file, with git-annex's own
+globs, L{annexrelay.placement.glob}; without a file, include is false and
+exclude true), C{largerthan=}, C{smallerthan=}, C{copies=N},
 C{copies=GROUP:N}, C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}),
 C{lackingcopies=}, C{approxlackingcopies=}, C{inallgroup=},
 C{onlyingroup=}, C{present}, C{securehash}, C{inbackend=}, C{unused}
@@ -20,17 +21,19 @@ expression), C{and}/C{or}/C{not}, parentheses, adjacent terms and-ed.
 
 An expression git-annex cannot parse (an unknown term, a bad number, size
 or field) is treated as git-annex treats it: the repository wants only
-what it already has ("present").
+what it already has ("present").  So is, deliberately, one whose
+evaluation reaches a glob git-annex cannot compile: git-annex's gateway
+fails every PUT to the cluster then.
 
 Everything needed to evaluate comes in a L{Subject}.  Nothing here reads
 git.
 """
 
 
-import fnmatch
 import re
 from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
+from annexrelay.placement.glob import GlobError, match_glob
 from annexrelay.placement.syntax import balance_spec, parse
 from annexrelay.placement.values import (  # noqa: F401 (STANDARD, parse_size: part of this module's API)
     LEVELS as _LEVELS,
@@ -124,7 +127,7 @@ class Expression:
         if name in ("include", "exclude"):
             # Without an associated file nothing is included, and so
             # nothing is excluded (git-annex: "not" of a glob match).
-            matched = s.file is not None and fnmatch.fnmatchcase(s.file, value)
+            matched = s.file is not None and match_glob(value, s.file)
             return matched if name == "include" else not matched
         if name in ("largerthan", "smallerthan"):
             if s.size is None:
@@ -264,7 +267,17 @@ def wanting(expressions: Dict[bytes, Optional[str]], subject_for: Callable[[byte
             if uuid in subject_for(uuid).holders:
                 want.append(uuid)
             continue
-        if expr.wants(subject_for(uuid)):
+        subject = subject_for(uuid)
+        try:
+            wanted = expr.wants(subject)
+        except GlobError:
+            # git-annex's gateway dies here and fails the PUT; annexrelay
+            # lets this node want only what it has, and the others decide.
+            unknown[uuid] = {"uncompilable glob"}
+            if uuid in subject.holders:
+                want.append(uuid)
+            continue
+        if wanted:
             want.append(uuid)
         if expr.unknown:
             unknown[uuid] = set(expr.unknown)

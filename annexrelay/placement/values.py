@@ -1,13 +1,15 @@
 """
 The values preferred content expressions refer to, as git-annex defines
-them: the standard groups' expressions, sizes, trust levels, and the
-balanced picker.  Pure functions and tables.
+them: the standard groups' expressions, sizes, trust levels, the balanced
+picker and metadata matchers.  Pure functions and tables.
 """
 
 import hashlib
 import hmac
 import re
 from typing import FrozenSet, List
+
+from annexrelay.placement.glob import compile_glob
 
 
 class ParseError(Exception):
@@ -97,14 +99,16 @@ _FIELD = re.compile(r"^[^\W_][\w.-]*$")
 
 def metadata_matcher(spec: str):
     """
-    C{field=glob} (case-insensitive), or C{field<N}, C{field<=N},
-    C{field>N}, C{field>=N} (as numbers when both sides are, else as
-    text), as git-annex's C{metadata=} reads them.
+    C{field=glob}, or C{field<N}, C{field<=N}, C{field>N}, C{field>=N}
+    (as numbers when both sides are, else as text), as git-annex's
+    C{parseMetaDataMatcher} reads them.  The glob is git-annex's,
+    case-insensitive and with no path rules (L{compile_glob}), compiled
+    when first matched against a value, as in git-annex (where a glob it
+    cannot compile fails only once it is used).
 
     @return: C{(field lower-cased, predicate on one value)}.
     @raise ParseError: the field name is not one git-annex allows.
     """
-    import fnmatch
     import operator
 
     m = re.match(r"^([^=<>]*)(.*)$", spec, re.S)
@@ -123,5 +127,5 @@ def metadata_matcher(spec: str):
                     return fn(value, want)
 
             return field.lower(), compare
-    glob = rest[1:].lower() if rest.startswith("=") else ""
-    return field.lower(), lambda value: fnmatch.fnmatchcase(value.lower(), glob)
+    glob = rest[1:] if rest.startswith("=") else ""
+    return field.lower(), lambda value: compile_glob(glob, False, False)(value)

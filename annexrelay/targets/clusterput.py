@@ -19,6 +19,7 @@ from annexrelay.clientside import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message, is_reply
+from annexrelay.placement.view import associated_file
 from annexrelay.targets import relaying, replies
 
 # Objects up to this size are uploaded without waiting for the nodes'
@@ -53,7 +54,7 @@ class ClusterPut:
 
     async def run(self):
         session, key = self.session, self.key
-        file = self.af.decode("utf-8", "surrogateescape") if self.af else None
+        file = associated_file(self.af)
         size = locationlog.key_size(key)
         holders, view = await self.gateway.state(key)
         self.holders, self.view = holders, view
@@ -72,6 +73,12 @@ class ClusterPut:
             if terms == {"unparsable expression"}:
                 self.log.warn(
                     "node {node}'s preferred content cannot be parsed (as git-annex does, it wants only what it has)",
+                    node=name,
+                )
+            elif terms == {"uncompilable glob"}:
+                self.log.warn(
+                    "node {node}'s preferred content has a glob git-annex cannot compile"
+                    " (git-annex's gateway fails the upload; annexrelay lets the node want only what it has)",
                     node=name,
                 )
             else:

@@ -209,3 +209,40 @@ class PlacementDifferentialTests(InteropCase):
             self.annex("drop", "-q", "--force", "--from", "origin-c1", *names, env=env)
         self.assertEqual(results[1], results[0])
         self.assertEqual(results[1], {n: ["n1"] for n in names})
+
+    def test_globs(self):
+        """
+        include=/exclude=/metadata= globs as git-annex matches them:
+        POSIX classes, negation with ! and ^, ranges, * across /.
+        """
+        names = ["notes1.txt", "notesa.txt", "sub/Upper.txt", "sub/lower.txt", "x]y.txt", "2024/a.txt", "zz/b.dat", "a b.txt", "50%.txt"]
+        self.addFiles(names)
+        for name, tag in (("2024/a.txt", "2024x"), ("zz/b.dat", "Q9"), ("notesa.txt", "9")):
+            self.s.git("annex", "metadata", "--key", self.key(name), "-s", "tag=" + tag, cwd=self.s.proxy)
+        self.configure(
+            [
+                # The gateway sees "a b.txt" as "a_b.txt" (the protocol's
+                # escaping of spaces), "50%.txt" as itself.
+                ("wanted", "n1", "include=notes[[:digit:]].txt or include=*/[[:upper:]]* or include=a_b.txt"),
+                ("wanted", "n2", "include=[!a-m]* and exclude=*.dat"),
+                ("wanted", "n3", "include=*/[^[:lower:]]* or include=*%*"),
+                ("wanted", "n4", "metadata=tag=[[:digit:]]*"),
+            ]
+        )
+        placed = self.compare(names)
+        # notes[[:digit:]].txt: a digit (or a backslash); [!a-m] and
+        # [^[:lower:]] negate; nobody wants zz/b.dat, so every node gets it.
+        self.assertEqual(
+            placed,
+            {
+                "2024/a.txt": ["n2", "n4"],
+                "50%.txt": ["n2", "n3"],
+                "a b.txt": ["n1"],
+                "notes1.txt": ["n1", "n2"],
+                "notesa.txt": ["n2", "n4"],
+                "sub/Upper.txt": ["n1", "n2", "n3"],
+                "sub/lower.txt": ["n2"],
+                "x]y.txt": ["n2"],
+                "zz/b.dat": ["n1", "n2", "n3", "n4"],
+            },
+        )

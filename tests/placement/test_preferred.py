@@ -291,3 +291,24 @@ class BalancedPropertyTests(unittest.TestCase):
                     self.assertLessEqual(sizes[u] + keysize, maxsizes[u])
 
         check()
+
+
+class GlobTermTests(unittest.TestCase):
+    def test_include_exclude_metadata_use_git_annexs_globs(self):
+        self.assertTrue(wants("include=notes[[:digit:]].txt", file="notes1.txt"))
+        self.assertFalse(wants("include=notes[[:digit:]].txt", file="notesa.txt"))
+        self.assertTrue(wants("include=[^a]*", file="b/a.jpg"))
+        self.assertFalse(wants("exclude=*[[:digit:]]*", file="x/2024/a.jpg"))
+        self.assertTrue(wants("metadata=author=[[:alpha:]]*", metadata={"author": {"Joey"}}))
+        self.assertTrue(wants("metadata=author=J[A-Z]EY", metadata={"author": {"joey"}}))
+
+    def test_uncompilable_glob(self):
+        """
+        A glob git-annex cannot compile: when evaluation reaches it, the
+        node wants only what it has (git-annex's gateway fails the PUT);
+        when it does not, the expression decides as git-annex does.
+        """
+        exprs = {A: "include=[z-a]", B: "anything or include=[]", ME: "include=[abc", SRC: "metadata=tag=[z-a]"}
+        want, unknown = wanting(exprs, lambda u: subject(me=u, holders=[ME]))
+        self.assertEqual(sorted(want), sorted([B, ME]))
+        self.assertEqual(unknown, {A: {"uncompilable glob"}, ME: {"uncompilable glob"}})
