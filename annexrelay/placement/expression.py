@@ -7,7 +7,8 @@ Evaluated as git-annex 10.20261026 does: C{anything}, C{nothing},
 C{include=}, C{exclude=} (on the associated file, with git-annex's own
 globs, L{annexrelay.placement.glob}; without a file, include is false and
 exclude true), C{largerthan=}, C{smallerthan=}, C{copies=N},
-C{copies=GROUP:N}, C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}),
+C{copies=GROUP:N}, C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}; every
+C{copies=} counts the holders that are not dead, untrusted ones included),
 C{lackingcopies=}, C{approxlackingcopies=}, C{inallgroup=},
 C{onlyingroup=}, C{present}, C{securehash}, C{inbackend=}, C{unused}
 (never, for a key being stored), C{metadata=FIELD=GLOB} (and C{<}, C{<=},
@@ -140,9 +141,12 @@ class Expression:
             counted = [u for u in s.holders if s.trust(u) > _LEVELS["untrusted"]]
             return s.numcopies - len(counted) >= int(value)
         if name == "inallgroup":
-            return s.members(value) <= s.holders
+            # Members include dead repositories (git-annex's group map
+            # does), which are never counted as holders.
+            return s.members(value) <= _alive(s)
         if name == "onlyingroup":
-            return bool(s.holders) and all(value in s.groups(u) for u in s.holders)
+            alive = _alive(s)
+            return bool(alive) and all(value in s.groups(u) for u in alive)
         if name == "securehash":
             return _SECURE.match(s.key.split(b"-", 1)[0]) is not None
         if name == "inpreferreddir":
@@ -165,7 +169,7 @@ class Expression:
                 # and picked.
                 if s.me in s.holders:
                     return True
-                if sum(1 for u in s.holders if group in s.groups(u)) >= n:
+                if sum(1 for u in _alive(s) if group in s.groups(u)) >= n:
                     return False
             members = s.members(group)
             candidates = frozenset(u for u in members if self._hasSpace(u, s))
@@ -205,19 +209,25 @@ class Expression:
         return sorted(candidates, key=room)[:n]
 
     def _copies(self, value: str, s: Subject) -> bool:
+        """
+        git-annex's C{limitCopies}: the holders the location log names,
+        less the dead (C{Remote.keyLocations}), untrusted ones counted;
+        C{copies=dead:N} so never holds for N > 0.
+        """
         parts = value.split(":")
         n = int(parts[-1])
+        alive = _alive(s)
         if len(parts) == 1:
-            return len(s.holders) >= n
+            return len(alive) >= n
         spec = parts[0]
         level = spec[:-1] if spec.endswith("+") else spec
         if level in _LEVELS:
             # A trust level, even where a group has the same name.
             want = _LEVELS[level]
             if spec.endswith("+"):
-                return sum(1 for u in s.holders if s.trust(u) >= want) >= n
-            return sum(1 for u in s.holders if s.trust(u) == want) >= n
-        return sum(1 for u in s.holders if spec in s.groups(u)) >= n
+                return sum(1 for u in alive if s.trust(u) >= want) >= n
+            return sum(1 for u in alive if s.trust(u) == want) >= n
+        return sum(1 for u in alive if spec in s.groups(u)) >= n
 
     def _expand(self, name: str, s: Subject) -> bool:
         """
@@ -242,6 +252,14 @@ class Expression:
         wanted = sub.wants(s)
         self.unknown |= sub.unknown
         return wanted
+
+
+def _alive(s: Subject) -> FrozenSet[bytes]:
+    """
+    The holders git-annex counts for copies=, inallgroup=, onlyingroup= and
+    the balanced terms' copies: all but the dead.
+    """
+    return frozenset(u for u in s.holders if s.trust(u) != _LEVELS["dead"])
 
 
 def wanting(expressions: Dict[bytes, Optional[str]], subject_for: Callable[[bytes], Subject]) -> Tuple[List[bytes], Dict[bytes, Set[str]]]:

@@ -109,10 +109,11 @@ class ClusterView:
         self.trust = uuidlogs.trust_levels(files.get(uuidlogs.TRUST_LOG, b""))
         self.remoteConfig = uuidlogs.remote_config(files.get(uuidlogs.REMOTE_LOG, b""))
         self.numcopies = uuidlogs.numcopies(files.get(uuidlogs.NUMCOPIES_LOG, b""))
+        # Group members as git-annex's group map has them: dead ones too
+        # ('git annex dead' empties a repository's groups, but one can be
+        # put in a group again).  They are never counted as holders.
         byGroup: Dict[str, Set[bytes]] = {}
         for u, gs in self.groups.items():
-            if self.trust.get(u) == uuidlogs.DEAD:
-                continue
             for g in gs:
                 byGroup.setdefault(g, set()).add(u)
         self.members = {g: frozenset(us) for g, us in byGroup.items()}

@@ -210,6 +210,47 @@ class PlacementDifferentialTests(InteropCase):
         self.assertEqual(results[1], results[0])
         self.assertEqual(results[1], {n: ["n1"] for n in names})
 
+    def presentOn(self, key, *nodes):
+        """
+        Record in the gateway's location log that C{nodes} (names) hold
+        C{key}; committed, as git-annex commits at the end of a command.
+        """
+        for node in nodes:
+            self.s.git("annex", "setpresentkey", key, self.s.uuidOf(self.s.nodes[node]), "1", cwd=self.s.proxy)
+
+    def test_copies_with_untrusted_and_dead_holders(self):
+        """
+        copies= counts the holders that are not dead, untrusted ones
+        included; copies=dead:N never holds; a dead member of a group keeps
+        inallgroup= false.  The holders are repositories outside the
+        cluster (h1 untrusted, h2 dead, h3 semitrusted), recorded in the
+        gateway's location log.
+        """
+        for h in ("h1", "h2", "h3"):
+            self.s.addNode(h, proxied=False)
+        holders = {"a.txt": ["h2"], "b.txt": ["h1", "h2"], "c.txt": ["h1", "h3"], "d.txt": [], "e.txt": ["h2", "h3"]}
+        names = sorted(holders)
+        self.addFiles(names)
+        for name, hs in holders.items():
+            self.presentOn(self.key(name), *hs)
+        self.configure(
+            [
+                ("untrust", "h1"),
+                ("dead", "h2"),
+                ("group", "h1", "grp"),
+                ("group", "h2", "grp"),
+                ("wanted", "n1", "copies=1"),
+                ("wanted", "n2", "copies=dead:1 or (copies=untrusted:1 and copies=2)"),
+                ("wanted", "n3", "copies=grp:1 and not copies=semitrusted+:1"),
+                ("wanted", "n4", "not inallgroup=grp"),
+            ]
+        )
+        placed = self.compare(names)
+        self.assertEqual(
+            placed,
+            {"a.txt": ["n4"], "b.txt": ["n1", "n3", "n4"], "c.txt": ["n1", "n2", "n4"], "d.txt": ["n4"], "e.txt": ["n1", "n4"]},
+        )
+
     def test_globs(self):
         """
         include=/exclude=/metadata= globs as git-annex matches them:

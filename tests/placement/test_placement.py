@@ -115,6 +115,22 @@ class ClusterViewTests(unittest.TestCase):
         # Once a backup node has it, n3 no longer wants it; n1 wants jpgs.
         self.assertEqual([n.name for n in v.putCandidates({U2}, "a.jpg", 1)[0]], ["n1"])
 
+    def test_dead_holders_and_members(self):
+        """
+        A dead holder (U4, outside the cluster) is not a copy; a dead
+        repository put back in a group is a member that never holds.
+        """
+        files = {
+            uuidlogs.TRUST_LOG: U4 + b" X timestamp=1s\n",
+            uuidlogs.GROUP_LOG: U4 + b" g timestamp=2s\n" + U1 + b" g timestamp=2s\n",
+            uuidlogs.PREFERRED_CONTENT_LOG: U1 + b" nothing timestamp=1s\n"
+            + U2 + b" not copies=1 timestamp=1s\n" + U3 + b" not inallgroup=g timestamp=1s\n",
+        }
+        v = view(files)
+        self.assertEqual(v.members["g"], frozenset([U1, U4]))
+        self.assertEqual(sorted(n.name for n in v.putCandidates({U4}, "a", 1)[0]), ["n2", "n3"])
+        self.assertEqual(sorted(n.name for n in v.putCandidates({U4, U1}, "a", 1)[0]), ["n3"])
+
     def test_associated_file_as_the_gateway_reads_it(self):
         self.assertEqual(associated_file(b""), None)
         self.assertEqual(associated_file(b"a%b.txt"), "a_b.txt")

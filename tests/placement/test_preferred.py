@@ -27,7 +27,7 @@ def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None,
         groupwanted or (lambda x: None),
         key,
         lambda grp: frozenset(u for u, gs in g.items() if grp in gs),
-        (trust or {}).get if trust else (lambda u: 2),
+        (lambda u: trust.get(u, 2)) if trust else (lambda u: 2),
         numcopies,
         metadata or {},
     )
@@ -291,6 +291,55 @@ class BalancedPropertyTests(unittest.TestCase):
                     self.assertLessEqual(sizes[u] + keysize, maxsizes[u])
 
         check()
+
+
+DEAD, UNTRUSTED, SEMI, TRUSTED = range(4)
+
+
+class CountingTests(unittest.TestCase):
+    """
+    copies=, inallgroup=, onlyingroup= count as git-annex's limitCopies
+    (Limit.hs) counts: the location log's holders less the dead
+    (Remote.keyLocations), untrusted ones included.
+    """
+
+    trust = {A: DEAD, B: UNTRUSTED, SRC: SEMI, ME: TRUSTED}
+
+    def w(self, text, holders, **kw):
+        return wants(text, holders=holders, trust=self.trust, **kw)
+
+    def test_plain_copies(self):
+        self.assertFalse(self.w("copies=1", [A]))
+        self.assertTrue(self.w("copies=1", [B]))
+        self.assertFalse(self.w("copies=2", [A, B]))
+        self.assertTrue(self.w("copies=2", [B, SRC]))
+        self.assertTrue(self.w("not copies=1", [A]))
+
+    def test_by_trust_level(self):
+        self.assertFalse(self.w("copies=dead:1", [A]))
+        self.assertTrue(self.w("copies=dead:0", [A]))
+        self.assertTrue(self.w("copies=untrusted:1", [A, B]))
+        self.assertFalse(self.w("copies=untrusted:2", [A, B]))
+        self.assertTrue(self.w("copies=semitrusted:1", [SRC]))
+        self.assertFalse(self.w("copies=semitrusted:1", [A, B, ME]))
+        self.assertTrue(self.w("copies=dead+:2", [A, B, SRC]))
+        self.assertFalse(self.w("copies=dead+:3", [A, B, SRC]))
+        self.assertFalse(self.w("copies=semitrusted+:2", [A, B, SRC]))
+
+    def test_by_group(self):
+        groups = {A: {"g"}, B: {"g"}, SRC: {"h"}}
+        self.assertFalse(self.w("copies=g:1", [A], groups=groups))
+        self.assertTrue(self.w("copies=g:1", [A, B], groups=groups))
+        self.assertFalse(self.w("copies=g:2", [A, B], groups=groups))
+        # A dead holder outside the group does not spoil onlyingroup=.
+        self.assertTrue(self.w("onlyingroup=h", [A, SRC], groups=groups))
+        # A dead member of the group is never counted as holding it.
+        self.assertFalse(self.w("inallgroup=g", [A, B], groups=groups))
+        # balanced: dead holders are not the group's copies.
+        self.assertEqual(
+            self.w("balanced=g", [A], groups={A: {"g"}, ME: {"g"}}, me=ME),
+            ME in balanced_pick(frozenset([A, ME]), frozenset([A, ME]), KEY, 1),
+        )
 
 
 class GlobTermTests(unittest.TestCase):
