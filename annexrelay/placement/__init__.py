@@ -13,8 +13,8 @@ it (to store on).  Behind it:
    preferred content expressions, parsed and evaluated as git-annex
    10.20261026 does;
  - L{annexrelay.placement.values}: what the expressions refer to (standard
-   groups, sizes, trust levels, git-annex's balanced picker, metadata
-   matchers);
+   groups, sizes, trust levels, git-annex's balanced and size-balanced
+   pickers, metadata matchers);
  - L{annexrelay.placement.glob}: git-annex's globs, matched as its
    glob-to-regex rewrite and regex-tdfa match them.
 """

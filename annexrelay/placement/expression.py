@@ -16,7 +16,7 @@ C{>}, C{>=}), C{inpreferreddir} (the node's C{preferreddir}, default
 C{public}), C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]}
 (git-annex's keyed HMAC picker, among the group's nodes the key fits in
 under their maxsize), C{sizebalanced=}/C{fullysizebalanced=} (the nodes
-with the most room), C{standard} and C{groupwanted} (only for a repository
+with the largest proportion of their maxsize free), C{standard} and C{groupwanted} (only for a repository
 in exactly one standard group, or with exactly one group that has an
 expression), C{and}/C{or}/C{not}, parentheses, adjacent terms and-ed.
 
@@ -42,8 +42,10 @@ from annexrelay.placement.values import (  # noqa: F401 (STANDARD, parse_size: p
     STANDARD,
     ParseError,
     balanced_pick,
+    has_space,
     metadata_matcher,
     parse_size,
+    size_balanced_pick,
 )
 
 
@@ -172,9 +174,9 @@ class Expression:
                 if sum(1 for u in _alive(s) if group in s.groups(u)) >= n:
                     return False
             members = s.members(group)
-            candidates = frozenset(u for u in members if self._hasSpace(u, s))
             if name.endswith("sizebalanced"):
-                return s.me in self._mostRoom(candidates, s, n)
+                return s.me in size_balanced_pick(members, s.holders, s.sizes, s.maxsizes, s.size, n)
+            candidates = frozenset(u for u in members if self._hasSpace(u, s))
             return s.me in balanced_pick(members, candidates, s.key, n)
         if name in ("standard", "groupwanted"):
             return self._expand(name, s)
@@ -184,29 +186,12 @@ class Expression:
     @staticmethod
     def _hasSpace(u: bytes, s: Subject) -> bool:
         """
-        Whether C{u} can take the key within its maxsize (it can if it has
-        it, or has no maxsize).
+        Whether C{u} can take the key within its maxsize (a repository
+        without one always can).
         """
-        if u in s.holders or u not in s.maxsizes:
+        if u not in s.maxsizes:
             return True
-        return s.sizes.get(u, 0) + (s.size or 0) <= s.maxsizes[u]
-
-    @staticmethod
-    def _mostRoom(candidates: FrozenSet[bytes], s: Subject, n: int) -> List[bytes]:
-        """
-        sizebalanced: the C{n} candidates with the most room left under
-        their maxsize (those without one last), never one that is full.
-        annexrelay picks exactly C{n} by the sizes it knows; git-annex's
-        gateway asks nodes one after another with live size updates, and so
-        can put a key on more than C{n} (see the README).
-        """
-
-        def room(u):
-            if u in s.maxsizes:
-                return (0, -(s.maxsizes[u] - s.sizes.get(u, 0)), u)
-            return (1, 0, u)
-
-        return sorted(candidates, key=room)[:n]
+        return has_space(s.size or 0, u in s.holders, s.sizes.get(u, 0), s.maxsizes[u])
 
     def _copies(self, value: str, s: Subject) -> bool:
         """

@@ -159,20 +159,20 @@ class PlacementDifferentialTests(InteropCase):
         placed = self.compare(names)
         self.assertTrue(all(len(v) == 2 and "n3" not in v for v in placed.values()), placed)
 
-    def test_sizebalanced_picks_the_most_room(self):
+    def test_sizebalanced_exactly_n_never_full(self):
         """
-        sizebalanced=g:N: annexrelay puts each key on exactly the N nodes
-        with the most room under their maxsize, never a full one (what the
-        documentation promises; git-annex's gateway, asking nodes one after
-        another, can put a key on more).
+        sizebalanced=g:N: annexrelay puts each key on exactly N nodes, never
+        one the key does not fit in (what the documentation promises;
+        git-annex's gateway, asking nodes one after another with live size
+        updates, can put a key on more when their free proportions are
+        close, as they are here, so this is not compared with it).
         """
         names = ["s%02d.txt" % i for i in range(4)]
         self.addFiles(names)
         self.inGroup("sizebalanced=g:1", ("maxsize", "n1", "500"), ("maxsize", "n2", "100000"), ("maxsize", "n3", "5000"), ("maxsize", "n4", "20000"))
         self.annex("copy", "-q", "--to", "origin-c1", *names)
         placed = self.holders(names)
-        # n2 has the most room throughout; n1 can take nothing.
-        self.assertEqual(placed, {n: ["n2"] for n in names})
+        self.assertTrue(all(len(v) == 1 and v != ["n1"] for v in placed.values()), placed)
 
     def test_fullybalancedthreshhold(self):
         """
@@ -217,6 +217,25 @@ class PlacementDifferentialTests(InteropCase):
         """
         for node in nodes:
             self.s.git("annex", "setpresentkey", key, self.s.uuidOf(self.s.nodes[node]), "1", cwd=self.s.proxy)
+
+    def test_sizebalanced_different_maxsizes(self):
+        """
+        sizebalanced=/fullysizebalanced= with different maxsizes: git-annex
+        ranks by the proportion of the maxsize that is free, not by free
+        bytes (n2 has the most bytes free, and is half full).
+        """
+        names = ["q%02d.txt" % i for i in range(6)]
+        self.addFiles(names)
+        used = {"n2": 500000, "n3": 20000, "n4": 190000}
+        for i, (node, size) in enumerate(sorted(used.items())):
+            self.presentOn("SHA256E-s%d--%064d.bin" % (size, i), node)
+        maxsizes = {"n1": "100000", "n2": "1000000", "n3": "100000", "n4": "200000"}
+        self.inGroup("sizebalanced=g:1", *[("maxsize", n, m) for n, m in sorted(maxsizes.items())])
+        placed = self.compare(names)
+        self.assertEqual(placed, {n: ["n1"] for n in names})
+        self.configure([("wanted", n, "fullysizebalanced=g:2") for n in maxsizes])
+        placed = self.compare(names)
+        self.assertEqual(placed, {n: ["n1", "n3"] for n in names})
 
     def test_copies_with_untrusted_and_dead_holders(self):
         """

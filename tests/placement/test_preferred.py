@@ -5,6 +5,7 @@ Tier 1: preferred content expressions, pure.
 from twisted.trial import unittest
 
 from annexrelay.placement.expression import STANDARD, Expression, ParseError, Subject, balanced_pick, parse_size, wanting
+from annexrelay.placement.values import size_balanced_pick
 
 ME = b"me"
 A = b"aaaa"
@@ -16,7 +17,9 @@ GROUPS = {ME: {"backup"}, A: {"archive"}, B: {"client"}, SRC: {"source"}}
 KEY = b"SHA256E-s1000--" + b"a" * 64 + b".jpg"
 
 
-def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None, key=KEY, trust=None, numcopies=1, groups=None, metadata=None):
+def subject(
+    file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None, key=KEY, trust=None, numcopies=1, groups=None, metadata=None, sizes=None, maxsizes=None
+):
     g = groups or GROUPS
     return Subject(
         file,
@@ -30,6 +33,9 @@ def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None,
         (lambda u: trust.get(u, 2)) if trust else (lambda u: 2),
         numcopies,
         metadata or {},
+        "public",
+        sizes or {},
+        maxsizes or {},
     )
 
 
@@ -340,6 +346,67 @@ class CountingTests(unittest.TestCase):
             self.w("balanced=g", [A], groups={A: {"g"}, ME: {"g"}}, me=ME),
             ME in balanced_pick(frozenset([A, ME]), frozenset([A, ME]), KEY, 1),
         )
+
+
+class SizeBalancedTests(unittest.TestCase):
+    """
+    sizebalanced=/fullysizebalanced= rank as git-annex's
+    filterCandidatesFullySizeBalanced (Limit.hs): by the proportion of the
+    maxsize that is free.
+    """
+
+    groups = {ME: {"g"}, A: {"g"}, B: {"g"}}
+
+    def picked(self, text, sizes, maxsizes, holders=(), size=1000):
+        return sorted(
+            u
+            for u in self.groups
+            if u not in holders and wants(text, me=u, groups=self.groups, sizes=sizes, maxsizes=maxsizes, holders=holders, size=size)
+        )
+
+    def test_proportion_not_bytes(self):
+        maxsizes = {A: 10000, B: 1000000, ME: 100000}
+        sizes = {A: 0, B: 500000, ME: 25000}
+        # A: all free, ME: 75%, B: half (but the most bytes).
+        self.assertEqual(self.picked("sizebalanced=g:1", sizes, maxsizes), [A])
+        self.assertEqual(self.picked("sizebalanced=g:2", sizes, maxsizes), sorted([A, ME]))
+        self.assertEqual(self.picked("fullysizebalanced=g:1", sizes, maxsizes), [A])
+
+    def test_ties_go_to_the_larger_uuid(self):
+        maxsizes = {A: 10000, B: 20000, ME: 10000}
+        sizes = {A: 5000, B: 10000, ME: 5000}
+        self.assertEqual(self.picked("sizebalanced=g:1", sizes, maxsizes), [ME])
+        self.assertEqual(self.picked("sizebalanced=g:2", sizes, maxsizes), sorted([ME, B]))
+        self.assertEqual(size_balanced_pick(frozenset(self.groups), frozenset(), sizes, maxsizes, 1000, 3), [ME, B, A])
+
+    def test_only_nodes_with_a_maxsize_and_room(self):
+        # B has no maxsize, A no room for the key, ME a maxsize of 0.
+        sizes = {A: 9500}
+        self.assertEqual(self.picked("sizebalanced=g:3", sizes, {A: 10000}), [])
+        self.assertEqual(self.picked("sizebalanced=g:3", sizes, {A: 10000, ME: 0}), [])
+        self.assertEqual(self.picked("sizebalanced=g:3", {}, {A: 10000, ME: 5000}), sorted([A, ME]))
+
+    def test_a_holder_counts_without_the_key(self):
+        # A has the key: its free space counts the key's size back.
+        maxsizes = {A: 10000, ME: 10000}
+        sizes = {A: 6000, ME: 5500}
+        self.assertEqual(size_balanced_pick(frozenset([A, ME]), frozenset([A]), sizes, maxsizes, 1000, 1), [A])
+        self.assertEqual(self.picked("fullysizebalanced=g:1", sizes, maxsizes, holders=[A]), [])
+        self.assertEqual(self.picked("fullysizebalanced=g:1", sizes, maxsizes), [ME])
+
+    def test_a_holder_over_its_maxsize_is_no_candidate(self):
+        """
+        balanced: git-annex's repoHasSpace takes a repository that has the
+        key only while it is within its maxsize.
+        """
+        members = frozenset(self.groups)
+        for i in range(100):
+            key = b"SHA256E-s1000--%064d" % i
+            if balanced_pick(members, members, key, 1) == [A]:
+                break
+        expected = balanced_pick(members, frozenset([ME, B]), key, 1)
+        got = [u for u in (ME, B) if wants("fullybalanced=g:1", me=u, key=key, groups=self.groups, holders=[A], sizes={A: 20000}, maxsizes={A: 10000})]
+        self.assertEqual(got, expected)
 
 
 class GlobTermTests(unittest.TestCase):
