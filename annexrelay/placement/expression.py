@@ -16,9 +16,11 @@ C{>}, C{>=}), C{inpreferreddir} (the node's C{preferreddir}, default
 C{public}), C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]}
 (git-annex's keyed HMAC picker, among the group's nodes the key fits in
 under their maxsize), C{sizebalanced=}/C{fullysizebalanced=} (the nodes
-with the largest proportion of their maxsize free), C{standard} and C{groupwanted} (only for a repository
-in exactly one standard group, or with exactly one group that has an
-expression), C{and}/C{or}/C{not}, parentheses, adjacent terms and-ed.
+with the largest proportion of their maxsize free), C{standard} and
+C{groupwanted} (only for a repository in exactly one standard group, or
+with exactly one group that has an expression), C{and}/C{or}/C{not},
+parentheses, adjacent terms and-ed, all as git-annex's matcher reads them
+(L{annexrelay.placement.syntax.parse}: left to right, no precedence).
 
 An expression git-annex cannot parse (an unknown term, a bad number, size
 or field) is treated as git-annex treats it: the repository wants only
@@ -111,6 +113,8 @@ class Expression:
 
     def _eval(self, node, s: Subject):
         kind = node[0]
+        if kind == "any":
+            return True
         if kind == "and":
             return self._eval(node[1], s) and self._eval(node[2], s)
         if kind == "or":

@@ -76,70 +76,105 @@ def _validate(name: str, value: Optional[str]) -> None:
 
 
 # An expression is a tree of tuples: ("and", a, b), ("or", a, b),
-# ("not", a), ("term", name, value).
+# ("not", a), ("term", name, value), and ("any",), which is true.
+ANY = ("any",)
+_SYNTAX = ("and", "or", "not")
 
 
 def _tokens(text: str) -> List[str]:
-    out = []
-    for word in text.replace("(", " ( ").replace(")", " ) ").split():
-        out.append(word)
+    """
+    git-annex's C{tokenizeMatcher}: words, with each parenthesis a word of
+    its own.
+    """
+    return text.replace("(", " ( ").replace(")", " ) ").split()
+
+
+def _groups(tokens: list, i: int = 0, nested: bool = False) -> Tuple[list, int]:
+    """
+    git-annex's C{tokenGroups}/C{findClose}: a list per parenthesised
+    group.  Not picky: a group left open ends with the text, a C{)} with no
+    group open is ignored.
+    """
+    out: list = []
+    while i < len(tokens):
+        t = tokens[i]
+        i += 1
+        if t == "(":
+            group, i = _groups(tokens, i, True)
+            out.append(group)
+        elif t == ")":
+            if nested:
+                return out, i
+        else:
+            out.append(t)
+    return out, i
+
+
+def _consume(m, ts: list) -> Tuple[tuple, list]:
+    """
+    git-annex's C{consume} (Utility/Matcher.hs): one step, left to right,
+    no precedence (C{a or b and c} is C{(a or b) and c}).
+    """
+    if not ts:
+        return m, []
+    t, rest = ts[0], ts[1:]
+    if t in _SYNTAX:
+        p, rest = _consume(ANY, rest)
+        if t == "and":
+            return ("and", m, p), rest
+        if t == "or":
+            return ("or", m, p), rest
+        return ("and", m, ("not", p)), rest
+    if isinstance(t, list):
+        return _process(m, t), rest
+    return ("and", m, t), rest
+
+
+def _process(m, ts: list):
+    while ts:
+        m, ts = _consume(m, ts)
+    return m
+
+
+def _implicit_and(ts: list) -> list:
+    """
+    git-annex's C{implicitAnd}: C{and} between two terms or groups next to
+    each other, at the top level only (inside a group, a term and-s itself
+    to what comes before, but a group continues from it: C{(a (b or c))}
+    is C{(a and b) or c}).
+    """
+    out: list = []
+    for t in ts:
+        if out and t not in _SYNTAX and out[-1] not in _SYNTAX:
+            out.append("and")
+        out.append(t)
     return out
 
 
-def _parse(tokens: List[str]):
-    pos = 0
-
-    def expr():
-        nonlocal pos
-        left = conj()
-        while pos < len(tokens) and tokens[pos] == "or":
-            pos += 1
-            left = ("or", left, conj())
-        return left
-
-    def conj():
-        nonlocal pos
-        left = unary()
-        while pos < len(tokens) and tokens[pos] not in ("or", ")"):
-            if tokens[pos] == "and":
-                pos += 1
-            left = ("and", left, unary())
-        return left
-
-    def unary():
-        nonlocal pos
-        if pos >= len(tokens):
-            raise ParseError("expression ends too soon")
-        t = tokens[pos]
-        if t == "not":
-            pos += 1
-            return ("not", unary())
-        if t == "(":
-            pos += 1
-            inner = expr()
-            if pos >= len(tokens) or tokens[pos] != ")":
-                raise ParseError("missing )")
-            pos += 1
-            return inner
-        if t in ("and", "or", ")"):
-            raise ParseError("unexpected %r" % (t,))
-        pos += 1
-        name, sep, value = t.partition("=")
-        _validate(name, value if sep else None)
-        return ("term", name, value)
-
-    if not tokens:
-        return ("term", "anything", "")
-    tree = expr()
-    if pos != len(tokens):
-        raise ParseError("unexpected %r" % (tokens[pos],))
-    return tree
+def _terms(ts: list) -> list:
+    out = []
+    for t in ts:
+        if isinstance(t, list):
+            out.append(_terms(t))
+        elif t in _SYNTAX:
+            out.append(t)
+        else:
+            name, sep, value = t.partition("=")
+            _validate(name, value if sep else None)
+            out.append(("term", name, value))
+    return out
 
 
 def parse(text: str):
     """
-    The tree of C{text}.
+    The tree of C{text}, as git-annex's C{generate} builds it: no
+    precedence, and lenient about structure (C{include=* or}, C{and},
+    C{(include=*} all parse, as in git-annex); only a term git-annex does
+    not know or a bad value is refused.
 
     @raise ParseError: git-annex would not parse it either.
     """
-    return _parse(_tokens(text))
+    tokens = _tokens(text)
+    if not tokens:
+        return ("term", "anything", "")
+    return _process(ANY, _implicit_and(_terms(_groups(tokens)[0])))

@@ -306,3 +306,22 @@ class PlacementDifferentialTests(InteropCase):
                 "zz/b.dat": ["n1", "n2", "n3", "n4"],
             },
         )
+
+    def test_expression_structure(self):
+        """
+        and/or/not and parentheses as git-annex's matcher reads them: left
+        to right with no precedence, lenient about unclosed groups, and a
+        group inside a group continuing from the term before it.
+        """
+        names = ["a.jpg", "x.png", "b.txt", "a.txt"]
+        self.addFiles(names)
+        self.configure(
+            [
+                ("wanted", "n1", "include=*.jpg or include=*.png and include=x*"),
+                ("wanted", "n2", "(include=a*"),
+                ("wanted", "n3", "include=b* ( nothing or include=*.txt )"),
+                ("wanted", "n4", "( include=b* ( nothing or include=*.txt ) )"),
+            ]
+        )
+        placed = self.compare(names)
+        self.assertEqual(placed, {"a.jpg": ["n2"], "x.png": ["n1"], "b.txt": ["n3", "n4"], "a.txt": ["n2", "n4"]})

@@ -80,8 +80,38 @@ class ExpressionTests(unittest.TestCase):
         self.assertFalse(wants("not (include=*.jpg or nothing)"))
         self.assertTrue(wants("nothing or include=*.jpg and anything"))
 
-    def test_syntax_errors(self):
-        for text in ["(include=*", "and", "include=* or", "include=* )"]:
+    def test_no_precedence(self):
+        """
+        git-annex's matcher (Utility/Matcher.hs generate) reads left to
+        right: "a or b and c" is "(a or b) and c".
+        """
+        self.assertFalse(wants("include=*.jpg or nothing and nothing"))
+        self.assertTrue(wants("nothing and nothing or include=*.jpg"))
+        # At the top level a group after a term is and-ed to it; inside a
+        # group it continues from it: "(a (b or c))" is "(a and b) or c".
+        self.assertFalse(wants("include=*.png (nothing or include=*.jpg)"))
+        self.assertTrue(wants("( include=*.png ( nothing or include=*.jpg ) )"))
+
+    def test_lenient_structure(self):
+        """
+        What git-annex parses although it is malformed, and what it makes
+        of it (git annex matchexpression): an unclosed group ends with the
+        text, a stray ")" is ignored, a dangling operator takes "anything".
+        """
+        for text, wanted in [
+            ("(include=*", True),
+            ("((", True),
+            ("and", True),
+            (")", True),
+            ("include=*.png or", True),
+            ("include=*.png )", False),
+            ("include=*.png or not", False),
+            ("not", False),
+            ("( include=*.png", False),
+        ]:
+            self.assertEqual(wants(text), wanted, text)
+        # Unknown terms and bad values are still refused.
+        for text in ["bogus", "include=* bogus", "copies=x and anything"]:
             self.assertRaises(ParseError, Expression, text)
 
     def test_standard_and_groupwanted(self):
@@ -106,7 +136,7 @@ class ExpressionTests(unittest.TestCase):
 
 class WantingTests(unittest.TestCase):
     def test_wanting(self):
-        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "inallgroup=nosuchgroup", b"z": "bogus=1"}
+        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "include=* bogus", b"y": "inallgroup=nosuchgroup", b"z": "bogus=1"}
         want, unknown = wanting(exprs, lambda u: subject(me=u, holders=[b"z"]))
         # As git-annex: an expression it cannot parse wants only what the
         # repository has (z has the key, x does not).
