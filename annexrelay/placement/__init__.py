@@ -9,11 +9,14 @@ it (to store on).  Behind it:
 
  - L{annexrelay.placement.view}: the cluster's usable nodes, their cost
    order, and the choice of PUT candidates;
- - L{annexrelay.placement.expression}: preferred content expressions,
-   parsed and evaluated as git-annex 10.20261026 does;
+ - L{annexrelay.placement.syntax} and L{annexrelay.placement.expression}:
+   preferred content expressions, parsed and evaluated as git-annex
+   10.20261026 does;
  - L{annexrelay.placement.values}: what the expressions refer to (standard
-   groups, sizes, trust levels, git-annex's balanced picker, metadata
-   globs).
+   groups, sizes, trust levels, git-annex's balanced and size-balanced
+   pickers, metadata matchers);
+ - L{annexrelay.placement.glob}: git-annex's globs, matched as its
+   glob-to-regex rewrite and regex-tdfa match them.
 """
 
 from annexrelay.placement.view import ClusterView

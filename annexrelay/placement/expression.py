@@ -4,9 +4,11 @@ functions: which nodes of a cluster want a key that a client uploads, as
 git-annex's gateway would decide it.
 
 Evaluated as git-annex 10.20261026 does: C{anything}, C{nothing},
-C{include=}, C{exclude=} (on the associated file; without one, include
-is false and exclude true), C{largerthan=}, C{smallerthan=}, C{copies=N},
-C{copies=GROUP:N}, C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}),
+C{include=}, C{exclude=} (on the associated file, with git-annex's own
+globs, L{annexrelay.placement.glob}; without a file, include is false and
+exclude true), C{largerthan=}, C{smallerthan=}, C{copies=N},
+C{copies=GROUP:N}, C{copies=TRUSTLEVEL:N} (and C{TRUSTLEVEL+}; every
+C{copies=} counts the holders that are not dead, untrusted ones included),
 C{lackingcopies=}, C{approxlackingcopies=}, C{inallgroup=},
 C{onlyingroup=}, C{present}, C{securehash}, C{inbackend=}, C{unused}
 (never, for a key being stored), C{metadata=FIELD=GLOB} (and C{<}, C{<=},
@@ -14,32 +16,38 @@ C{>}, C{>=}), C{inpreferreddir} (the node's C{preferreddir}, default
 C{public}), C{balanced=GROUP[:N]} and C{fullybalanced=GROUP[:N]}
 (git-annex's keyed HMAC picker, among the group's nodes the key fits in
 under their maxsize), C{sizebalanced=}/C{fullysizebalanced=} (the nodes
-with the most room), C{standard} and C{groupwanted} (only for a repository
-in exactly one standard group, or with exactly one group that has an
-expression), C{and}/C{or}/C{not}, parentheses, adjacent terms and-ed.
+with the largest proportion of their maxsize free), C{standard} and
+C{groupwanted} (only for a repository in exactly one standard group, or
+with exactly one group that has an expression), C{and}/C{or}/C{not},
+parentheses, adjacent terms and-ed, all as git-annex's matcher reads them
+(L{annexrelay.placement.syntax.parse}: left to right, no precedence).
 
 An expression git-annex cannot parse (an unknown term, a bad number, size
 or field) is treated as git-annex treats it: the repository wants only
-what it already has ("present").
+what it already has ("present").  So is, deliberately, one whose
+evaluation reaches a glob git-annex cannot compile: git-annex's gateway
+fails every PUT to the cluster then.
 
 Everything needed to evaluate comes in a L{Subject}.  Nothing here reads
 git.
 """
 
 
-
-import fnmatch
 import re
 from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
+from annexrelay.placement.glob import GlobError, match_glob
+from annexrelay.placement.syntax import balance_spec, parse
 from annexrelay.placement.values import (  # noqa: F401 (STANDARD, parse_size: part of this module's API)
     LEVELS as _LEVELS,
     SEMITRUSTED,
     STANDARD,
     ParseError,
     balanced_pick,
+    has_space,
     metadata_matcher,
     parse_size,
+    size_balanced_pick,
 )
 
 
@@ -76,133 +84,8 @@ class Subject(NamedTuple):
     maxsizes: Dict[bytes, int] = {}
 
 
-# The terms git-annex accepts in a preferred content expression: those
-# without a value, and those written name=value.
-_SIMPLE = frozenset(["anything", "nothing", "unused", "standard", "groupwanted", "inpreferreddir", "present", "securehash"])
-_VALUED = frozenset(
-    [
-        "include",
-        "exclude",
-        "largerthan",
-        "smallerthan",
-        "copies",
-        "lackingcopies",
-        "approxlackingcopies",
-        "inbackend",
-        "metadata",
-        "inallgroup",
-        "onlyingroup",
-        "balanced",
-        "fullybalanced",
-        "sizebalanced",
-        "fullysizebalanced",
-    ]
-)
 # Backends whose hashes git-annex counts as cryptographically secure.
 _SECURE = re.compile(rb"^(SHA224|SHA256|SHA384|SHA512|SHA3_\d+|SKEIN\d+|BLAKE2[A-Z]*\d+)E?$")
-
-
-def _count(text: str, what: str) -> int:
-    if not re.match(r"^[0-9]+$", text):
-        raise ParseError("bad number for %s" % (what,))
-    return int(text)
-
-
-def _balance_spec(value: str, name: str) -> Tuple[str, int]:
-    parts = value.split(":")
-    if len(parts) == 1:
-        return parts[0], 1
-    if len(parts) == 2:
-        n = _count(parts[1], name)
-        if n > 0:
-            return parts[0], n
-    raise ParseError("bad value for %s" % (name,))
-
-
-def _validate(name: str, value: Optional[str]) -> None:
-    """
-    Refuse what git-annex's parser refuses.
-    """
-    if value is None:
-        if name not in _SIMPLE:
-            raise ParseError("near %r" % (name,))
-        return
-    if name not in _VALUED:
-        raise ParseError("near %r" % (name + "=" + value,))
-    if name in ("largerthan", "smallerthan"):
-        parse_size(value)
-    elif name == "copies":
-        parts = value.split(":")
-        if len(parts) > 2:
-            raise ParseError("bad value for copies")
-        _count(parts[-1], "copies")
-    elif name in ("lackingcopies", "approxlackingcopies"):
-        _count(value, "number of lacking copies")
-    elif name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
-        _balance_spec(value, name)
-    elif name == "metadata":
-        metadata_matcher(value)
-
-
-# An expression is a tree of tuples: ("and", a, b), ("or", a, b),
-# ("not", a), ("term", name, value).
-
-
-def _tokens(text: str) -> List[str]:
-    out = []
-    for word in text.replace("(", " ( ").replace(")", " ) ").split():
-        out.append(word)
-    return out
-
-
-def _parse(tokens: List[str]):
-    pos = 0
-
-    def expr():
-        nonlocal pos
-        left = conj()
-        while pos < len(tokens) and tokens[pos] == "or":
-            pos += 1
-            left = ("or", left, conj())
-        return left
-
-    def conj():
-        nonlocal pos
-        left = unary()
-        while pos < len(tokens) and tokens[pos] not in ("or", ")"):
-            if tokens[pos] == "and":
-                pos += 1
-            left = ("and", left, unary())
-        return left
-
-    def unary():
-        nonlocal pos
-        if pos >= len(tokens):
-            raise ParseError("expression ends too soon")
-        t = tokens[pos]
-        if t == "not":
-            pos += 1
-            return ("not", unary())
-        if t == "(":
-            pos += 1
-            inner = expr()
-            if pos >= len(tokens) or tokens[pos] != ")":
-                raise ParseError("missing )")
-            pos += 1
-            return inner
-        if t in ("and", "or", ")"):
-            raise ParseError("unexpected %r" % (t,))
-        pos += 1
-        name, sep, value = t.partition("=")
-        _validate(name, value if sep else None)
-        return ("term", name, value)
-
-    if not tokens:
-        return ("term", "anything", "")
-    tree = expr()
-    if pos != len(tokens):
-        raise ParseError("unexpected %r" % (tokens[pos],))
-    return tree
 
 
 class Expression:
@@ -215,7 +98,7 @@ class Expression:
 
     def __init__(self, text: str, expandStandard: bool = True, expandGroupwanted: bool = True):
         self.text = text
-        self.tree = _parse(_tokens(text))
+        self.tree = parse(text)
         self.unknown: Set[str] = set()
         self.expandStandard = expandStandard
         self.expandGroupwanted = expandGroupwanted
@@ -230,6 +113,8 @@ class Expression:
 
     def _eval(self, node, s: Subject):
         kind = node[0]
+        if kind == "any":
+            return True
         if kind == "and":
             return self._eval(node[1], s) and self._eval(node[2], s)
         if kind == "or":
@@ -249,7 +134,7 @@ class Expression:
         if name in ("include", "exclude"):
             # Without an associated file nothing is included, and so
             # nothing is excluded (git-annex: "not" of a glob match).
-            matched = s.file is not None and fnmatch.fnmatchcase(s.file, value)
+            matched = s.file is not None and match_glob(value, s.file)
             return matched if name == "include" else not matched
         if name in ("largerthan", "smallerthan"):
             if s.size is None:
@@ -262,9 +147,12 @@ class Expression:
             counted = [u for u in s.holders if s.trust(u) > _LEVELS["untrusted"]]
             return s.numcopies - len(counted) >= int(value)
         if name == "inallgroup":
-            return s.members(value) <= s.holders
+            # Members include dead repositories (git-annex's group map
+            # does), which are never counted as holders.
+            return s.members(value) <= _alive(s)
         if name == "onlyingroup":
-            return bool(s.holders) and all(value in s.groups(u) for u in s.holders)
+            alive = _alive(s)
+            return bool(alive) and all(value in s.groups(u) for u in alive)
         if name == "securehash":
             return _SECURE.match(s.key.split(b"-", 1)[0]) is not None
         if name == "inpreferreddir":
@@ -281,18 +169,18 @@ class Expression:
         if name == "inbackend":
             return s.key.split(b"-", 1)[0] == value.encode()
         if name in ("balanced", "fullybalanced", "sizebalanced", "fullysizebalanced"):
-            group, n = _balance_spec(value, name)
+            group, n = balance_spec(value, name)
             if not name.startswith("fully"):
                 # As git-annex: present, or too few copies in the group
                 # and picked.
                 if s.me in s.holders:
                     return True
-                if sum(1 for u in s.holders if group in s.groups(u)) >= n:
+                if sum(1 for u in _alive(s) if group in s.groups(u)) >= n:
                     return False
             members = s.members(group)
-            candidates = frozenset(u for u in members if self._hasSpace(u, s))
             if name.endswith("sizebalanced"):
-                return s.me in self._mostRoom(candidates, s, n)
+                return s.me in size_balanced_pick(members, s.holders, s.sizes, s.maxsizes, s.size, n)
+            candidates = frozenset(u for u in members if self._hasSpace(u, s))
             return s.me in balanced_pick(members, candidates, s.key, n)
         if name in ("standard", "groupwanted"):
             return self._expand(name, s)
@@ -302,44 +190,33 @@ class Expression:
     @staticmethod
     def _hasSpace(u: bytes, s: Subject) -> bool:
         """
-        Whether C{u} can take the key within its maxsize (it can if it has
-        it, or has no maxsize).
+        Whether C{u} can take the key within its maxsize (a repository
+        without one always can).
         """
-        if u in s.holders or u not in s.maxsizes:
+        if u not in s.maxsizes:
             return True
-        return s.sizes.get(u, 0) + (s.size or 0) <= s.maxsizes[u]
-
-    @staticmethod
-    def _mostRoom(candidates: FrozenSet[bytes], s: Subject, n: int) -> List[bytes]:
-        """
-        sizebalanced: the C{n} candidates with the most room left under
-        their maxsize (those without one last), never one that is full.
-        annexrelay picks exactly C{n} by the sizes it knows; git-annex's
-        gateway asks nodes one after another with live size updates, and so
-        can put a key on more than C{n} (see the README).
-        """
-
-        def room(u):
-            if u in s.maxsizes:
-                return (0, -(s.maxsizes[u] - s.sizes.get(u, 0)), u)
-            return (1, 0, u)
-
-        return sorted(candidates, key=room)[:n]
+        return has_space(s.size or 0, u in s.holders, s.sizes.get(u, 0), s.maxsizes[u])
 
     def _copies(self, value: str, s: Subject) -> bool:
+        """
+        git-annex's C{limitCopies}: the holders the location log names,
+        less the dead (C{Remote.keyLocations}), untrusted ones counted;
+        C{copies=dead:N} so never holds for N > 0.
+        """
         parts = value.split(":")
         n = int(parts[-1])
+        alive = _alive(s)
         if len(parts) == 1:
-            return len(s.holders) >= n
+            return len(alive) >= n
         spec = parts[0]
         level = spec[:-1] if spec.endswith("+") else spec
         if level in _LEVELS:
             # A trust level, even where a group has the same name.
             want = _LEVELS[level]
             if spec.endswith("+"):
-                return sum(1 for u in s.holders if s.trust(u) >= want) >= n
-            return sum(1 for u in s.holders if s.trust(u) == want) >= n
-        return sum(1 for u in s.holders if spec in s.groups(u)) >= n
+                return sum(1 for u in alive if s.trust(u) >= want) >= n
+            return sum(1 for u in alive if s.trust(u) == want) >= n
+        return sum(1 for u in alive if spec in s.groups(u)) >= n
 
     def _expand(self, name: str, s: Subject) -> bool:
         """
@@ -366,6 +243,14 @@ class Expression:
         return wanted
 
 
+def _alive(s: Subject) -> FrozenSet[bytes]:
+    """
+    The holders git-annex counts for copies=, inallgroup=, onlyingroup= and
+    the balanced terms' copies: all but the dead.
+    """
+    return frozenset(u for u in s.holders if s.trust(u) != _LEVELS["dead"])
+
+
 def wanting(expressions: Dict[bytes, Optional[str]], subject_for: Callable[[bytes], Subject]) -> Tuple[List[bytes], Dict[bytes, Set[str]]]:
     """
     Which repositories want the key: those whose expression is true, or who
@@ -389,7 +274,17 @@ def wanting(expressions: Dict[bytes, Optional[str]], subject_for: Callable[[byte
             if uuid in subject_for(uuid).holders:
                 want.append(uuid)
             continue
-        if expr.wants(subject_for(uuid)):
+        subject = subject_for(uuid)
+        try:
+            wanted = expr.wants(subject)
+        except GlobError:
+            # git-annex's gateway dies here and fails the PUT; annexrelay
+            # lets this node want only what it has, and the others decide.
+            unknown[uuid] = {"uncompilable glob"}
+            if uuid in subject.holders:
+                want.append(uuid)
+            continue
+        if wanted:
             want.append(uuid)
         if expr.unknown:
             unknown[uuid] = set(expr.unknown)

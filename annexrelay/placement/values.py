@@ -1,13 +1,16 @@
 """
 The values preferred content expressions refer to, as git-annex defines
-them: the standard groups' expressions, sizes, trust levels, and the
-balanced picker.  Pure functions and tables.
+them: the standard groups' expressions, sizes, trust levels, the balanced
+pickers (by key, and by room under maxsize) and metadata matchers.  Pure
+functions and tables.
 """
 
 import hashlib
 import hmac
 import re
-from typing import FrozenSet, List
+from typing import Dict, FrozenSet, List, Optional
+
+from annexrelay.placement.glob import compile_glob
 
 
 class ParseError(Exception):
@@ -92,19 +95,56 @@ def balanced_pick(group: FrozenSet[bytes], candidates: FrozenSet[bytes], key: by
     return [ordered[(start + i) % len(ordered)] for i in range(min(n, len(ordered)))]
 
 
+def has_space(keysize: int, inrepo: bool, size: int, maxsize: int) -> bool:
+    """
+    git-annex's C{repoHasSpace} (Limit.hs): a repository that has the key
+    must be within its maxsize, one that lacks it must stay within it
+    after taking it.
+    """
+    return size <= maxsize if inrepo else size + keysize <= maxsize
+
+
+def size_balanced_pick(
+    candidates: FrozenSet[bytes], holders: FrozenSet[bytes], sizes: Dict[bytes, int], maxsizes: Dict[bytes, int], keysize: Optional[int], n: int
+) -> List[bytes]:
+    """
+    git-annex's C{filterCandidatesFullySizeBalanced} (Limit.hs), behind
+    C{sizebalanced=} and C{fullysizebalanced=}: among the candidates that
+    have a maxsize above 0 and room for the key, the C{n} with the largest
+    proportion of their maxsize free (not counting the key where they have
+    it).  Ties go to the larger UUID: git-annex sorts the candidates
+    (ascending UUIDs) stably by that proportion and takes from the end.  A
+    candidate without a maxsize is never picked.  Ranking by free bytes
+    instead sent nearly every key to the node with the largest maxsize.
+    """
+    keysize = keysize or 0
+    ranked = []
+    for u in sorted(candidates):
+        if u not in maxsizes:
+            continue
+        maxsize, size, inrepo = maxsizes[u], sizes.get(u, 0), u in holders
+        if maxsize > 0 and has_space(keysize, inrepo, size, maxsize):
+            free = maxsize - size + (keysize if inrepo else 0)
+            ranked.append((float(free) / float(maxsize), u))
+    ranked.sort(key=lambda r: r[0])
+    return [u for _, u in reversed(ranked)][:n]
+
+
 _FIELD = re.compile(r"^[^\W_][\w.-]*$")
 
 
 def metadata_matcher(spec: str):
     """
-    C{field=glob} (case-insensitive), or C{field<N}, C{field<=N},
-    C{field>N}, C{field>=N} (as numbers when both sides are, else as
-    text), as git-annex's C{metadata=} reads them.
+    C{field=glob}, or C{field<N}, C{field<=N}, C{field>N}, C{field>=N}
+    (as numbers when both sides are, else as text), as git-annex's
+    C{parseMetaDataMatcher} reads them.  The glob is git-annex's,
+    case-insensitive and with no path rules (L{compile_glob}), compiled
+    when first matched against a value, as in git-annex (where a glob it
+    cannot compile fails only once it is used).
 
     @return: C{(field lower-cased, predicate on one value)}.
     @raise ParseError: the field name is not one git-annex allows.
     """
-    import fnmatch
     import operator
 
     m = re.match(r"^([^=<>]*)(.*)$", spec, re.S)
@@ -123,5 +163,5 @@ def metadata_matcher(spec: str):
                     return fn(value, want)
 
             return field.lower(), compare
-    glob = rest[1:].lower() if rest.startswith("=") else ""
-    return field.lower(), lambda value: fnmatch.fnmatchcase(value.lower(), glob)
+    glob = rest[1:] if rest.startswith("=") else ""
+    return field.lower(), lambda value: compile_glob(glob, False, False)(value)

@@ -19,6 +19,7 @@ L{remove_reply}).
 """
 
 import random
+import unicodedata
 from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from annexrelay.branch import uuidlogs
@@ -28,6 +29,34 @@ from annexrelay.placement.expression import Subject, wanting
 from annexrelay.repo import Cluster, Node, is_cluster_uuid
 
 key_size = locationlog.key_size
+
+
+def associated_file(af: bytes) -> Optional[str]:
+    """
+    The file name git-annex's gateway evaluates preferred content on, from
+    a PUT's associated file field (P2P/Protocol.hs, C{deserialize}): the
+    client wrote each whitespace character as C{%} and C{%} as C{%%}; the
+    gateway reads C{%%} back as C{%}, a lone C{%} as C{_} (so C{a b.txt}
+    is matched as C{a_b.txt}), and a control character as C{_}.  None for
+    an empty field.
+    """
+    if not af:
+        return None
+    text = af.decode("utf-8", "surrogateescape")
+    out = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "%":
+            if text.startswith("%%", i):
+                out.append("%")
+                i += 2
+                continue
+            out.append("_")
+        else:
+            out.append("_" if unicodedata.category(c) == "Cc" else c)
+        i += 1
+    return "".join(out)
 
 
 def by_cost(nodes: Iterable[Node], rng: random.Random) -> List[Node]:
@@ -80,10 +109,11 @@ class ClusterView:
         self.trust = uuidlogs.trust_levels(files.get(uuidlogs.TRUST_LOG, b""))
         self.remoteConfig = uuidlogs.remote_config(files.get(uuidlogs.REMOTE_LOG, b""))
         self.numcopies = uuidlogs.numcopies(files.get(uuidlogs.NUMCOPIES_LOG, b""))
+        # Group members as git-annex's group map has them: dead ones too
+        # ('git annex dead' empties a repository's groups, but one can be
+        # put in a group again).  They are never counted as holders.
         byGroup: Dict[str, Set[bytes]] = {}
         for u, gs in self.groups.items():
-            if self.trust.get(u) == uuidlogs.DEAD:
-                continue
             for g in gs:
                 byGroup.setdefault(g, set()).add(u)
         self.members = {g: frozenset(us) for g, us in byGroup.items()}

@@ -19,6 +19,7 @@ from annexrelay.interfaces import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message, is_reply
+from annexrelay.placement.view import associated_file
 from annexrelay.targets import relaying, replies
 
 # Objects up to this size are uploaded without waiting for the nodes'
@@ -39,7 +40,7 @@ async def chooseNodes(view, holders, af, key, branch, sizes, noted):
     @param noted: the session's set of C{(node name, terms)} already logged
         as not evaluated (each is logged once per session).
     """
-    file = af.decode("utf-8", "surrogateescape") if af else None
+    file = associated_file(af)
     metadata = None
     if view.usesMetadata:
         path = locationlog.metadata_path(key, branch.onelevel)
@@ -55,6 +56,12 @@ async def chooseNodes(view, holders, af, key, branch, sizes, noted):
         if terms == {"unparsable expression"}:
             log.warn(
                 "node {node}'s preferred content cannot be parsed (as git-annex does, it wants only what it has)",
+                node=name,
+            )
+        elif terms == {"uncompilable glob"}:
+            log.warn(
+                "node {node}'s preferred content has a glob git-annex cannot compile"
+                " (git-annex's gateway fails the upload; annexrelay lets the node want only what it has)",
                 node=name,
             )
         else:

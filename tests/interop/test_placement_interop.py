@@ -159,20 +159,20 @@ class PlacementDifferentialTests(InteropCase):
         placed = self.compare(names)
         self.assertTrue(all(len(v) == 2 and "n3" not in v for v in placed.values()), placed)
 
-    def test_sizebalanced_picks_the_most_room(self):
+    def test_sizebalanced_exactly_n_never_full(self):
         """
-        sizebalanced=g:N: annexrelay puts each key on exactly the N nodes
-        with the most room under their maxsize, never a full one (what the
-        documentation promises; git-annex's gateway, asking nodes one after
-        another, can put a key on more).
+        sizebalanced=g:N: annexrelay puts each key on exactly N nodes, never
+        one the key does not fit in (what the documentation promises;
+        git-annex's gateway, asking nodes one after another with live size
+        updates, can put a key on more when their free proportions are
+        close, as they are here, so this is not compared with it).
         """
         names = ["s%02d.txt" % i for i in range(4)]
         self.addFiles(names)
         self.inGroup("sizebalanced=g:1", ("maxsize", "n1", "500"), ("maxsize", "n2", "100000"), ("maxsize", "n3", "5000"), ("maxsize", "n4", "20000"))
         self.annex("copy", "-q", "--to", "origin-c1", *names)
         placed = self.holders(names)
-        # n2 has the most room throughout; n1 can take nothing.
-        self.assertEqual(placed, {n: ["n2"] for n in names})
+        self.assertTrue(all(len(v) == 1 and v != ["n1"] for v in placed.values()), placed)
 
     def test_fullybalancedthreshhold(self):
         """
@@ -209,3 +209,119 @@ class PlacementDifferentialTests(InteropCase):
             self.annex("drop", "-q", "--force", "--from", "origin-c1", *names, env=env)
         self.assertEqual(results[1], results[0])
         self.assertEqual(results[1], {n: ["n1"] for n in names})
+
+    def presentOn(self, key, *nodes):
+        """
+        Record in the gateway's location log that C{nodes} (names) hold
+        C{key}; committed, as git-annex commits at the end of a command.
+        """
+        for node in nodes:
+            self.s.git("annex", "setpresentkey", key, self.s.uuidOf(self.s.nodes[node]), "1", cwd=self.s.proxy)
+
+    def test_sizebalanced_different_maxsizes(self):
+        """
+        sizebalanced=/fullysizebalanced= with different maxsizes: git-annex
+        ranks by the proportion of the maxsize that is free, not by free
+        bytes (n2 has the most bytes free, and is half full).
+        """
+        names = ["q%02d.txt" % i for i in range(6)]
+        self.addFiles(names)
+        used = {"n2": 500000, "n3": 20000, "n4": 190000}
+        for i, (node, size) in enumerate(sorted(used.items())):
+            self.presentOn("SHA256E-s%d--%064d.bin" % (size, i), node)
+        maxsizes = {"n1": "100000", "n2": "1000000", "n3": "100000", "n4": "200000"}
+        self.inGroup("sizebalanced=g:1", *[("maxsize", n, m) for n, m in sorted(maxsizes.items())])
+        placed = self.compare(names)
+        self.assertEqual(placed, {n: ["n1"] for n in names})
+        self.configure([("wanted", n, "fullysizebalanced=g:2") for n in maxsizes])
+        placed = self.compare(names)
+        self.assertEqual(placed, {n: ["n1", "n3"] for n in names})
+
+    def test_copies_with_untrusted_and_dead_holders(self):
+        """
+        copies= counts the holders that are not dead, untrusted ones
+        included; copies=dead:N never holds; a dead member of a group keeps
+        inallgroup= false.  The holders are repositories outside the
+        cluster (h1 untrusted, h2 dead, h3 semitrusted), recorded in the
+        gateway's location log.
+        """
+        for h in ("h1", "h2", "h3"):
+            self.s.addNode(h, proxied=False)
+        holders = {"a.txt": ["h2"], "b.txt": ["h1", "h2"], "c.txt": ["h1", "h3"], "d.txt": [], "e.txt": ["h2", "h3"]}
+        names = sorted(holders)
+        self.addFiles(names)
+        for name, hs in holders.items():
+            self.presentOn(self.key(name), *hs)
+        self.configure(
+            [
+                ("untrust", "h1"),
+                ("dead", "h2"),
+                ("group", "h1", "grp"),
+                ("group", "h2", "grp"),
+                ("wanted", "n1", "copies=1"),
+                ("wanted", "n2", "copies=dead:1 or (copies=untrusted:1 and copies=2)"),
+                ("wanted", "n3", "copies=grp:1 and not copies=semitrusted+:1"),
+                ("wanted", "n4", "not inallgroup=grp"),
+            ]
+        )
+        placed = self.compare(names)
+        self.assertEqual(
+            placed,
+            {"a.txt": ["n4"], "b.txt": ["n1", "n3", "n4"], "c.txt": ["n1", "n2", "n4"], "d.txt": ["n4"], "e.txt": ["n1", "n4"]},
+        )
+
+    def test_globs(self):
+        """
+        include=/exclude=/metadata= globs as git-annex matches them:
+        POSIX classes, negation with ! and ^, ranges, * across /.
+        """
+        names = ["notes1.txt", "notesa.txt", "sub/Upper.txt", "sub/lower.txt", "x]y.txt", "2024/a.txt", "zz/b.dat", "a b.txt", "50%.txt"]
+        self.addFiles(names)
+        for name, tag in (("2024/a.txt", "2024x"), ("zz/b.dat", "Q9"), ("notesa.txt", "9")):
+            self.s.git("annex", "metadata", "--key", self.key(name), "-s", "tag=" + tag, cwd=self.s.proxy)
+        self.configure(
+            [
+                # The gateway sees "a b.txt" as "a_b.txt" (the protocol's
+                # escaping of spaces), "50%.txt" as itself.
+                ("wanted", "n1", "include=notes[[:digit:]].txt or include=*/[[:upper:]]* or include=a_b.txt"),
+                ("wanted", "n2", "include=[!a-m]* and exclude=*.dat"),
+                ("wanted", "n3", "include=*/[^[:lower:]]* or include=*%*"),
+                ("wanted", "n4", "metadata=tag=[[:digit:]]*"),
+            ]
+        )
+        placed = self.compare(names)
+        # notes[[:digit:]].txt: a digit (or a backslash); [!a-m] and
+        # [^[:lower:]] negate; nobody wants zz/b.dat, so every node gets it.
+        self.assertEqual(
+            placed,
+            {
+                "2024/a.txt": ["n2", "n4"],
+                "50%.txt": ["n2", "n3"],
+                "a b.txt": ["n1"],
+                "notes1.txt": ["n1", "n2"],
+                "notesa.txt": ["n2", "n4"],
+                "sub/Upper.txt": ["n1", "n2", "n3"],
+                "sub/lower.txt": ["n2"],
+                "x]y.txt": ["n2"],
+                "zz/b.dat": ["n1", "n2", "n3", "n4"],
+            },
+        )
+
+    def test_expression_structure(self):
+        """
+        and/or/not and parentheses as git-annex's matcher reads them: left
+        to right with no precedence, lenient about unclosed groups, and a
+        group inside a group continuing from the term before it.
+        """
+        names = ["a.jpg", "x.png", "b.txt", "a.txt"]
+        self.addFiles(names)
+        self.configure(
+            [
+                ("wanted", "n1", "include=*.jpg or include=*.png and include=x*"),
+                ("wanted", "n2", "(include=a*"),
+                ("wanted", "n3", "include=b* ( nothing or include=*.txt )"),
+                ("wanted", "n4", "( include=b* ( nothing or include=*.txt ) )"),
+            ]
+        )
+        placed = self.compare(names)
+        self.assertEqual(placed, {"a.jpg": ["n2"], "x.png": ["n1"], "b.txt": ["n3", "n4"], "a.txt": ["n2", "n4"]})

@@ -8,7 +8,7 @@ from twisted.trial import unittest
 
 from annexrelay.branch import uuidlogs
 from annexrelay.branch.locationlog import key_size
-from annexrelay.placement.view import ClusterView, by_cost
+from annexrelay.placement.view import ClusterView, associated_file, by_cost
 from annexrelay.repo import Cluster, Node, is_cluster_uuid
 
 C = b"ac36e849-d083-8884-bd91-5d895d2dbfd8"
@@ -114,6 +114,29 @@ class ClusterViewTests(unittest.TestCase):
         self.assertEqual(sorted(n.name for n in v.putCandidates(set(), "a.txt", 1)[0]), ["n2", "n3"])
         # Once a backup node has it, n3 no longer wants it; n1 wants jpgs.
         self.assertEqual([n.name for n in v.putCandidates({U2}, "a.jpg", 1)[0]], ["n1"])
+
+    def test_dead_holders_and_members(self):
+        """
+        A dead holder (U4, outside the cluster) is not a copy; a dead
+        repository put back in a group is a member that never holds.
+        """
+        files = {
+            uuidlogs.TRUST_LOG: U4 + b" X timestamp=1s\n",
+            uuidlogs.GROUP_LOG: U4 + b" g timestamp=2s\n" + U1 + b" g timestamp=2s\n",
+            uuidlogs.PREFERRED_CONTENT_LOG: U1 + b" nothing timestamp=1s\n"
+            + U2 + b" not copies=1 timestamp=1s\n" + U3 + b" not inallgroup=g timestamp=1s\n",
+        }
+        v = view(files)
+        self.assertEqual(v.members["g"], frozenset([U1, U4]))
+        self.assertEqual(sorted(n.name for n in v.putCandidates({U4}, "a", 1)[0]), ["n2", "n3"])
+        self.assertEqual(sorted(n.name for n in v.putCandidates({U4, U1}, "a", 1)[0]), ["n3"])
+
+    def test_associated_file_as_the_gateway_reads_it(self):
+        self.assertEqual(associated_file(b""), None)
+        self.assertEqual(associated_file(b"a%b.txt"), "a_b.txt")
+        self.assertEqual(associated_file(b"50%%.txt"), "50%.txt")
+        self.assertEqual(associated_file(b"%%%x\x01"), "%_x_")
+        self.assertEqual(associated_file("d\u00e9j\u00e0/\xff".encode("utf-8", "surrogateescape")), "d\u00e9j\u00e0/\xff")
 
     def test_by_cost(self):
         nodes = [Node("a", U1, "/a", cost=300), Node("b", U2, "/b", cost=100)]

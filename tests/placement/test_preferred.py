@@ -5,6 +5,7 @@ Tier 1: preferred content expressions, pure.
 from twisted.trial import unittest
 
 from annexrelay.placement.expression import STANDARD, Expression, ParseError, Subject, balanced_pick, parse_size, wanting
+from annexrelay.placement.values import size_balanced_pick
 
 ME = b"me"
 A = b"aaaa"
@@ -16,7 +17,9 @@ GROUPS = {ME: {"backup"}, A: {"archive"}, B: {"client"}, SRC: {"source"}}
 KEY = b"SHA256E-s1000--" + b"a" * 64 + b".jpg"
 
 
-def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None, key=KEY, trust=None, numcopies=1, groups=None, metadata=None):
+def subject(
+    file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None, key=KEY, trust=None, numcopies=1, groups=None, metadata=None, sizes=None, maxsizes=None
+):
     g = groups or GROUPS
     return Subject(
         file,
@@ -27,9 +30,12 @@ def subject(file="photos/a.jpg", size=1000, holders=(), me=ME, groupwanted=None,
         groupwanted or (lambda x: None),
         key,
         lambda grp: frozenset(u for u, gs in g.items() if grp in gs),
-        (trust or {}).get if trust else (lambda u: 2),
+        (lambda u: trust.get(u, 2)) if trust else (lambda u: 2),
         numcopies,
         metadata or {},
+        "public",
+        sizes or {},
+        maxsizes or {},
     )
 
 
@@ -74,8 +80,38 @@ class ExpressionTests(unittest.TestCase):
         self.assertFalse(wants("not (include=*.jpg or nothing)"))
         self.assertTrue(wants("nothing or include=*.jpg and anything"))
 
-    def test_syntax_errors(self):
-        for text in ["(include=*", "and", "include=* or", "include=* )"]:
+    def test_no_precedence(self):
+        """
+        git-annex's matcher (Utility/Matcher.hs generate) reads left to
+        right: "a or b and c" is "(a or b) and c".
+        """
+        self.assertFalse(wants("include=*.jpg or nothing and nothing"))
+        self.assertTrue(wants("nothing and nothing or include=*.jpg"))
+        # At the top level a group after a term is and-ed to it; inside a
+        # group it continues from it: "(a (b or c))" is "(a and b) or c".
+        self.assertFalse(wants("include=*.png (nothing or include=*.jpg)"))
+        self.assertTrue(wants("( include=*.png ( nothing or include=*.jpg ) )"))
+
+    def test_lenient_structure(self):
+        """
+        What git-annex parses although it is malformed, and what it makes
+        of it (git annex matchexpression): an unclosed group ends with the
+        text, a stray ")" is ignored, a dangling operator takes "anything".
+        """
+        for text, wanted in [
+            ("(include=*", True),
+            ("((", True),
+            ("and", True),
+            (")", True),
+            ("include=*.png or", True),
+            ("include=*.png )", False),
+            ("include=*.png or not", False),
+            ("not", False),
+            ("( include=*.png", False),
+        ]:
+            self.assertEqual(wants(text), wanted, text)
+        # Unknown terms and bad values are still refused.
+        for text in ["bogus", "include=* bogus", "copies=x and anything"]:
             self.assertRaises(ParseError, Expression, text)
 
     def test_standard_and_groupwanted(self):
@@ -100,7 +136,7 @@ class ExpressionTests(unittest.TestCase):
 
 class WantingTests(unittest.TestCase):
     def test_wanting(self):
-        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "((", b"y": "inallgroup=nosuchgroup", b"z": "bogus=1"}
+        exprs = {A: "include=*.jpg", B: "include=*.png", ME: None, b"x": "include=* bogus", b"y": "inallgroup=nosuchgroup", b"z": "bogus=1"}
         want, unknown = wanting(exprs, lambda u: subject(me=u, holders=[b"z"]))
         # As git-annex: an expression it cannot parse wants only what the
         # repository has (z has the key, x does not).
@@ -291,3 +327,134 @@ class BalancedPropertyTests(unittest.TestCase):
                     self.assertLessEqual(sizes[u] + keysize, maxsizes[u])
 
         check()
+
+
+DEAD, UNTRUSTED, SEMI, TRUSTED = range(4)
+
+
+class CountingTests(unittest.TestCase):
+    """
+    copies=, inallgroup=, onlyingroup= count as git-annex's limitCopies
+    (Limit.hs) counts: the location log's holders less the dead
+    (Remote.keyLocations), untrusted ones included.
+    """
+
+    trust = {A: DEAD, B: UNTRUSTED, SRC: SEMI, ME: TRUSTED}
+
+    def w(self, text, holders, **kw):
+        return wants(text, holders=holders, trust=self.trust, **kw)
+
+    def test_plain_copies(self):
+        self.assertFalse(self.w("copies=1", [A]))
+        self.assertTrue(self.w("copies=1", [B]))
+        self.assertFalse(self.w("copies=2", [A, B]))
+        self.assertTrue(self.w("copies=2", [B, SRC]))
+        self.assertTrue(self.w("not copies=1", [A]))
+
+    def test_by_trust_level(self):
+        self.assertFalse(self.w("copies=dead:1", [A]))
+        self.assertTrue(self.w("copies=dead:0", [A]))
+        self.assertTrue(self.w("copies=untrusted:1", [A, B]))
+        self.assertFalse(self.w("copies=untrusted:2", [A, B]))
+        self.assertTrue(self.w("copies=semitrusted:1", [SRC]))
+        self.assertFalse(self.w("copies=semitrusted:1", [A, B, ME]))
+        self.assertTrue(self.w("copies=dead+:2", [A, B, SRC]))
+        self.assertFalse(self.w("copies=dead+:3", [A, B, SRC]))
+        self.assertFalse(self.w("copies=semitrusted+:2", [A, B, SRC]))
+
+    def test_by_group(self):
+        groups = {A: {"g"}, B: {"g"}, SRC: {"h"}}
+        self.assertFalse(self.w("copies=g:1", [A], groups=groups))
+        self.assertTrue(self.w("copies=g:1", [A, B], groups=groups))
+        self.assertFalse(self.w("copies=g:2", [A, B], groups=groups))
+        # A dead holder outside the group does not spoil onlyingroup=.
+        self.assertTrue(self.w("onlyingroup=h", [A, SRC], groups=groups))
+        # A dead member of the group is never counted as holding it.
+        self.assertFalse(self.w("inallgroup=g", [A, B], groups=groups))
+        # balanced: dead holders are not the group's copies.
+        self.assertEqual(
+            self.w("balanced=g", [A], groups={A: {"g"}, ME: {"g"}}, me=ME),
+            ME in balanced_pick(frozenset([A, ME]), frozenset([A, ME]), KEY, 1),
+        )
+
+
+class SizeBalancedTests(unittest.TestCase):
+    """
+    sizebalanced=/fullysizebalanced= rank as git-annex's
+    filterCandidatesFullySizeBalanced (Limit.hs): by the proportion of the
+    maxsize that is free.
+    """
+
+    groups = {ME: {"g"}, A: {"g"}, B: {"g"}}
+
+    def picked(self, text, sizes, maxsizes, holders=(), size=1000):
+        return sorted(
+            u
+            for u in self.groups
+            if u not in holders and wants(text, me=u, groups=self.groups, sizes=sizes, maxsizes=maxsizes, holders=holders, size=size)
+        )
+
+    def test_proportion_not_bytes(self):
+        maxsizes = {A: 10000, B: 1000000, ME: 100000}
+        sizes = {A: 0, B: 500000, ME: 25000}
+        # A: all free, ME: 75%, B: half (but the most bytes).
+        self.assertEqual(self.picked("sizebalanced=g:1", sizes, maxsizes), [A])
+        self.assertEqual(self.picked("sizebalanced=g:2", sizes, maxsizes), sorted([A, ME]))
+        self.assertEqual(self.picked("fullysizebalanced=g:1", sizes, maxsizes), [A])
+
+    def test_ties_go_to_the_larger_uuid(self):
+        maxsizes = {A: 10000, B: 20000, ME: 10000}
+        sizes = {A: 5000, B: 10000, ME: 5000}
+        self.assertEqual(self.picked("sizebalanced=g:1", sizes, maxsizes), [ME])
+        self.assertEqual(self.picked("sizebalanced=g:2", sizes, maxsizes), sorted([ME, B]))
+        self.assertEqual(size_balanced_pick(frozenset(self.groups), frozenset(), sizes, maxsizes, 1000, 3), [ME, B, A])
+
+    def test_only_nodes_with_a_maxsize_and_room(self):
+        # B has no maxsize, A no room for the key, ME a maxsize of 0.
+        sizes = {A: 9500}
+        self.assertEqual(self.picked("sizebalanced=g:3", sizes, {A: 10000}), [])
+        self.assertEqual(self.picked("sizebalanced=g:3", sizes, {A: 10000, ME: 0}), [])
+        self.assertEqual(self.picked("sizebalanced=g:3", {}, {A: 10000, ME: 5000}), sorted([A, ME]))
+
+    def test_a_holder_counts_without_the_key(self):
+        # A has the key: its free space counts the key's size back.
+        maxsizes = {A: 10000, ME: 10000}
+        sizes = {A: 6000, ME: 5500}
+        self.assertEqual(size_balanced_pick(frozenset([A, ME]), frozenset([A]), sizes, maxsizes, 1000, 1), [A])
+        self.assertEqual(self.picked("fullysizebalanced=g:1", sizes, maxsizes, holders=[A]), [])
+        self.assertEqual(self.picked("fullysizebalanced=g:1", sizes, maxsizes), [ME])
+
+    def test_a_holder_over_its_maxsize_is_no_candidate(self):
+        """
+        balanced: git-annex's repoHasSpace takes a repository that has the
+        key only while it is within its maxsize.
+        """
+        members = frozenset(self.groups)
+        for i in range(100):
+            key = b"SHA256E-s1000--%064d" % i
+            if balanced_pick(members, members, key, 1) == [A]:
+                break
+        expected = balanced_pick(members, frozenset([ME, B]), key, 1)
+        got = [u for u in (ME, B) if wants("fullybalanced=g:1", me=u, key=key, groups=self.groups, holders=[A], sizes={A: 20000}, maxsizes={A: 10000})]
+        self.assertEqual(got, expected)
+
+
+class GlobTermTests(unittest.TestCase):
+    def test_include_exclude_metadata_use_git_annexs_globs(self):
+        self.assertTrue(wants("include=notes[[:digit:]].txt", file="notes1.txt"))
+        self.assertFalse(wants("include=notes[[:digit:]].txt", file="notesa.txt"))
+        self.assertTrue(wants("include=[^a]*", file="b/a.jpg"))
+        self.assertFalse(wants("exclude=*[[:digit:]]*", file="x/2024/a.jpg"))
+        self.assertTrue(wants("metadata=author=[[:alpha:]]*", metadata={"author": {"Joey"}}))
+        self.assertTrue(wants("metadata=author=J[A-Z]EY", metadata={"author": {"joey"}}))
+
+    def test_uncompilable_glob(self):
+        """
+        A glob git-annex cannot compile: when evaluation reaches it, the
+        node wants only what it has (git-annex's gateway fails the PUT);
+        when it does not, the expression decides as git-annex does.
+        """
+        exprs = {A: "include=[z-a]", B: "anything or include=[]", ME: "include=[abc", SRC: "metadata=tag=[z-a]"}
+        want, unknown = wanting(exprs, lambda u: subject(me=u, holders=[ME]))
+        self.assertEqual(sorted(want), sorted([B, ME]))
+        self.assertEqual(unknown, {A: {"uncompilable glob"}, ME: {"uncompilable glob"}})
