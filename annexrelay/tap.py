@@ -192,7 +192,7 @@ def makeService(options, reactor=None, logPublisher=None):
     except RepositoryError as e:
         raise usage.UsageError(str(e))
     registry = CollectorRegistry()
-    metrics = Metrics(registry, reactor)
+    metrics = Metrics(registry, reactor, logEveryRequest=options["log-format"] == "json")
     core = makeCore(
         reactor,
         repo,

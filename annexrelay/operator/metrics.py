@@ -33,6 +33,9 @@ _OUTCOMES = {
 
 log = Logger(namespace="annexrelay.requests")
 
+# Requests moving at least this much are logged one by one.
+LOG_PAYLOADS_FROM = 1 << 20
+
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
 
@@ -75,11 +78,18 @@ class Metrics:
     @param registry: the L{prometheus_client.CollectorRegistry} to fill.
     @param clock: an C{IReactorTime} (its C{seconds()} times requests).
     @param errorsKept: how many recent warnings and errors are kept.
+    @param logEveryRequest: log every request (C{--log-format json});
+        otherwise only those that failed, moved at least
+        L{LOG_PAYLOADS_FROM} bytes or took a second or more: a burst of
+        small files costs no log line each (a log event costs 50 to 200 µs,
+        as much as relaying the file), and the session's closing line
+        counts them.
     """
 
-    def __init__(self, registry, clock, errorsKept=20):
+    def __init__(self, registry, clock, errorsKept=20, logEveryRequest=False):
         self.registry = registry
         self.clock = clock
+        self.logEveryRequest = logEveryRequest
         self.inFlight = {}
         self.recentErrors = collections.deque(maxlen=errorsKept)
         self.requests = Counter(
@@ -148,6 +158,8 @@ class Metrics:
         self.inFlightGauge.labels(t.door).dec()
         self.requests.labels(t.door, t.operation, outcome).inc()
         self.duration.labels(t.door, t.operation).observe(seconds)
+        if not self.logEveryRequest and outcome in ("ok", "failure") and (t.total or 0) < LOG_PAYLOADS_FROM and seconds < 1:
+            return
         log.info(
             "{door} {operation} {key} on {target} from {peer}: {outcome}, {bytes} byte(s), {seconds:.3f} s{because}",
             door=t.door,

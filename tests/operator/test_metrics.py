@@ -6,6 +6,7 @@ sessions; the status page and the terminal table rendered from snapshots.
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
 from twisted.trial import unittest
 
 from annexrelay.operator import cli, page
@@ -63,6 +64,26 @@ class MetricsTests(unittest.TestCase):
         got = samples(self.registry)
         self.assertEqual(got[("annexrelay_requests_total", (("door", "ssh"), ("operation", "get"), ("outcome", "error")))], 1)
         self.assertEqual(got[("annexrelay_errors_total", (("kind", "request error"),))], 1)
+
+    def test_request_log_events(self):
+        """
+        Routine small requests are counted, not logged one by one; failed
+        ones are, with why; with logEveryRequest (--log-format json) all are.
+        """
+        p = self.p
+        with capturedLogs() as events:
+            p.send(b"CHECKPRESENT " + KEY + b"\n")
+            p.nodeSays(b"SUCCESS\n")
+            p.send(b"GET 0 af " + KEY + b"\n")
+            p.nodeSays(b"ERROR gone away\n")
+        mine = [e for e in events if e.get("log_namespace") == "annexrelay.requests"]
+        self.assertEqual([(e["operation"], e["outcome"], e["reason"]) for e in mine], [("get", "error", "gone away")])
+        self.metrics.logEveryRequest = True
+        with capturedLogs() as events:
+            p.send(b"CHECKPRESENT " + KEY + b"\n")
+            p.nodeSays(b"SUCCESS\n")
+        mine = [e for e in events if e.get("log_namespace") == "annexrelay.requests"]
+        self.assertEqual([(e["door"], e["operation"], e["outcome"], e["key"]) for e in mine], [("ssh", "checkpresent", "ok", KEY.decode())])
 
     def test_outcomes(self):
         self.assertEqual(outcome_of(None), "aborted")
