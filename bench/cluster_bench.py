@@ -19,63 +19,27 @@ Machines are shared and noisy: read the ratios, not the absolute times.
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from annexrelay.testing.lab import Setup  # noqa: E402
-from annexrelay.testing.measure import Sampler, fmt, proc_cpu, scenario_arguments  # noqa: E402
+from annexrelay.testing.measure import ThreeWay, fmt, scenario_arguments  # noqa: E402
 
 
-class ClusterBench:
+class ClusterBench(ThreeWay):
     def __init__(self, base, args):
-        self.args = args
-        self.s = Setup(base, nodes=3)
-        self.s.makeCluster("c1", ["n1", "n2", "n3"])
-        self.daemon = self.s.startDaemon(["--idle-timeout", "30"] + os.environ.get("BENCH_DAEMON_ARGS", "").split())
-        self.client = self.s.makeClient()
-        node = self.s.nodes["n1"]
-        self.s.git("remote", "add", "direct", "localhost:" + node, cwd=self.client)
-        self.s.git("config", "remote.direct.annex-uuid", self.s.uuidOf(node), cwd=self.client)
-        self.targets = {
-            "a": ("direct", "git-annex-shell"),
-            "b": ("origin-c1", "git-annex-shell"),
-            "c": ("origin-c1", "annexrelay-shell"),
-        }
-
-    def run(self, argv, shell):
-        env = dict(self.s.env, FAKE_SSH_SHELL=shell)
-        p = subprocess.run(argv, cwd=self.client, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            raise RuntimeError("%s failed:\n%s" % (" ".join(argv), p.stdout.decode(errors="replace")[-3000:]))
-        return p
-
-    def measure(self, which, argv):
-        remote, shell = self.targets[which]
-        argv = [a.replace("REMOTE", remote) for a in argv]
-        sampler = before = None
-        if which == "b":
-            sampler = Sampler(["git-annex-shell", "p2pstdio", self.s.proxy, "--uuid"])
-        elif which == "c":
-            sampler = Sampler(["annexrelay-shell"])
-            before = proc_cpu(self.daemon.pid)
-        if sampler is not None:
-            sampler.start()
-        t0 = time.monotonic()
-        self.run(argv, shell)
-        wall = time.monotonic() - t0
-        cpu = rss = None
-        if sampler is not None:
-            cpu, rss = sampler.result()
-        if before is not None:
-            after = proc_cpu(self.daemon.pid)
-            cpu = (cpu or 0) + after[0] - before[0]
-            rss = max(rss or 0, after[1])
-        return wall, cpu, rss
+        s = Setup(base, nodes=3)
+        s.makeCluster("c1", ["n1", "n2", "n3"])
+        daemon = s.startDaemon(["--idle-timeout", "30"] + os.environ.get("BENCH_DAEMON_ARGS", "").split())
+        client = s.makeClient()
+        node = s.nodes["n1"]
+        s.git("remote", "add", "direct", "localhost:" + node, cwd=client)
+        s.git("config", "remote.direct.annex-uuid", s.uuidOf(node), cwd=client)
+        targets = {"a": ("direct", "git-annex-shell"), "b": ("origin-c1", "git-annex-shell"), "c": ("origin-c1", "annexrelay-shell")}
+        ThreeWay.__init__(self, s, daemon, client, targets, args)
 
     def check_stored(self, paths, everywhere):
         """
@@ -95,32 +59,6 @@ class ClusterBench:
             ).returncode
             if missing:
                 raise RuntimeError("node %s lacks content after the copy" % (name,))
-
-    def scenario(self, name, paths, prepare, argv, verify=None):
-        runs = {w: [] for w in "abc"}
-        for _ in range(self.args.repeat):
-            for which in "abc":
-                prepare(which)
-                runs[which].append(self.measure(which, argv))
-                if verify:
-                    verify(which)
-        results = {}
-        for which, rs in runs.items():
-            results[which] = tuple(statistics.median(v) if all(x is not None for x in v) else None for v in zip(*rs))
-        return name, results
-
-    def make_files(self):
-        a = self.args
-        with open(os.path.join(self.client, "big.bin"), "wb") as f:
-            chunk = os.urandom(1 << 20)
-            for i in range(a.big_mib):
-                f.write(chunk[: (1 << 20) - 8] + i.to_bytes(8, "big"))
-        os.makedirs(os.path.join(self.client, "small"), exist_ok=True)
-        for i in range(a.small_count):
-            with open(os.path.join(self.client, "small", "f%05d" % i), "wb") as f:
-                f.write(os.urandom(a.small_kib * 1024))
-        self.s.git("annex", "add", "-q", "big.bin", "small", cwd=self.client)
-        self.s.git("commit", "-q", "-m", "bench files", cwd=self.client)
 
     def drop_everywhere(self, paths):
         """
@@ -144,12 +82,6 @@ class ClusterBench:
             self.run(["git", "annex", "drop", "--force"] + paths, "annexrelay-shell")
 
         return prepare
-
-    def close(self):
-        r = proc_cpu(self.daemon.pid)
-        self.peak = r[1] if r else 0
-        self.daemon.terminate()
-        self.daemon.wait()
 
 
 def main():

@@ -20,11 +20,10 @@ L{remove_reply}).
 
 import random
 import unicodedata
-from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from annexrelay.branch import uuidlogs
 from annexrelay.branch import locationlog
-from annexrelay.p2p.messages import Message, plus_or_plain
 from annexrelay.placement.expression import Subject, wanting
 from annexrelay.repo import Cluster, Node, is_cluster_uuid
 

@@ -151,7 +151,7 @@ class ClusterPut:
         unreachable, but the content is in the cluster already), else a
         clear error.
         """
-        session, key = self.session, self.key
+        session = self.session
         have = replies.without_clusters(answers.have)
         if answers.anyHave:
             self.recordStored(answers.have, [])

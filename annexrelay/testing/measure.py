@@ -1,11 +1,16 @@
 """
 What the benchmarks (C{bench/}) measure with: CPU seconds and peak RSS of
 processes from C{/proc}, a sampler that follows short-lived processes by
-command line, and the options every transfer benchmark takes.
+command line, the options every transfer benchmark takes, and
+L{ThreeWay}: one client reaching the same content three ways, measured
+interleaved.
 """
 
 import os
+import statistics
+import subprocess
 import threading
+import time
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -80,3 +85,99 @@ def scenario_arguments(ap, big_mib=512, small_count=1000, small_kib=4):
     ap.add_argument("--small-kib", type=int, default=small_kib)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each scenario; medians are shown")
     ap.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+
+
+class ThreeWay:
+    """
+    A client reaching content three ways, each run interleaved with the
+    others so a noisy machine slows all three alike: (a) directly, (b)
+    through git-annex's own proxy or gateway, (c) through annexrelay.
+
+    @param setup: the L{annexrelay.testing.lab.Setup}.
+    @param daemon: the annexrelay daemon's L{subprocess.Popen}.
+    @param client: the client repository.
+    @param targets: C{{"a"|"b"|"c": (remote name, shell the ssh stand-in runs)}}.
+    """
+
+    def __init__(self, setup, daemon, client, targets, args):
+        self.s = setup
+        self.daemon = daemon
+        self.client = client
+        self.targets = targets
+        self.args = args
+        self.peak = 0
+
+    def run(self, argv, shell, check=True):
+        env = dict(self.s.env, FAKE_SSH_SHELL=shell)
+        p = subprocess.run(argv, cwd=self.client, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if check and p.returncode != 0:
+            raise RuntimeError("%s failed:\n%s" % (" ".join(argv), p.stdout.decode(errors="replace")[-3000:]))
+        return p
+
+    def measure(self, which, argv):
+        """
+        C{(wall seconds, relay CPU seconds, relay peak RSS KiB)} of one run
+        of C{argv} (C{REMOTE} in it names the remote) the C{which} way.
+        """
+        remote, shell = self.targets[which]
+        argv = [a.replace("REMOTE", remote) for a in argv]
+        sampler = before = None
+        if which == "b":
+            sampler = Sampler(["git-annex-shell", "p2pstdio", self.s.proxy, "--uuid"])
+        elif which == "c":
+            sampler = Sampler(["annexrelay-shell"])
+            before = proc_cpu(self.daemon.pid)
+        if sampler is not None:
+            sampler.start()
+        t0 = time.monotonic()
+        self.run(argv, shell)
+        wall = time.monotonic() - t0
+        cpu = rss = None
+        if sampler is not None:
+            cpu, rss = sampler.result()
+        if before is not None:
+            after = proc_cpu(self.daemon.pid)
+            cpu = (cpu or 0) + after[0] - before[0]
+            rss = max(rss or 0, after[1])
+        return wall, cpu, rss
+
+    def scenario(self, name, paths, prepare, argv, verify=None):
+        """
+        Run C{argv} the three ways, interleaved, C{--repeat} times
+        (C{prepare(which)} before each, C{verify(which)} after); keep the
+        median of each measure.
+        """
+        runs = {w: [] for w in "abc"}
+        for _ in range(self.args.repeat):
+            for which in "abc":
+                prepare(which)
+                runs[which].append(self.measure(which, argv))
+                if verify:
+                    verify(which)
+        results = {}
+        for which, rs in runs.items():
+            results[which] = tuple(statistics.median(v) if all(x is not None for x in v) else None for v in zip(*rs))
+        return name, results
+
+    def make_files(self):
+        """
+        C{big.bin} (C{--big-mib}) and C{small/} (C{--small-count} files of
+        C{--small-kib}), added to the client.
+        """
+        a = self.args
+        with open(os.path.join(self.client, "big.bin"), "wb") as f:
+            chunk = os.urandom(1 << 20)
+            for i in range(a.big_mib):
+                f.write(chunk[: (1 << 20) - 8] + i.to_bytes(8, "big"))
+        os.makedirs(os.path.join(self.client, "small"), exist_ok=True)
+        for i in range(a.small_count):
+            with open(os.path.join(self.client, "small", "f%05d" % i), "wb") as f:
+                f.write(os.urandom(a.small_kib * 1024))
+        self.s.git("annex", "add", "-q", "big.bin", "small", cwd=self.client)
+        self.s.git("commit", "-q", "-m", "bench files", cwd=self.client)
+
+    def close(self):
+        r = proc_cpu(self.daemon.pid)
+        self.peak = r[1] if r else 0
+        self.daemon.terminate()
+        self.daemon.wait()
