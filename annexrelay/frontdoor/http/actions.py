@@ -7,10 +7,10 @@ What each p2phttp action is in P2P messages, on the request's session
  - C{putoffset}: C{PUT}, then C{DATA 0} and C{INVALID} after the node's
    C{PUT-FROM}: its offset is the answer;
  - C{put}: C{PUT}; after C{PUT-FROM o} the body is streamed as
-   C{DATA}, from where the node wants it (bytes before C{o} skipped); a
-   body longer than announced is cut to the announced length and sent
-   C{INVALID}; a body shorter than announced ends the session in the
-   middle of C{DATA}, as a client cut off does: nothing is recorded and the
+   C{DATA}, from where the node wants it (bytes before C{o} skipped),
+   its last byte held back until the body has ended; a body shorter or
+   longer than announced ends the session in the middle of C{DATA}, as a
+   client cut off does: nothing is recorded and the
    node keeps what it got, so C{putoffset} resumes from there (git-annex's
    server does the same; padding to the announced length so as to send
    C{INVALID} would mean the relay sending up to the announced length of
@@ -106,6 +106,10 @@ async def put(exchange, link, route):
             state["extra"] = True
             data = data[: state["left"]]
         state["left"] -= len(data)
+        if state["left"] == 0 and data:
+            # The last byte waits for the end of the body: a body longer
+            # than announced must not complete the DATA.
+            data, state["last"] = data[:-1], data[-1:]
         if data:
             transport.write(data)
 
@@ -120,16 +124,17 @@ async def put(exchange, link, route):
     finally:
         if transport.connected:
             transport.unregisterProducer()
-    if state["left"] > 0:
+    if state["left"] > 0 or state["extra"]:
         link.close()
         exchange.log(
-            "put of {key}: the body ended {short} byte(s) short of its announced length",
+            "put of {key}: the body was {how} than its announced length",
             key=p["key"],
-            short=state["left"],
+            how="longer" if state["extra"] else "%d byte(s) shorter" % (state["left"],),
         )
         return replies.not_stored(v)
+    transport.write(state.get("last", b""))
     if conn.version >= 1:
-        conn.sendMessage(messages.INVALID if state["extra"] or have < want else messages.VALID)
+        conn.sendMessage(messages.INVALID if have < want else messages.VALID)
     return replies.stored(await conn.nextMessage(), v)
 
 

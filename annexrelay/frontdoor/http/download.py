@@ -97,10 +97,13 @@ async def get(exchange, link, route):
         verdict = await conn.nextMessage() if withVerdict else messages.VALID
     finally:
         request.unregisterProducer()
-    if is_reply(verdict, "VALID"):
+    if is_reply(verdict, "VALID") or n == 0:
+        # (An empty object is served whatever the verdict: a node that
+        # lacks the key answers DATA 0 and INVALID, and git-annex answers
+        # that with an empty body of length 0.)
         if held:
             request.write(held[0])
-        conn.sendMessage(messages.SUCCESS)
+        conn.sendMessage(messages.SUCCESS if is_reply(verdict, "VALID") else messages.FAILURE)
         return n
     # INVALID (or nonsense): one byte short, as git-annex signals it.
     conn.sendMessage(messages.FAILURE)

@@ -10,7 +10,9 @@ L{annexrelay.clientside.Mode} or a refusal out).
    C{--authenv-http} (over plain http too) let users in from the
    environment: C{GIT_ANNEX_P2PHTTP_PASSWORD_<user>} (read-write) and
    C{GIT_ANNEX_P2PHTTP_PERMISSIONS_<user>} (C{readonly}, C{appendonly}).
-   A wrong password counts as no password.
+   A wrong password (or one given over plain http to C{--authenv}) counts
+   as no password, except that the refusal is then 403, never a
+   challenge.
  - A refused caller gets 401 with git-annex's challenge when signing on
    could help, else 403.
 
@@ -109,13 +111,15 @@ def server_mode(policy: Policy, secure: bool, credentials) -> ServerMode:
     """
     What the caller gets: C{credentials} is None or C{(user, password)}.
     """
-    canAuth = policy.authenv or policy.authenvHttp
-    if credentials is not None and ((secure and policy.authenv) or (not secure and policy.authenvHttp)):
+    if credentials is None:
+        return _anonymous(policy, policy.authenv or policy.authenvHttp)
+    if (secure and policy.authenv) or (not secure and policy.authenvHttp):
         mode = check_password(policy.users, credentials[0], credentials[1])
         if mode is not None:
             return ServerMode(mode)
-        canAuth = False
-    return _anonymous(policy, canAuth)
+    # Credentials that did not let the caller in (wrong, or not accepted
+    # over this transport): anonymous, and no challenge, as git-annex.
+    return _anonymous(policy, False)
 
 
 def decide(policy: Policy, actionClass: str, secure: bool, credentials):
