@@ -188,8 +188,7 @@ class HttpFrontDoor(service.Service):
         return None
 
     def _crashed(self, failure, exchange):
-        if failure.check(actions.ClientGone) or exchange.request.gone():
-            exchange.status = exchange.status or 499
+        if failure.check(actions.ClientGone) or exchange.cut or exchange.request.gone():
             return None
         log.failure("p2phttp request from {peer} failed", failure, peer=exchange.peer())
         if exchange.link is not None:

@@ -30,8 +30,9 @@ class _Pacer:
     The response's producer: the client's TCP buffer full holds the pipe.
     """
 
-    def __init__(self, end):
+    def __init__(self, end, exchange):
         self.end = end
+        self.exchange = exchange
 
     def pauseProducing(self):
         self.end.hold()
@@ -40,6 +41,8 @@ class _Pacer:
         self.end.release()
 
     def stopProducing(self):
+        # The client's connection is gone.
+        self.exchange.cut = True
         self.end.abortConnection()
 
 
@@ -91,7 +94,7 @@ async def get(exchange, link, route):
         if data:
             request.write(data)
 
-    request.registerProducer(_Pacer(link.end), True)
+    request.registerProducer(_Pacer(link.end, exchange), True)
     try:
         await conn.readData(n, sink)
         verdict = await conn.nextMessage() if withVerdict else messages.VALID
