@@ -36,9 +36,12 @@ class HttpCase(InteropCase):
 
     httpArgs = ("--wideopen",)
 
+    def endpoint(self):
+        return "tcp:%d:interface=127.0.0.1" % (self.port,)
+
     def startDaemon(self):
         self.port = free_port()
-        self.daemonArgs = tuple(self.httpArgs) + ("--p2phttp", "tcp:%d:interface=127.0.0.1" % (self.port,))
+        self.daemonArgs = tuple(self.httpArgs) + ("--p2phttp", self.endpoint())
         InteropCase.startDaemon(self)
         wait_listening(self.port, self.proc)
 
@@ -161,4 +164,39 @@ class RepositoryOverHttpTests(HttpCase):
         self.annex("get", "--from", "origin", "own.txt")
         self.annex("drop", "--from", "origin", "own.txt")
         self.assertFalse(self.s.git("annex", "contentlocation", k, cwd=self.s.proxy, check=False).strip())
+        self.assertCleanLog()
+
+
+class HttpsTests(HttpCase):
+    """
+    An ssl: endpoint: --authenv lets users in over https only.
+    """
+
+    httpArgs = ("--authenv", "--unauth-readonly")
+
+    def endpoint(self):
+        from tests.frontdoor.http.certs import self_signed
+
+        key, cert = self_signed(self.mktemp())
+        self.s.env["GIT_ANNEX_P2PHTTP_PASSWORD_alice"] = "secret"
+        return "ssl:%d:interface=127.0.0.1:privateKey=%s:certKey=%s" % (self.port, key, cert)
+
+    def setUp(self):
+        InteropCase.setUp(self)
+
+    def test_authenv_over_https(self):
+        import base64
+        import http.client
+        import ssl
+
+        path = "/git-annex/%s/v4/remove?key=SHA256E-s1--00&clientuuid=%s" % (self.uuids["n1"], self.uuids["n1"])
+        alice = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
+        results = []
+        for headers in ({}, alice):
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=60, context=ssl._create_unverified_context())
+            c.request("POST", path, body=b"", headers=headers)
+            r = c.getresponse()
+            results.append((r.status, r.read()))
+            c.close()
+        self.assertEqual(results, [(401, b""), (200, b'{"plusuuids":[],"removed":true}')])
         self.assertCleanLog()

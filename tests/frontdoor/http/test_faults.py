@@ -13,6 +13,7 @@ import os
 import socket
 import time
 
+from annexrelay.testing.gitrepos import restore_node
 from tests.interop.test_http import HttpCase
 
 SIZE = 3 * 1000 * 1000
@@ -214,4 +215,19 @@ class HttpFaultTests(HttpCase):
         self.assertEqual((status, headers["content-length"], headers["x-git-annex-data-length"]), (200, str(SIZE), str(SIZE)))
         status, headers, body = self.call("GET", "v4/key/%s?clientuuid=%s&offset=%d" % (KEY, CU, SIZE - 10))
         self.assertEqual((headers["content-length"], body), ("10", CONTENT[-10:]))
+        self.assertClean()
+
+    def test_unreachable_node_is_502(self):
+        path = self.s.nodes["n2"]
+        os.rename(path, path + ".gone")
+        self.addCleanup(restore_node, path)
+        raw = Raw(self.port)
+        raw.request("POST", "/git-annex/%s/v4/checkpresent?key=%s&clientuuid=%s" % (self.uuids["n2"], KEY, CU))
+        status, headers = raw.head()
+        body = raw.body(headers)
+        raw.close()
+        self.assertEqual(status, 502)
+        self.assertIn(b"cannot reach node n2", body)
+        # The other node is served meanwhile.
+        self.assertEqual(self.call("POST", "v4/checkpresent?key=%s&clientuuid=%s" % (KEY, CU))[:1], (200,))
         self.assertClean()
