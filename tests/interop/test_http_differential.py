@@ -13,7 +13,6 @@ import hashlib
 import http.client
 import os
 import subprocess
-import time
 
 from twisted.trial import unittest
 

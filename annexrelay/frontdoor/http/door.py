@@ -20,7 +20,7 @@ L{annexrelay.frontdoor.http.locks.Locks}.
 import time
 
 from twisted.application import service
-from twisted.internet import defer
+from twisted.internet import defer, error
 from twisted.logger import Logger
 
 from annexrelay.core import TargetUnknown
@@ -29,6 +29,7 @@ from annexrelay.frontdoor.http.link import openLink
 from annexrelay.frontdoor.http.locks import Locks
 from annexrelay.frontdoor.http.request import StreamingFactory
 from annexrelay.frontdoor.http.routes import Refusal, Route
+from annexrelay.p2p.framing import ShortData
 
 log = Logger()
 
@@ -58,7 +59,7 @@ class Exchange:
         """
         request = self.request
         if not request.body.ended:
-            if request.body._sink is None:
+            if not request.body.claimed:
                 request.body.discard()
             await self.whenBodyComplete()
         if request.gone():
@@ -190,7 +191,11 @@ class HttpFrontDoor(service.Service):
     def _crashed(self, failure, exchange):
         if failure.check(actions.ClientGone) or exchange.cut or exchange.request.gone():
             return None
-        log.failure("p2phttp request from {peer} failed", failure, peer=exchange.peer())
+        if failure.check(ShortData, error.ConnectionDone, error.ConnectionLost):
+            # The session ended under the request (its node went away).
+            log.warn("p2phttp request from {peer} cut short: {why}", peer=exchange.peer(), why=str(failure.value))
+        else:
+            log.failure("p2phttp request from {peer} failed", failure, peer=exchange.peer())
         if exchange.link is not None:
             exchange.link.abort()
         request = exchange.request

@@ -23,7 +23,7 @@ the P2P session it opened.
 """
 
 from zope.interface import implementer
-from twisted.internet import defer, error
+from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer
 from twisted.web import http
 
@@ -83,6 +83,13 @@ class BodyStream:
         self.attach(lambda data: None)
         self._pausers.clear()
         self._resumeTransport()
+
+    @property
+    def claimed(self):
+        """
+        Whether a reader (or L{discard}) took the body.
+        """
+        return self._sink is not None
 
     def end(self):
         self.ended = True
@@ -226,7 +233,3 @@ class StreamingFactory(http.HTTPFactory):
 
     def log(self, request):
         pass
-
-
-def isGone(failure):
-    return failure.check(error.ConnectionLost, error.ConnectionDone) is not None

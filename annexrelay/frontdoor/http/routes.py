@@ -27,7 +27,7 @@ does.
 
 import base64
 import re
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional
 from urllib.parse import unquote_to_bytes
 
 
@@ -299,13 +299,6 @@ def route(verb: str, path: bytes, query: bytes, headers: dict):
         if best is None or _PRIORITY.get(result.status, 5) > _PRIORITY.get(best.status, 5):
             best = result
     return best if best is not None else Refusal(404)
-
-
-def versions(action: str) -> Tuple[int, ...]:
-    """
-    The protocol versions git-annex serves C{action} at.
-    """
-    return ACTIONS[action][1]
 
 
 def authorization(value: Optional[bytes]):
