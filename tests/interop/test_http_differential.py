@@ -198,6 +198,21 @@ class RequestTests(DifferentialCase):
         self.same("POST", g + n1 + "/v4/checkpresent?key=" + k + cu, headers={"Authorization": "garbage"})
         self.same("POST", g + n1 + "/v4/put?key=" + k + cu, body=b"x", headers={"X-git-annex-data-length": "zz"})
         self.same("POST", g + n1 + "/v4/put?key=" + k + cu + "&data-present=zz", body=b"x", headers={"X-git-annex-data-length": "1"})
+        absent = keyFor(b"absent everywhere")
+        for v in range(6):
+            self.same("POST", g + n1 + "/v%d/remove?key=%s%s" % (v, absent, cu))
+            self.same("POST", g + n1 + "/v%d/remove-before?key=%s%s&timestamp=1000000000" % (v, absent, cu))
+            self.same("POST", g + n1 + "/v%d/lockcontent?key=%s%s" % (v, absent, cu))
+            ga, ar = self.servers.both("POST", g + n1 + "/v%d/lockcontent?key=%s%s" % (v, k, cu))
+            self.assertEqual(normal(ar), normal(ga), v)
+            for port, (status, headers, body) in ((self.servers.ga, ga), (self.servers.ar, ar)):
+                if status == 200 and b'"lockid"' in body:
+                    lockid = __import__("json").loads(body)["lockid"]
+                    unlock = request(port, "POST", g + n1 + "/v%d/keeplocked?lockid=%s%s" % (v, lockid, cu), b'{"unlock":true}\n')
+                    self.assertEqual(unlock[2], b'{"locked":false}')
+        h = {"X-git-annex-data-length": "3"}
+        self.same("POST", g + n1 + "/v4/put?key=%s%s&data-present=true" % (absent, cu), b"abc", h)
+        self.same("POST", g + n1 + "/v3/put?key=%s%s&data-present=true" % (absent, cu), b"abc", h)
         self.same("POST", g + c1 + "/v4/gettimestamp?clientuuid=" + CU)
         self.same("POST", g + c1 + "/v4/checkpresent?key=" + k + cu)
 
