@@ -39,6 +39,7 @@ class FakeServer(Protocol):
         self.received = b""
         self.expect = None
         self.seen = []
+        self.verdict = b"VALID\n"
 
     def connectionMade(self):
         self.transport.write(b"AUTH-SUCCESS " + U + b"\n")
@@ -72,7 +73,7 @@ class FakeServer(Protocol):
         self.sent += n
         if self.sent == SIZE:
             self.transport.unregisterProducer()
-            self.transport.write(b"VALID\n")
+            self.transport.write(self.verdict)
         else:
             self.clock.callLater(0, self.pump)
 
@@ -196,3 +197,19 @@ class StreamingTests(unittest.TestCase):
         self.server.transport.write(b"SUCCESS\n")
         self.spin()
         self.assertEqual(self.successResultOf(d).body, b'{"plusuuids":[],"stored":true}')
+
+    def test_invalid_content_is_one_byte_short(self):
+        """
+        As git-annex signals it: the last byte is held until the verdict,
+        and after INVALID never sent (the connection is then closed).
+        """
+        request = FakeRequest()
+        self.server.verdict = b"INVALID\n"
+        exchange = FakeExchange(request)
+        route = Route("key", 4, U, {"key": K, "clientuuid": U, "bypass": ()})
+        d = defer.ensureDeferred(download.get(exchange, self.link, route))
+        self.spin()
+        self.assertEqual(self.successResultOf(d), SIZE - 1)
+        self.assertEqual(sum(map(len, request.written)), SIZE - 1)
+        self.assertTrue(exchange.cut)
+        self.assertEqual(self.server.seen[-1], b"FAILURE")
