@@ -174,6 +174,7 @@ class StreamingRequest(http.Request):
     """
 
     door = None
+    body = None
 
     def gotLength(self, length):
         self.content = _NoContent()
@@ -196,7 +197,8 @@ class StreamingRequest(http.Request):
 
     def connectionLost(self, reason):
         http.Request.connectionLost(self, reason)
-        self.body.lose(reason)
+        if self.body is not None:  # (None: the headers never ended)
+            self.body.lose(reason)
 
     def gone(self):
         """

@@ -231,3 +231,11 @@ class HttpFaultTests(HttpCase):
         # The other node is served meanwhile.
         self.assertEqual(self.call("POST", "v4/checkpresent?key=%s&clientuuid=%s" % (KEY, CU))[:1], (200,))
         self.assertClean()
+
+    def test_client_gone_in_the_headers(self):
+        raw = Raw(self.port)
+        raw.send(b"POST /git-annex/%s/v4/checkpresent HTTP/1.1\r\nHost: x\r\n" % (self.n1.encode(),))
+        raw.close()
+        status, _, body = self.call("POST", "v4/checkpresent?key=%s&clientuuid=%s" % (KEY, CU))
+        self.assertEqual((status, body), (200, b'{"present":false}'))
+        self.assertClean()
