@@ -10,7 +10,7 @@ setup(
     packages=find_packages(exclude=["tests", "tests.*"]) + ["twisted.plugins"],
     package_data={"twisted": ["plugins/annexrelay_plugin.py"]},
     python_requires=">=3.9",
-    install_requires=["twisted>=23.10", "txtorcon>=23.0", "zope.interface", "prometheus-client>=0.17"],
+    install_requires=["twisted[tls]>=23.10", "txtorcon>=23.0", "zope.interface", "prometheus-client>=0.17"],
     entry_points={
         "console_scripts": [
             "annexrelay = annexrelay.__main__:main",

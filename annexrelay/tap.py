@@ -14,6 +14,8 @@ from twisted.web.server import Site
 
 from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.core import makeCore
+from annexrelay.frontdoor.http.door import HttpFrontDoor
+from annexrelay.frontdoor.http.users import FLAGS as HTTP_FLAGS, Policy as HttpPolicy
 from annexrelay.frontdoor.ssh.handover import HandoverFactory
 from annexrelay.frontdoor.tor.onion import OnionFrontDoor
 from annexrelay.frontdoor.tor.publish import Publisher
@@ -50,12 +52,19 @@ class Options(usage.Options):
         ["no-splice", None, "Copy DATA payloads through the relay's memory instead of splicing them in the kernel."],
         ["tor-launch", None, "Launch a tor of the daemon's own (txtorcon) to publish the onion services."],
         ["onion-local-only", None, "Listen for the onion services on 127.0.0.1 without publishing them (a tor set up by hand, tests)."],
+        ["wideopen", None, "annex+http: give unauthenticated users full read+write access (as git annex p2phttp)."],
+        ["unauth-readonly", None, "annex+http: allow unauthenticated users to read."],
+        ["unauth-appendonly", None, "annex+http: allow unauthenticated users to read and append."],
+        ["unauth-nolocking", None, "annex+http: prevent unauthenticated users from locking content."],
+        ["authenv", None, "annex+http: authenticate users from the environment (GIT_ANNEX_P2PHTTP_PASSWORD_<user>), https only."],
+        ["authenv-http", None, "annex+http: authenticate users from the environment over plain http too."],
     ]
 
     def __init__(self):
         usage.Options.__init__(self)
         self["listen"] = []
         self["metrics"] = []
+        self["p2phttp"] = []
 
     def opt_metrics(self, endpoint):
         """
@@ -73,6 +82,14 @@ class Options(usage.Options):
         """
         self["listen"].append(endpoint)
 
+    def opt_p2phttp(self, endpoint):
+        """
+        Serve annex+http (git annex p2phttp's protocol) on this Twisted
+        server endpoint string (repeatable): tcp:9417, tcp:PORT:interface=127.0.0.1,
+        unix:PATH, ssl:PORT:privateKey=KEY:certKey=CERT.
+        """
+        self["p2phttp"].append(endpoint)
+
     def postOptions(self):
         if not self["repo"]:
             raise usage.UsageError("--repo is required")
@@ -82,6 +99,8 @@ class Options(usage.Options):
         tor = [o for o in ("tor-control", "tor-launch", "onion-local-only") if self[o]]
         if len(tor) > 1:
             raise usage.UsageError("--%s and --%s do not go together" % tuple(tor[:2]))
+        if not self["p2phttp"] and any(self[f] for f in HTTP_FLAGS):
+            raise usage.UsageError("--%s needs --p2phttp" % ([f for f in HTTP_FLAGS if self[f]][0],))
         if not self["listen"]:
             path = short_socket_path(default_socket(self["repo"]))
             self["listen"] = ["unix:%s:mode=600:lockfile=1" % (quoteStringArgument(path),)]
@@ -227,5 +246,11 @@ def makeService(options, reactor=None, logPublisher=None):
                 dataDirectory=os.path.join(private_dir(repo.gitDir), "tor") if options["tor-launch"] else None,
             )
         OnionFrontDoor(reactor, core, publisher).setServiceParent(top)
+    if options["p2phttp"]:
+        door = HttpFrontDoor(reactor, core, HttpPolicy.fromOptions(options, os.environ))
+        door.setServiceParent(top)
+        factory = door.factory()
+        for description in options["p2phttp"]:
+            Listener(reactor, description, factory).setServiceParent(top)
     top.core = core
     return top

@@ -82,3 +82,27 @@ class WiringTests(unittest.TestCase):
         top.startService()
         onion = [(port, iface) for port, _, _, iface in memory.tcpServers[1:]]
         self.assertEqual(onion, [(0, "127.0.0.1"), (0, "127.0.0.1")])
+
+    def test_p2phttp_listeners_and_flags(self):
+        """
+        Each --p2phttp endpoint string is one listener of the one annex+http
+        door; its flags are git annex p2phttp's, and need --p2phttp.
+        """
+        from twisted.python.usage import UsageError
+
+        from annexrelay.frontdoor.http.door import HttpFrontDoor
+
+        path = self.makeRepo()
+        options = tap.Options()
+        options.parseOptions(
+            ["--repo", path, "--listen", "tcp:0:interface=127.0.0.1", "--p2phttp", "tcp:0:interface=127.0.0.1",
+             "--p2phttp", r"tcp:0:interface=\:\:1", "--unauth-readonly", "--authenv-http"]
+        )
+        memory = MemoryReactorClock()
+        top = tap.makeService(options, reactor=memory)
+        top.startService()
+        self.assertEqual([iface for _, _, _, iface in memory.tcpServers], ["127.0.0.1", "127.0.0.1", "::1"])
+        door = [s for s in top if isinstance(s, HttpFrontDoor)][0]
+        self.assertTrue(door.policy.unauthReadOnly and door.policy.authenvHttp)
+        self.assertFalse(door.policy.wideopen)
+        self.assertRaises(UsageError, tap.Options().parseOptions, ["--repo", path, "--wideopen"])

@@ -8,6 +8,8 @@ a client in and opens sessions on a target from the core
    no daemon runs;
  - L{annexrelay.frontdoor.tor}: one onion service per target, its keys,
    its tokens, publishing through txtorcon;
+ - L{annexrelay.frontdoor.http}: annex+http, a drop-in for C{git annex
+   p2phttp} (twisted.web), each request a P2P session on the core;
  - L{annexrelay.frontdoor.auth}: what every door shares: the
    authenticators a door passes to its sessions (who the client is, which
    target, which mode), and the failure limiter.

@@ -1,0 +1,231 @@
+"""
+The annex+http front door: a drop-in for C{git annex p2phttp} on the
+shared core.
+
+One request: its route and parameters (L{annexrelay.frontdoor.http.routes},
+refused as git-annex refuses them) → the target for its UUID from the core
+(404 when the repository serves no such UUID) → the caller's mode from the
+flags and users (L{annexrelay.frontdoor.http.users}: 401/403) → a P2P
+session on that target in that mode (L{annexrelay.frontdoor.http.link}) →
+the action's P2P messages (L{annexrelay.frontdoor.http.actions},
+L{annexrelay.frontdoor.http.download}) → the JSON reply git-annex gives
+(L{annexrelay.frontdoor.http.replies}).  One log line per request.
+
+Each request is owned by its L{Exchange}: when the request ends, however
+it ends, its session is closed (or aborted, when the client went away
+mid-way); only a granted lock outlives it, owned by the door's
+L{annexrelay.frontdoor.http.locks.Locks}.
+"""
+
+import time
+
+from twisted.application import service
+from twisted.internet import defer, error
+from twisted.logger import Logger
+
+from annexrelay.core import TargetUnknown
+from annexrelay.frontdoor.http import actions, download, replies, routes, users
+from annexrelay.frontdoor.http.link import openLink
+from annexrelay.frontdoor.http.locks import Locks
+from annexrelay.frontdoor.http.request import StreamingFactory
+from annexrelay.frontdoor.http.routes import Refusal, Route
+from annexrelay.p2p.framing import ShortData
+
+log = Logger()
+
+
+class Exchange:
+    """
+    One HTTP request and what it opened.
+    """
+
+    def __init__(self, door, request):
+        self.door = door
+        self.request = request
+        self.link = None
+        self.cut = False
+        self.status = None
+        self.bytes = 0
+        self.target = b""
+        self.started = door.clock.seconds()
+
+    def whenBodyComplete(self):
+        return self.request.bodyComplete
+
+    async def respond(self, answer, headers=()):
+        """
+        Write C{answer} once the body has arrived (a body nobody reads is
+        dropped as it comes).
+        """
+        request = self.request
+        if not request.body.ended:
+            if not request.body.claimed:
+                request.body.discard()
+            await self.whenBodyComplete()
+        if request.gone():
+            return
+        self.status = answer.status
+        request.setResponseCode(answer.status)
+        if answer.json:
+            request.setHeader(b"Content-Type", replies.JSON_TYPE)
+        for name, value in headers:
+            request.setHeader(name, value)
+        request.write(answer.body)
+        request.finish()
+
+    def log(self, fmt, **kw):
+        log.info("{peer}: " + fmt, peer=self.peer(), **kw)
+
+    def peer(self):
+        p = self.request.getClientAddress()
+        return "http %s:%s" % (getattr(p, "host", "?"), getattr(p, "port", "?"))
+
+
+class HttpFrontDoor(service.Service):
+    """
+    @param policy: the L{users.Policy} (flags and users).
+    @param clock: the reactor (time, C{callLater}).
+    """
+
+    def __init__(self, reactor, core, policy, monotonic=None):
+        self.reactor = reactor
+        self.clock = reactor
+        self.core = core
+        self.policy = policy
+        self.locks = Locks(reactor)
+        self.monotonic = monotonic or time.monotonic
+        self.live = set()
+
+    def factory(self):
+        return StreamingFactory(self, self.reactor)
+
+    def stopService(self):
+        service.Service.stopService(self)
+        self.locks.releaseAll()
+        for exchange in list(self.live):
+            if exchange.link is not None:
+                exchange.link.abort()
+
+    # One request
+
+    def begin(self, request):
+        exchange = Exchange(self, request)
+        self.live.add(exchange)
+        d = defer.ensureDeferred(self._handle(exchange))
+        d.addErrback(self._crashed, exchange)
+        d.addBoth(self._done, exchange)
+
+    async def _handle(self, exchange):
+        request = exchange.request
+        route = request.route
+        request.notifyFinish().addErrback(lambda f: self._gone(exchange))
+        if isinstance(route, Refusal):
+            await exchange.respond(replies.Answer(route.status, route.body, json=False))
+            return
+        exchange.target = route.uuid
+        credentials = routes.authorization(request.getHeader(b"authorization"))
+        if isinstance(credentials, Refusal):
+            await exchange.respond(replies.Answer(credentials.status, credentials.body, json=False))
+            return
+        try:
+            target = self.core.targetFor(route.uuid, own=True)
+        except TargetUnknown:
+            await exchange.respond(replies.Answer(404, b"", json=False))
+            return
+        mode = users.decide(self.policy, route.actionClass, request.isSecure(), credentials)
+        if isinstance(mode, users.Refused):
+            target.close()
+            headers = [(b"WWW-Authenticate", users.CHALLENGE)] if mode.challenge else []
+            await exchange.respond(replies.Answer(mode.status, b"", json=False), headers)
+            return
+        if route.action == "keeplocked":
+            target.close()
+            await exchange.respond(await actions.keeplocked(exchange, route, self.locks))
+            return
+        version = route.version
+        bypass = route.params.get("bypass", ())
+        exchange.link = await openLink(self.reactor, self.core, target, mode, version, bypass, exchange.peer())
+        if request.gone():
+            raise actions.ClientGone()
+        kept = False
+        try:
+            if route.action == "key":
+                sent = await download.get(exchange, exchange.link, route)
+                if sent is not None:
+                    exchange.status = 200
+                    exchange.bytes = sent
+                    self._endResponse(exchange)
+                return
+            if route.action == "put":
+                answer = await actions.put(exchange, exchange.link, route)
+                exchange.bytes = request.body.received
+            elif route.action == "lockcontent":
+                answer, kept = await actions.lockcontent(exchange, exchange.link, route, self.locks)
+            else:
+                answer = await actions.simple(exchange, exchange.link, route)
+            await exchange.respond(answer)
+        finally:
+            if not kept:
+                exchange.link.close()
+
+    def _endResponse(self, exchange):
+        request = exchange.request
+        if request.gone():
+            return
+        if exchange.cut:
+            request.channel.transport.loseConnection()
+            return
+        request.finish()
+
+    def _gone(self, exchange):
+        """
+        The client went away before its response was finished: end its
+        session (what it sent is delivered first, so a cut upload resumes;
+        a lock it was granted is ended with it).
+        """
+        exchange.cut = True
+        if exchange.link is not None:
+            exchange.link.close()
+        return None
+
+    def _crashed(self, failure, exchange):
+        if failure.check(actions.ClientGone) or exchange.cut or exchange.request.gone():
+            return None
+        if failure.check(ShortData, error.ConnectionDone, error.ConnectionLost):
+            # The session ended under the request (its node went away).
+            log.warn("p2phttp request from {peer} cut short: {why}", peer=exchange.peer(), why=str(failure.value))
+        else:
+            log.failure("p2phttp request from {peer} failed", failure, peer=exchange.peer())
+        if exchange.link is not None:
+            exchange.link.abort()
+        request = exchange.request
+        if not request.startedWriting and request.bodyComplete.called:
+            exchange.status = 500
+            request.setResponseCode(500)
+            request.write(str(failure.value).encode("utf-8", "replace"))
+            request.finish()
+        elif not request.gone():
+            request.channel.transport.loseConnection()
+        return None
+
+    def _done(self, _, exchange):
+        self.live.discard(exchange)
+        request = exchange.request
+        route = request.route
+        key = b""
+        if isinstance(route, Route):
+            key = route.params.get("key", route.params.get("lockid", b""))
+            what = "%s v%d" % (route.action, route.version) if not route.generic else "key"
+        else:
+            what = "refused"
+        log.info(
+            "{method} {route} {target} {key} -> {status} {bytes} bytes {seconds:.3f} s ({peer})",
+            method=request.verb,
+            route=what,
+            target=exchange.target.decode("utf-8", "replace") or "-",
+            key=key.decode("utf-8", "replace") or "-",
+            status=exchange.status if exchange.status is not None else "gone",
+            bytes=exchange.bytes,
+            seconds=self.clock.seconds() - exchange.started,
+            peer=exchange.peer(),
+        )

@@ -1,0 +1,115 @@
+"""
+The key GET: C{GET offset af key} on the request's P2P session, the
+node's C{DATA n} streamed into the HTTP response.
+
+ - The response carries C{X-git-annex-data-length: n} (as git-annex) and,
+   beyond git-annex, C{Content-Length: n}; C{HEAD} gets the headers alone.
+ - The response is a producer of the twisted.web request: while the
+   client reads slowly, the pipe end is held, which pauses the core's
+   relay, which pauses the node.  Nothing is buffered beyond the
+   transports' own buffers.
+ - Content the node finds invalid (C{INVALID} after the data) is
+   signalled as git-annex does, by a body one byte short of the announced
+   length: the last byte is held back until the verdict is in, and after
+   C{INVALID} the connection is closed without it.
+ - A key the target cannot send is 200 with a length of 0 and no body,
+   as git-annex answers; an unreachable node is 502.
+"""
+
+from zope.interface import implementer
+from twisted.internet.interfaces import IPushProducer
+
+from annexrelay.frontdoor.http import replies
+from annexrelay.p2p import messages
+from annexrelay.p2p.messages import Message, is_reply
+
+
+@implementer(IPushProducer)
+class _Pacer:
+    """
+    The response's producer: the client's TCP buffer full holds the pipe.
+    """
+
+    def __init__(self, end, exchange):
+        self.end = end
+        self.exchange = exchange
+
+    def pauseProducing(self):
+        self.end.hold()
+
+    def resumeProducing(self):
+        self.end.release()
+
+    def stopProducing(self):
+        # The client's connection is gone.
+        self.exchange.cut = True
+        self.end.abortConnection()
+
+
+def _headers(request, length):
+    request.setResponseCode(200)
+    request.setHeader(b"Content-Type", b"application/octet-stream")
+    request.setHeader(b"X-git-annex-data-length", b"%d" % (length,))
+
+
+async def get(exchange, link, route):
+    """
+    Serve one key GET on C{link}.
+
+    @return: the response's byte count, or None when the response was
+        already answered by C{exchange.respond}.
+    """
+    request = exchange.request
+    offset = 0 if route.generic else route.params.get("offset", 0)
+    af = route.params.get("associatedfile", b"")
+    conn = link.conn
+    reply = await conn.request(Message("GET", (offset, af, route.params["key"])))
+    if not is_reply(reply, "DATA"):
+        if replies.unreachable(reply):
+            await exchange.respond(replies.failure(reply))
+            return None
+        # Absent, or refused: git-annex answers an empty object.
+        _headers(request, 0)
+        await exchange.whenBodyComplete()
+        request.write(b"")
+        return 0
+    n = reply.args[0]
+    _headers(request, n)
+    request.setHeader(b"Content-Length", b"%d" % (n,))
+    await exchange.whenBodyComplete()
+    if request.verb == "HEAD":
+        request.write(b"")
+        link.abort()
+        return 0
+    withVerdict = conn.version >= 1
+    held = []
+    sent = [0]
+
+    def sink(data):
+        if withVerdict:
+            # Keep the last byte until the node's verdict.
+            if sent[0] + len(data) == n:
+                data, held[:] = data[:-1], [data[-1:]]
+        sent[0] += len(data)
+        if data:
+            request.write(data)
+
+    request.registerProducer(_Pacer(link.end, exchange), True)
+    try:
+        await conn.readData(n, sink)
+        verdict = await conn.nextMessage() if withVerdict else messages.VALID
+    finally:
+        request.unregisterProducer()
+    if is_reply(verdict, "VALID") or n == 0:
+        # (An empty object is served whatever the verdict: a node that
+        # lacks the key answers DATA 0 and INVALID, and git-annex answers
+        # that with an empty body of length 0.)
+        if held:
+            request.write(held[0])
+        conn.sendMessage(messages.SUCCESS if is_reply(verdict, "VALID") else messages.FAILURE)
+        return n
+    # INVALID (or nonsense): one byte short, as git-annex signals it.
+    conn.sendMessage(messages.FAILURE)
+    exchange.log("content of {key} was invalid: sent one byte short", key=route.params["key"])
+    exchange.cut = True
+    return max(n - 1, 0)
