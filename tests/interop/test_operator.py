@@ -51,7 +51,11 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
-class OperatorTests(InteropCase):
+class _OperatorCase(InteropCase):
+    """
+    A daemon with a --metrics listener, and helpers to read it.
+    """
+
     timeout = 300
 
     def setUp(self):
@@ -83,6 +87,7 @@ class OperatorTests(InteropCase):
         os.rename(path, path + ".gone")
         self.addCleanup(lambda: os.path.exists(path + ".gone") and restore_node(path))
 
+class OperatorTests(_OperatorCase):
     def test_metrics_move_and_a_node_goes_down(self):
         self.s.addFile(self.client, "a.txt", b"operator " * 1000)
         self.annex("copy", "--to", "origin-n1", "a.txt")
@@ -173,3 +178,39 @@ class OperatorTests(InteropCase):
             os.makedirs(keep, exist_ok=True)
             for name in ("status-transfer.png", "status-node-down.png"):
                 shutil.copy(os.path.join(self.s.base, name), os.path.join(keep, name))
+
+
+class HttpMetricsTests(_OperatorCase):
+    """
+    The same series for the annex+http door: a real client through
+    annexUrl moves C{door="http"} counters.
+    """
+
+    def setUp(self):
+        from tests.interop.test_http import wait_listening
+
+        self.port = free_port()
+        self.httpPort = free_port()
+        self.daemonArgs = (
+            "--metrics", "tcp:%d:interface=127.0.0.1" % (self.port,),
+            "--wideopen", "--p2phttp", "tcp:%d:interface=127.0.0.1" % (self.httpPort,),
+        )
+        InteropCase.setUp(self)
+        wait_listening(self.httpPort, self.proc)
+        self.base_url = "http://127.0.0.1:%d" % (self.port,)
+        self.s.git("config", "remote.origin.annexUrl", "annex+http://127.0.0.1:%d/git-annex/" % (self.httpPort,), cwd=self.client)
+        self.s.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1", cwd=self.client)
+
+    def test_http_copy_get_drop(self):
+        self.s.addFile(self.client, "h.txt", b"over http " * 900)
+        self.annex("copy", "--to", "origin-n1", "h.txt")
+        self.annex("drop", "h.txt")
+        self.annex("get", "--from", "origin-n1", "h.txt")
+        self.annex("drop", "--from", "origin-n1", "h.txt")
+        m = self.metrics()
+        label = lambda op, outcome: ("annexrelay_requests_total", (("door", "http"), ("operation", op), ("outcome", outcome)))
+        self.assertEqual(m[label("put", "ok")], 1)
+        self.assertGreaterEqual(m[label("get", "ok")], 1)
+        self.assertGreaterEqual(m[label("remove", "ok")], 1)
+        self.assertEqual(m[("annexrelay_bytes_total", (("direction", "in"), ("door", "http")))], 9000)
+        self.assertEqual(m[("annexrelay_bytes_total", (("direction", "out"), ("door", "http")))], 9000)
