@@ -1,7 +1,8 @@
 """
-C{./dev demo [tor]}: C{python -m annexrelay.demo} runs the cluster demo
-over ssh, C{python -m annexrelay.demo tor} the same kind of demo over a
-private Tor network (L{annexrelay.testing.demos}).
+C{./dev demo [tor|http]}: C{python -m annexrelay.demo} runs the cluster
+demo over ssh, C{python -m annexrelay.demo tor} the same kind of demo over
+a private Tor network, C{python -m annexrelay.demo http} over annex+http
+(L{annexrelay.testing.demos}).
 """
 
 import sys
@@ -13,8 +14,10 @@ def main(argv=None):
 
     if argv[:1] == ["tor"]:
         return demos.tor()
+    if argv[:1] == ["http"]:
+        return demos.http()
     if argv:
-        sys.stderr.write("usage: python -m annexrelay.demo [tor]\n")
+        sys.stderr.write("usage: python -m annexrelay.demo [tor|http]\n")
         return 2
     return demos.cluster()
 

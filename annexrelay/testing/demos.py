@@ -127,3 +127,67 @@ def tor():
         return 0
     finally:
         net.stop()
+
+
+def http():
+    """
+    The annex+http demo: the daemon serves git annex p2phttp's protocol
+    with --unauth-readonly and one user from the environment; an
+    authenticated client stores through it, an anonymous one reads, and
+    its write is refused.
+    """
+    from annexrelay.testing.ports import free_port
+
+    base = tempfile.mkdtemp(prefix="annexrelay-http-demo-")
+    say("Building a throw-away proxy repository with a cluster of two nodes in", base)
+    s = Setup(base, nodes=2)
+    s.makeCluster("c1", ["n1", "n2"])
+    port = free_port()
+    s.env["GIT_ANNEX_P2PHTTP_PASSWORD_alice"] = "demo-password"
+    url = "annex+http://127.0.0.1:%d/git-annex/" % (port,)
+    daemon = s.startDaemon(["--p2phttp", "tcp:%d:interface=127.0.0.1" % (port,), "--unauth-readonly", "--authenv-http"])
+    say("annexrelay serving annex+http on 127.0.0.1:%d (pid %d): --unauth-readonly --authenv-http, user alice" % (port, daemon.pid))
+    try:
+        alice = s.makeClient("alice")
+        anon = s.makeClient("anonymous")
+        creds = os.path.join(base, "alice-credentials")
+        with open(creds, "w") as f:
+            # git-annex asks git's credential helpers for the annex URL.
+            f.write("annex+http://alice:demo-password@127.0.0.1:%d/git-annex\n" % (port,))
+        os.chmod(creds, 0o600)
+        for client in (alice, anon):
+            s.git("config", "remote.origin.annexUrl", url, cwd=client)
+            s.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1", cwd=client)
+        s.git("config", "credential.helper", "store --file=" + creds, cwd=alice)
+        s.addFile(alice, "hello.txt", b"Hello over annex+http\n")
+        steps = [
+            ("alice (a user) copies to the cluster over annex+http", alice, ("annex", "copy", "--to", "origin-c1", "hello.txt"), True),
+            ("", alice, ("push", "-q", "origin", "HEAD:refs/heads/alice", "git-annex:refs/heads/synced/git-annex"), True),
+            ("the anonymous client fetches alice's work", anon, ("fetch", "-q", "origin"), True),
+            ("", anon, ("merge", "-q", "--ff-only", "origin/alice"), True),
+            ("", anon, ("annex", "merge"), True),
+            ("and reads it over annex+http (read-only is allowed)", anon, ("annex", "get", "--from", "origin-c1", "hello.txt"), True),
+            ("the anonymous client tries to write: refused (401; without a user name git-annex gives up)", anon, ("annex", "copy", "--to", "origin-c1", "mine.txt"), False),
+            ("where hello.txt is, as the anonymous client sees it", anon, ("annex", "whereis", "hello.txt"), True),
+        ]
+        for title, client, step, ok in steps:
+            if "mine.txt" in step:
+                s.addFile(anon, "mine.txt", b"an anonymous write\n")
+            if title:
+                say("\n# " + title)
+            say("$ git " + " ".join(step))
+            p = subprocess.run(["git"] + list(step), cwd=client, env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            say(p.stdout.decode("utf-8", "replace").rstrip())
+            if (p.returncode == 0) != ok:
+                say("demo step %s (exit %d); daemon log: %s/annexrelay.log" % ("failed" if ok else "was not refused", p.returncode, base))
+                return 1
+    finally:
+        daemon.terminate()
+        daemon.wait()
+    say("\nWhat the daemon logged of those requests:")
+    with open(os.path.join(base, "annexrelay.log"), errors="replace") as f:
+        for line in f:
+            if "frontdoor.http.door" in line:
+                say("  " + line.split("] ", 1)[-1].rstrip()[:160])
+    say("\nEverything is under %s" % (base,))
+    return 0
