@@ -91,6 +91,7 @@ class Metrics:
         self.clock = clock
         self.logEveryRequest = logEveryRequest
         self.inFlight = {}
+        self._children = {}
         self.recentErrors = collections.deque(maxlen=errorsKept)
         self.requests = Counter(
             "annexrelay_requests", "Requests served, by front door, operation and outcome.",
@@ -112,14 +113,25 @@ class Metrics:
         self.refusals = Counter("annexrelay_admission_refusals", "Requests refused for load (503).", registry=registry)
         self.errors = Counter("annexrelay_errors", "Errors, by kind.", ["kind"], registry=registry)
 
+    def _child(self, metric, *labels):
+        """
+        C{metric.labels(*labels)}, looked up once: prometheus_client's own
+        lookup costs more than the rest of counting a request.
+        """
+        key = (id(metric),) + labels
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     # Sessions
 
     def sessionOpened(self, door):
-        self.sessions.labels(door).inc()
-        self.sessionsOpen.labels(door).inc()
+        self._child(self.sessions, door).inc()
+        self._child(self.sessionsOpen, door).inc()
 
     def sessionClosed(self, door):
-        self.sessionsOpen.labels(door).dec()
+        self._child(self.sessionsOpen, door).dec()
 
     # Requests
 
@@ -129,13 +141,13 @@ class Metrics:
         """
         t = Transfer(door, operation, target, key, self.clock.seconds())
         self.inFlight[id(t)] = t
-        self.inFlightGauge.labels(door).inc()
+        self._child(self.inFlightGauge, door).inc()
         return t
 
     def firstByte(self, t):
         if t.firstByte is None:
             t.firstByte = self.clock.seconds()
-            self.ttfb.labels(t.door, t.operation).observe(t.firstByte - t.started)
+            self._child(self.ttfb, t.door, t.operation).observe(t.firstByte - t.started)
 
     def payload(self, t, direction, n):
         """
@@ -143,7 +155,7 @@ class Metrics:
         C{"out"} (to it).
         """
         t.total = n
-        self.bytes.labels(t.door, direction).inc(n)
+        self._child(self.bytes, t.door, direction).inc(n)
 
     def requestEnded(self, t, last, peer="", why=None):
         """
@@ -155,9 +167,9 @@ class Metrics:
             return
         outcome = outcome_of(last)
         seconds = self.clock.seconds() - t.started
-        self.inFlightGauge.labels(t.door).dec()
-        self.requests.labels(t.door, t.operation, outcome).inc()
-        self.duration.labels(t.door, t.operation).observe(seconds)
+        self._child(self.inFlightGauge, t.door).dec()
+        self._child(self.requests, t.door, t.operation, outcome).inc()
+        self._child(self.duration, t.door, t.operation).observe(seconds)
         if not self.logEveryRequest and outcome in ("ok", "failure") and (t.total or 0) < LOG_PAYLOADS_FROM and seconds < 1:
             return
         log.info(
@@ -174,7 +186,7 @@ class Metrics:
             because=(": " + why) if why else "",
         )
         if outcome in ("error", "aborted"):
-            self.errors.labels("request " + outcome).inc()
+            self._child(self.errors, "request " + outcome).inc()
 
     def transfers(self):
         """
