@@ -16,7 +16,9 @@ What each p2phttp action is in P2P messages, on the request's session
    C{INVALID} would mean the relay sending up to the announced length of
    zeros, and a node that gets C{INVALID} drops what it had);
  - C{lockcontent}: C{LOCKCONTENT}; the session is then held by the door's
-   L{annexrelay.frontdoor.http.locks.Locks} until C{keeplocked} ends;
+   L{annexrelay.frontdoor.http.locks.Locks} until C{keeplocked} ends (when
+   it already holds C{--lockedfiles} locks: C{{"locked":false}}, as
+   git-annex);
  - C{keeplocked}: reads the body's lines (C{{"unlock":false}} ...
    C{{"unlock":true}}) and releases the lock at the first true one, at the
    body's end, or when the client goes away.
@@ -145,9 +147,16 @@ async def lockcontent(exchange, link, route, locks):
     @return: C{(answer, kept)}.
     """
     key = route.params["key"]
+    if locks.full:
+        exchange.log("lockcontent of {key} refused: {n} locks held (--lockedfiles)", key=key, n=len(locks))
+        return replies.locked(None), False
     reply = await link.conn.request(Message("LOCKCONTENT", (key,)))
     if is_reply(reply, "SUCCESS"):
-        return replies.locked(locks.add(link, key)), True
+        lockid = locks.add(link, key)
+        if lockid is None:
+            link.conn.sendMessage(messages.UNLOCKCONTENT)
+            return replies.locked(None), False
+        return replies.locked(lockid), True
     if replies.unreachable(reply):
         return replies.failure(reply), False
     return replies.locked(None), False
