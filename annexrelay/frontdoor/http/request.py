@@ -132,7 +132,7 @@ class BodyStream:
         self._idle = None
         self.stalled = True
         log.info("p2phttp: the request body stopped arriving for {n:g} s: closing the connection", n=self.idleTimeout)
-        if self.transport is not None and self.transport.connected:
+        if self.transport is not None:
             self.transport.abortConnection()
 
     def whenEnded(self):
@@ -262,20 +262,42 @@ class HeaderDeadlineChannel(http.HTTPChannel):
     C{headerTimeout} seconds of their first byte (twisted.web's own
     C{timeOut} is an idle timeout, reset by every byte: a client sending a
     byte a minute would hold its connection forever).  The body's own
-    watch is L{BodyStream}'s.
+    watch is L{BodyStream}'s: the channel's idle timeout applies between
+    requests and to headers only.
     """
 
     headerTimeout = None
     _headerCall = None
+    _inHeaders = True
+    _idleTimeOut = None
 
     def dataReceived(self, data):
-        if self._headerCall is None and not self._handlingRequest and self.headerTimeout is not None and data:
+        if self._headerCall is None and self._inHeaders and self.headerTimeout is not None and data:
             self._headerCall = self.callLater(self.headerTimeout, self._headersTooSlow)
         http.HTTPChannel.dataReceived(self, data)
 
     def allHeadersReceived(self):
+        self._inHeaders = False
         self._cancelHeaderCall()
+        # The channel's idle timeout stays on until the body has arrived,
+        # where it would cut a body paused by the door (a slow node) and a
+        # keeplocked body, quiet while the client's drop goes on: off from
+        # here, the body has its own watch.
+        if self.timeOut:
+            self._idleTimeOut = self.setTimeout(None)
         http.HTTPChannel.allHeadersReceived(self)
+
+    def allContentReceived(self):
+        if self._idleTimeOut is not None:
+            # (Back on, so that the channel saves it, and restores it when
+            # the response is done, as usual.)
+            self.setTimeout(self._idleTimeOut)
+            self._idleTimeOut = None
+        http.HTTPChannel.allContentReceived(self)
+
+    def requestDone(self, request):
+        self._inHeaders = True
+        http.HTTPChannel.requestDone(self, request)
 
     def connectionLost(self, reason):
         self._cancelHeaderCall()
