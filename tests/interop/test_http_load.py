@@ -67,8 +67,11 @@ class HttpLoadTests(HttpCase):
             status, headers = raw.head()
             self.assertEqual((status, json.loads(raw.body(headers))), (200, {"present": False}))
             raw.close()
-            # Closed by the daemon (within the 60 s socket timeout).
-            self.assertEqual(slow.recv(100), b"")
+            # Closed (aborted) by the daemon, within the 60 s socket timeout.
+            try:
+                self.assertEqual(slow.recv(100), b"")
+            except ConnectionResetError:
+                pass
         finally:
             slow.close()
         self.assertIn("its request headers took over 2 s", self.daemonLog())
