@@ -7,7 +7,8 @@ node's C{DATA n} streamed into the HTTP response.
  - The response is a producer of the twisted.web request: while the
    client reads slowly, the pipe end is held, which pauses the core's
    relay, which pauses the node.  Nothing is buffered beyond the
-   transports' own buffers.
+   transports' own buffers.  A client that reads nothing for the door's
+   C{--body-timeout} is cut off.
  - Content the node finds invalid (C{INVALID} after the data) is
    signalled as git-annex does, by a body one byte short of the announced
    length: the last byte is held back until the verdict is in, and after
@@ -28,22 +29,45 @@ from annexrelay.p2p.messages import Message, is_reply
 class _Pacer:
     """
     The response's producer: the client's TCP buffer full holds the pipe.
+    A client that takes nothing for C{timeout} seconds (the door's
+    C{--body-timeout}) is cut off: a GET is safe to cut, the client
+    retries, and a silent reader would hold its request slot for good.
     """
 
-    def __init__(self, end, exchange):
+    def __init__(self, end, exchange, clock=None, timeout=None):
         self.end = end
         self.exchange = exchange
+        self.clock = clock
+        self.timeout = timeout
+        self._watch = None
 
     def pauseProducing(self):
         self.end.hold()
+        if self._watch is None and self.timeout is not None:
+            self._watch = self.clock.callLater(self.timeout, self._silent)
 
     def resumeProducing(self):
+        self._disarm()
         self.end.release()
 
     def stopProducing(self):
         # The client's connection is gone.
+        self._disarm()
         self.exchange.cut = True
         self.end.abortConnection()
+
+    def _disarm(self):
+        if self._watch is not None:
+            if self._watch.active():
+                self._watch.cancel()
+            self._watch = None
+
+    def _silent(self):
+        self._watch = None
+        self.exchange.log("stopped reading for {n:g} s: closing its connection", n=self.timeout)
+        self.exchange.cut = True
+        self.end.abortConnection()
+        self.exchange.request.channel.transport.abortConnection()
 
 
 def _headers(request, length):
@@ -94,11 +118,15 @@ async def get(exchange, link, route):
         if data:
             request.write(data)
 
-    request.registerProducer(_Pacer(link.end, exchange), True)
+    door = getattr(exchange, "door", None)
+    watch = (door.clock, door.limits.bodyTimeout) if door is not None else ()
+    pacer = _Pacer(link.end, exchange, *watch)
+    request.registerProducer(pacer, True)
     try:
         await conn.readData(n, sink)
         verdict = await conn.nextMessage() if withVerdict else messages.VALID
     finally:
+        pacer._disarm()
         request.unregisterProducer()
     if is_reply(verdict, "VALID") or n == 0:
         # (An empty object is served whatever the verdict: a node that

@@ -13,7 +13,8 @@ one way the door gives up waiting for a node.
  - C{--body-timeout}: seconds a request body may stop arriving while the
    door is ready for it (never for C{keeplocked}, whose body lasts as long
    as the client's drop); the request ends as if the client went away, so a
-   put's node keeps what it got and C{putoffset} resumes it;
+   put's node keeps what it got and C{putoffset} resumes it.  Likewise a
+   client that reads nothing of a GET's response for that long;
  - C{--node-timeout}: seconds a node may take to answer a request (its
    handshake, C{CHECKPRESENT}, C{PUT}, C{GET}, ...) before the request ends
    with 504 and its session is aborted.  The default is above the cluster
@@ -33,7 +34,7 @@ OPTIONS = [
     ["max-queued", None, 1000, "annex+http: requests that may wait; past it, 503 at once (and /readyz answers 503).", int],
     ["lockedfiles", None, 100, "annex+http: content locks held at once (as git annex p2phttp).", int],
     ["header-timeout", None, 30.0, "annex+http: seconds a request's headers may take to arrive.", float],
-    ["body-timeout", None, 120.0, "annex+http: seconds a request body may stop arriving before the request ends.", float],
+    ["body-timeout", None, 120.0, "annex+http: seconds a client may stop sending a request body, or reading a response, before its request ends.", float],
     ["node-timeout", None, 130.0, "annex+http: seconds a node may take to answer before the request ends with 504.", float],
 ]
 

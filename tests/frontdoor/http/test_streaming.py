@@ -213,3 +213,32 @@ class StreamingTests(unittest.TestCase):
         self.assertEqual(sum(map(len, request.written)), SIZE - 1)
         self.assertTrue(exchange.cut)
         self.assertEqual(self.server.seen[-1], b"FAILURE")
+
+    def test_silent_reader_is_cut(self):
+        from annexrelay.frontdoor.http.limits import Limits
+
+        class Door:
+            clock = self.clock
+            limits = Limits(bodyTimeout=120)
+
+        class Channel:
+            aborted = False
+
+            def abortConnection(self):
+                self.aborted = True
+
+        request = FakeRequest()
+        request.full = True
+        request.channel = Channel()
+        request.channel.transport = request.channel
+        exchange = FakeExchange(request)
+        exchange.door = Door
+        route = Route("key", 4, U, {"key": K, "clientuuid": U, "bypass": ()})
+        d = defer.ensureDeferred(download.get(exchange, self.link, route))
+        self.spin()
+        self.clock.advance(119)
+        self.assertFalse(request.channel.aborted)
+        self.clock.advance(1)
+        self.spin()
+        self.assertTrue(request.channel.aborted and exchange.cut)
+        self.failureResultOf(d)
