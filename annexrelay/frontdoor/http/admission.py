@@ -110,6 +110,18 @@ class Admission:
             return "annex+http admission queue full (%d requests waiting)" % (self.queue.waiting,)
         return ""
 
+    def refuseAll(self, why=b"the server is shutting down"):
+        """
+        Refuse every waiting request now (the door stops).
+        """
+        waiters = self.queue.clear()
+        self._gauge()
+        for _, waiter in waiters:
+            if waiter.timer.active():
+                waiter.timer.cancel()
+        for _, waiter in waiters:
+            waiter.deferred.errback(self._refuse(why))
+
     def _refuse(self, why):
         if self.metrics is not None:
             self.metrics.refusals.inc()

@@ -124,6 +124,7 @@ class HttpFrontDoor(service.Service):
 
     def stopService(self):
         service.Service.stopService(self)
+        self.admission.refuseAll()
         self.locks.releaseAll()
         for exchange in list(self.live):
             if exchange.link is not None:

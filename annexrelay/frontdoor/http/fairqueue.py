@@ -78,6 +78,17 @@ class FairQueue:
             del self._queues[address]
         return True
 
+    def clear(self):
+        """
+        Empty the queue.
+
+        @return: the C{(address, token)}s that were waiting.
+        """
+        out = [(a, t) for a, q in self._queues.items() for t in q]
+        self._queues.clear()
+        self.waiting = 0
+        return out
+
     def finish(self, address):
         """
         A running request from C{address} ended.

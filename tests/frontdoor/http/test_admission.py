@@ -122,6 +122,13 @@ class AdmissionTests(unittest.TestCase):
         a[0].release()
         self.assertEqual(self.admission.queue.running, 1)
 
+    def test_refuse_all_at_stop(self):
+        self.admit(), self.admit()
+        waiting = [self.admit("x"), self.admit("y")]
+        self.admission.refuseAll()
+        self.assertEqual([w[0].value.why for w in waiting], [b"the server is shutting down"] * 2)
+        self.assertEqual((self.queued(), self.clock.getDelayedCalls()), (0, []))
+
     def test_fair_between_addresses(self):
         admission = Admission(self.clock, limit=1, perAddress=None, timeout=30, maxWaiting=100)
         served = []
