@@ -3,12 +3,17 @@ The annex+http door's bounds over real HTTP on 127.0.0.1, with the daemon
 as C{twistd -n annexrelay}: a hundred concurrent requests through
 C{--max-requests 4} all answered (queued, none lost, no wedge), and a
 connection whose headers never end closed after C{--header-timeout} while
-the others are served.  Every wait is on an event (a reply, a closed
+the others are served; a node stopped (SIGSTOP) in the middle of the
+pool answered 504 within C{--node-timeout}, and the next request served
+by a fresh node connection.  Every wait is on an event (a reply, a closed
 socket), bounded in time.
 """
 
 import json
+import os
+import signal
 import socket
+import time
 import urllib.request
 
 from annexrelay.testing.ports import free_port
@@ -76,3 +81,65 @@ class HttpLoadTests(HttpCase):
             slow.close()
         self.assertIn("its request headers took over 2 s", self.daemonLog())
         self.assertCleanLog()
+
+
+def _children(pid):
+    """
+    The descendants of C{pid}: {pid: command line}.
+    """
+    parents, cmds = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmds[int(entry)] = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        for child, parent in parents.items():
+            if parent == p and child not in out:
+                out[child] = cmds.get(child, "")
+                todo.append(child)
+    return out
+
+
+class StalledNodeTests(HttpCase):
+    httpArgs = ("--wideopen", "--node-timeout", "3")
+
+    def call(self, action):
+        raw = Raw(self.port)
+        try:
+            raw.request("POST", "/git-annex/%s/v4/%s?key=%s&clientuuid=%s" % (self.uuids["n1"], action, KEY, CU), [("Content-Length", "0")])
+            status, headers = raw.head()
+            return status, raw.body(headers)
+        finally:
+            raw.close()
+
+    def test_stalled_node_gets_504_and_the_next_request_a_fresh_node(self):
+        self.assertEqual(self.call("checkpresent"), (200, b'{"present":false}'))
+        nodes = [pid for pid, cmd in _children(self.proc.pid).items() if "p2pstdio" in cmd]
+        self.assertTrue(nodes, _children(self.proc.pid))
+        for pid in nodes:
+            os.kill(pid, signal.SIGSTOP)
+        self.addCleanup(lambda: [_kill(pid, signal.SIGCONT) for pid in nodes])
+        start = time.monotonic()
+        status, body = self.call("checkpresent")
+        self.assertEqual((status, body), (504, b"no answer from the node to CHECKPRESENT in 3 seconds\n"))
+        self.assertLess(time.monotonic() - start, 30)
+        # The stalled connection is not reused: the next request is served.
+        self.assertEqual(self.call("checkpresent"), (200, b'{"present":false}'))
+        self.assertIn("no answer from the node to CHECKPRESENT in 3 seconds", self.daemonLog())
+        self.assertCleanLog()
+
+
+def _kill(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
