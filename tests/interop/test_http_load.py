@@ -5,7 +5,8 @@ C{--max-requests 4} all answered (queued, none lost, no wedge), and a
 connection whose headers never end closed after C{--header-timeout} while
 the others are served; a node stopped (SIGSTOP) in the middle of the
 pool answered 504 within C{--node-timeout}, and the next request served
-by a fresh node connection.  Every wait is on an event (a reply, a closed
+by a fresh node connection; a put body that stops cut after
+C{--body-timeout}, then resumed from what the node kept.  Every wait is on an event (a reply, a closed
 socket), bounded in time.
 """
 
@@ -17,6 +18,7 @@ import time
 import urllib.request
 
 from annexrelay.testing.ports import free_port
+from tests.frontdoor.http import test_faults as faults
 from tests.frontdoor.http.test_faults import Raw
 from tests.interop.test_http import HttpCase
 
@@ -143,3 +145,44 @@ def _kill(pid, sig):
         os.kill(pid, sig)
     except OSError:
         pass
+
+
+class StalledBodyTests(HttpCase):
+    """
+    A put whose client stops sending in the middle of its body, its
+    connection left open: cut after C{--body-timeout}, the node keeps what
+    it got, and the put resumes from there.
+    """
+
+    httpArgs = ("--wideopen", "--body-timeout", "2")
+
+    def setUp(self):
+        HttpCase.setUp(self)
+        self.n1 = self.uuids["n1"]
+
+    call = faults.HttpFaultTests.call
+    put = faults.HttpFaultTests.put
+    putoffset = faults.HttpFaultTests.putoffset
+    waitForLog = faults.HttpFaultTests.waitForLog
+    waitForOffset = faults.HttpFaultTests.waitForOffset
+
+    def test_stalled_put_body_is_cut_and_resumes(self):
+        raw = Raw(self.port)
+        try:
+            headers = [("X-git-annex-data-length", str(faults.SIZE)), ("Content-Length", str(faults.SIZE))]
+            path = "/git-annex/%s/v4/put?key=%s&clientuuid=%s" % (self.n1, faults.KEY, CU)
+            raw.request("POST", path, headers, faults.CONTENT[: 1024 * 1024])
+            # The daemon closes the silent upload (within the socket's 60 s).
+            try:
+                self.assertEqual(raw.sock.recv(100), b"")
+            except ConnectionResetError:
+                pass
+        finally:
+            raw.close()
+        self.waitForLog("the request body stopped arriving for 2 s")
+        offset = self.waitForOffset()
+        self.assertTrue(0 < offset <= 1024 * 1024, offset)
+        self.assertFalse(self.nodeHas("n1", faults.KEY))
+        self.assertEqual(self.put(faults.CONTENT[offset:], faults.SIZE - offset, offset), {"plusuuids": [], "stored": True})
+        self.assertTrue(self.nodeHas("n1", faults.KEY))
+        self.assertCleanLog()
