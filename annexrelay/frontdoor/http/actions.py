@@ -27,6 +27,7 @@ What each p2phttp action is in P2P messages, on the request's session
 import json
 
 from annexrelay.frontdoor.http import replies
+from annexrelay.frontdoor.http.limits import NodeStalled
 from annexrelay.p2p import messages
 from annexrelay.p2p.messages import Message, is_reply
 
@@ -115,6 +116,18 @@ async def put(exchange, link, route):
         if data:
             transport.write(data)
 
+    stalled = []
+    door = getattr(exchange, "door", None)
+    if door is not None and door.limits.nodeTimeout is not None:
+        timeout = door.limits.nodeTimeout
+
+        def stop():
+            # The node took nothing for that long: end its session; the
+            # rest of the body is dropped as it comes, then 504.
+            stalled.append(NodeStalled("the node took no data for %g seconds" % (timeout,)))
+            link.abort()
+
+        body.watchConsumer(door.clock, timeout, stop)
     transport.registerProducer(body, True)
     body.attach(sink)
     try:
@@ -124,8 +137,11 @@ async def put(exchange, link, route):
         link.close()
         raise ClientGone()
     finally:
+        body.watchConsumer(None, None, None)
         if transport.connected:
             transport.unregisterProducer()
+    if stalled:
+        raise stalled[0]
     if state["left"] > 0 or state["extra"]:
         link.close()
         exchange.log(

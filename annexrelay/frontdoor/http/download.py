@@ -34,20 +34,27 @@ class _Pacer:
     retries, and a silent reader would hold its request slot for good.
     """
 
-    def __init__(self, end, exchange, clock=None, timeout=None):
+    def __init__(self, end, exchange, clock=None, timeout=None, nodeTimeout=None):
         self.end = end
         self.exchange = exchange
         self.clock = clock
         self.timeout = timeout
+        self.nodeTimeout = nodeTimeout
+        self.paused = False
         self._watch = None
+        self._node = None
 
     def pauseProducing(self):
+        self.paused = True
+        self._disarmNode()
         self.end.hold()
         if self._watch is None and self.timeout is not None:
             self._watch = self.clock.callLater(self.timeout, self._silent)
 
     def resumeProducing(self):
-        self._disarm()
+        self.paused = False
+        self._disarmClient()
+        self.kick()
         self.end.release()
 
     def stopProducing(self):
@@ -56,11 +63,39 @@ class _Pacer:
         self.exchange.cut = True
         self.end.abortConnection()
 
+    def kick(self):
+        """
+        Bytes came from the node (or the client wants more): the node has
+        C{nodeTimeout} seconds for the next ones, unless the client is
+        the slow one.
+        """
+        self._disarmNode()
+        if not self.paused and self.nodeTimeout is not None:
+            self._node = self.clock.callLater(self.nodeTimeout, self._nodeStalled)
+
     def _disarm(self):
+        self._disarmClient()
+        self._disarmNode()
+
+    def _disarmClient(self):
         if self._watch is not None:
             if self._watch.active():
                 self._watch.cancel()
             self._watch = None
+
+    def _disarmNode(self):
+        if self._node is not None:
+            if self._node.active():
+                self._node.cancel()
+            self._node = None
+
+    def _nodeStalled(self):
+        # The headers are sent: the client learns it by a short body.
+        self._node = None
+        self.exchange.log("the node sent nothing for {n:g} s: ending the download", n=self.nodeTimeout)
+        self.exchange.cut = True
+        self.end.abortConnection()
+        self.exchange.request.channel.transport.loseConnection()
 
     def _silent(self):
         self._watch = None
@@ -115,15 +150,18 @@ async def get(exchange, link, route):
             if sent[0] + len(data) == n:
                 data, held[:] = data[:-1], [data[-1:]]
         sent[0] += len(data)
+        pacer.kick()
         if data:
             request.write(data)
 
     door = getattr(exchange, "door", None)
-    watch = (door.clock, door.limits.bodyTimeout) if door is not None else ()
+    watch = (door.clock, door.limits.bodyTimeout, door.limits.nodeTimeout) if door is not None else ()
     pacer = _Pacer(link.end, exchange, *watch)
     request.registerProducer(pacer, True)
+    pacer.kick()
     try:
         await conn.readData(n, sink)
+        pacer._disarmNode()
         verdict = await conn.nextMessage() if withVerdict else messages.VALID
     finally:
         pacer._disarm()

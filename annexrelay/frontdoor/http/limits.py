@@ -17,7 +17,9 @@ one way the door gives up waiting for a node.
    client that reads nothing of a GET's response for that long;
  - C{--node-timeout}: seconds a node may take to answer a request (its
    handshake, C{CHECKPRESENT}, C{PUT}, C{GET}, ...) before the request ends
-   with 504 and its session is aborted.  The default is above the cluster
+   with 504 and its session is aborted; likewise a node that sends
+   nothing of a GET's payload (the response, already started, is cut
+   short) or takes nothing of a put's for that long.  The default is above the cluster
    gateway's own 120 s reply timeout, so a cluster answers first with the
    nodes that did answer.
 """

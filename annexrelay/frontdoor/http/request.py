@@ -53,6 +53,8 @@ class BodyStream:
         self.idleTimeout = idleTimeout
         self.stalled = False
         self._idle = None
+        self._consumerWatch = None
+        self._consumerCall = None
         self.received = 0
         self.ended = False
         self.failure = None
@@ -163,15 +165,40 @@ class BodyStream:
         self._resume("consumer")
 
     def stopProducing(self):
-        self._pausers.discard("consumer")
+        # (The consumer is gone: what still comes is dropped by whoever
+        # reads, until the body ends.)
+        self._resume("consumer")
+
+    def watchConsumer(self, clock, timeout, stalled):
+        """
+        Call C{stalled()} when the consumer keeps the body paused for
+        C{timeout} seconds (None: never): the node stopped taking data.
+        C{watchConsumer(None, None, None)} ends the watch.
+        """
+        if self._consumerCall is not None and self._consumerCall.active():
+            self._consumerCall.cancel()
+        self._consumerCall = None
+        self._consumerWatch = (clock, timeout, stalled) if stalled is not None else None
 
     def _pause(self, who):
         if not self._pausers and not self.ended and self.transport is not None:
             self.transport.pauseProducing()
         self._pausers.add(who)
         self._watch()
+        if who == "consumer" and self._consumerCall is None and self._consumerWatch is not None:
+            clock, timeout, stalled = self._consumerWatch
+            if timeout is not None:
+                self._consumerCall = clock.callLater(timeout, self._consumerStalled)
+
+    def _consumerStalled(self):
+        self._consumerCall = None
+        self._consumerWatch[2]()
 
     def _resume(self, who):
+        if who == "consumer" and self._consumerCall is not None:
+            if self._consumerCall.active():
+                self._consumerCall.cancel()
+            self._consumerCall = None
         if who in self._pausers:
             self._pausers.discard(who)
             if not self._pausers:
