@@ -106,8 +106,11 @@ class Admission:
         Why new requests are being refused now (the queue is full), or
         C{""}: what C{/readyz} asks.
         """
-        if self.queue.full:
-            return "annex+http admission queue full (%d requests waiting)" % (self.queue.waiting,)
+        q = self.queue
+        if q.maxWaiting > 0 and q.full:
+            return "annex+http admission queue full (%d requests waiting)" % (q.waiting,)
+        if q.maxWaiting == 0 and q.limit is not None and q.running >= q.limit:
+            return "annex+http: all %d request slots busy (no queue)" % (q.limit,)
         return ""
 
     def refuseAll(self, why=b"the server is shutting down"):

@@ -129,6 +129,18 @@ class AdmissionTests(unittest.TestCase):
         self.assertEqual([w[0].value.why for w in waiting], [b"the server is shutting down"] * 2)
         self.assertEqual((self.queued(), self.clock.getDelayedCalls()), (0, []))
 
+    def test_no_queue(self):
+        admission = Admission(self.clock, limit=1, timeout=30, maxWaiting=0)
+        self.assertEqual(admission.saturated(), "")
+        first = []
+        admission.admit("a").addCallback(first.append)
+        self.assertEqual(admission.saturated(), "annex+http: all 1 request slots busy (no queue)")
+        refused = []
+        admission.admit("b").addErrback(refused.append)
+        self.assertIsInstance(refused[0].value, Refused)
+        first[0].release()
+        self.assertEqual(admission.saturated(), "")
+
     def test_fair_between_addresses(self):
         admission = Admission(self.clock, limit=1, perAddress=None, timeout=30, maxWaiting=100)
         served = []
