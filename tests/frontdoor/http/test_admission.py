@@ -205,3 +205,17 @@ class WithinTests(unittest.TestCase):
         self.assertIsInstance(out[0].value, NodeStalled)
         self.assertEqual(str(out[0].value), "no answer from the node to CHECKPRESENT in 10 seconds")
         d.errback(RuntimeError("late"))  # dropped, not unhandled
+
+
+class OptionsTests(unittest.TestCase):
+    def test_flags_to_limits(self):
+        from annexrelay.frontdoor.http.limits import Limits
+        from annexrelay.tap import Options
+
+        o = Options()
+        o.parseOptions(["--repo", "/tmp/x", "--p2phttp", "tcp:0", "--max-requests", "0", "--lockedfiles", "3", "--node-timeout", "5"])
+        self.assertEqual(
+            Limits.fromOptions(o),
+            Limits(maxRequests=None, perClient=16, queueTimeout=60.0, maxQueued=1000, lockedFiles=3,
+                   headerTimeout=30.0, bodyTimeout=120.0, nodeTimeout=5.0),
+        )
