@@ -61,6 +61,9 @@ class RelayCore:
         # The sessions going on, and whether the daemon is stopping.
         self.live = set()
         self.stopping = False
+        # Callables saying why the daemon takes no new requests now, or ""
+        # (the annex+http door's admission queue when full): /readyz.
+        self.saturation = []
 
     def targetFor(self, uuid: bytes, own=False):
         """

@@ -15,6 +15,7 @@ from twisted.web.server import Site
 from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.core import makeCore
 from annexrelay.frontdoor.http.door import HttpFrontDoor
+from annexrelay.frontdoor.http.limits import OPTIONS as HTTP_LIMITS, Limits as HttpLimits
 from annexrelay.frontdoor.http.users import FLAGS as HTTP_FLAGS, Policy as HttpPolicy
 from annexrelay.frontdoor.ssh.handover import HandoverFactory
 from annexrelay.frontdoor.tor.onion import OnionFrontDoor
@@ -46,7 +47,7 @@ class Options(usage.Options):
         ["tor-control", None, None, "Publish the onion services through the tor with this control port (an endpoint string: tcp:127.0.0.1:9051, unix:/run/tor/control)."],
         ["tor-binary", None, None, "The tor --tor-launch runs (default: tor on PATH)."],
         ["tor-socks", None, DEFAULT_SOCKS, "The tor SOCKS port tor-annex nodes are reached through (an endpoint string)."],
-    ]
+    ] + HTTP_LIMITS
 
     optFlags = [
         ["no-splice", None, "Copy DATA payloads through the relay's memory instead of splicing them in the kernel."],
@@ -248,6 +249,7 @@ def makeService(options, reactor=None, logPublisher=None):
         OnionFrontDoor(reactor, core, publisher).setServiceParent(top)
     if options["p2phttp"]:
         door = HttpFrontDoor(reactor, core, HttpPolicy.fromOptions(options, os.environ))
+        door.applyLimits(HttpLimits.fromOptions(options))
         door.setServiceParent(top)
         factory = door.factory()
         for description in options["p2phttp"]:

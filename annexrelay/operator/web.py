@@ -4,7 +4,8 @@ The C{--metrics ENDPOINT} listener (twisted.web):
  - C{/metrics}: the Prometheus text format, from the daemon's own registry;
  - C{/healthz}: 200 while the repository and the branch writer are usable,
    503 with the reason otherwise;
- - C{/readyz}: 503 while the daemon cannot take requests (it is stopping);
+ - C{/readyz}: 503 while the daemon cannot take requests (it is stopping,
+   or a front door's admission queue is full: C{RelayCore.saturation});
  - C{/status.json}: the snapshot (L{annexrelay.operator.status});
  - C{/}: the live status page, server-rendered HTML with no external asset,
    readable with JavaScript off (a small script refreshes it).
@@ -77,8 +78,13 @@ class OperatorResource(resource.Resource):
         return ""
 
     def _readyz(self):
-        if self.status.core.stopping:
+        core = self.status.core
+        if core.stopping:
             return 503, b"text/plain; charset=utf-8", b"not ready: shutting down\n"
+        for saturated in getattr(core, "saturation", ()):
+            why = saturated()
+            if why:
+                return 503, b"text/plain; charset=utf-8", ("not ready: %s\n" % (why,)).encode()
         return 200, b"text/plain; charset=utf-8", b"ready\n"
 
     def _json(self):

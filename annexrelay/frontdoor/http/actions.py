@@ -16,7 +16,9 @@ What each p2phttp action is in P2P messages, on the request's session
    C{INVALID} would mean the relay sending up to the announced length of
    zeros, and a node that gets C{INVALID} drops what it had);
  - C{lockcontent}: C{LOCKCONTENT}; the session is then held by the door's
-   L{annexrelay.frontdoor.http.locks.Locks} until C{keeplocked} ends;
+   L{annexrelay.frontdoor.http.locks.Locks} until C{keeplocked} ends (when
+   it already holds C{--lockedfiles} locks: C{{"locked":false}}, as
+   git-annex);
  - C{keeplocked}: reads the body's lines (C{{"unlock":false}} ...
    C{{"unlock":true}}) and releases the lock at the first true one, at the
    body's end, or when the client goes away.
@@ -25,6 +27,7 @@ What each p2phttp action is in P2P messages, on the request's session
 import json
 
 from annexrelay.frontdoor.http import replies
+from annexrelay.frontdoor.http.limits import NodeStalled
 from annexrelay.p2p import messages
 from annexrelay.p2p.messages import Message, is_reply
 
@@ -113,6 +116,18 @@ async def put(exchange, link, route):
         if data:
             transport.write(data)
 
+    stalled = []
+    door = getattr(exchange, "door", None)
+    if door is not None and door.limits.nodeTimeout is not None:
+        timeout = door.limits.nodeTimeout
+
+        def stop():
+            # The node took nothing for that long: end its session; the
+            # rest of the body is dropped as it comes, then 504.
+            stalled.append(NodeStalled("the node took no data for %g seconds" % (timeout,)))
+            link.abort()
+
+        body.watchConsumer(door.clock, timeout, stop)
     transport.registerProducer(body, True)
     body.attach(sink)
     try:
@@ -122,8 +137,11 @@ async def put(exchange, link, route):
         link.close()
         raise ClientGone()
     finally:
+        body.watchConsumer(None, None, None)
         if transport.connected:
             transport.unregisterProducer()
+    if stalled:
+        raise stalled[0]
     if state["left"] > 0 or state["extra"]:
         link.close()
         exchange.log(
@@ -145,9 +163,16 @@ async def lockcontent(exchange, link, route, locks):
     @return: C{(answer, kept)}.
     """
     key = route.params["key"]
+    if locks.full:
+        exchange.log("lockcontent of {key} refused: {n} locks held (--lockedfiles)", key=key, n=len(locks))
+        return replies.locked(None), False
     reply = await link.conn.request(Message("LOCKCONTENT", (key,)))
     if is_reply(reply, "SUCCESS"):
-        return replies.locked(locks.add(link, key)), True
+        lockid = locks.add(link, key)
+        if lockid is None:
+            link.conn.sendMessage(messages.UNLOCKCONTENT)
+            return replies.locked(None), False
+        return replies.locked(lockid), True
     if replies.unreachable(reply):
         return replies.failure(reply), False
     return replies.locked(None), False

@@ -25,6 +25,8 @@ from twisted.logger import Logger
 
 from annexrelay.core import TargetUnknown
 from annexrelay.frontdoor.http import actions, download, replies, routes, users
+from annexrelay.frontdoor.http.admission import Admission, Refused
+from annexrelay.frontdoor.http.limits import Limits, NodeStalled
 from annexrelay.frontdoor.http.link import openLink
 from annexrelay.frontdoor.http.locks import Locks
 from annexrelay.frontdoor.http.request import StreamingFactory
@@ -45,6 +47,8 @@ class Exchange:
         self.link = None
         self.cut = False
         self.status = None
+        self.waiting = None
+        self.ticket = None
         self.bytes = 0
         self.target = b""
         self.started = door.clock.seconds()
@@ -92,15 +96,35 @@ class HttpFrontDoor(service.Service):
         self.clock = reactor
         self.core = core
         self.policy = policy
-        self.locks = Locks(reactor)
         self.monotonic = monotonic or time.monotonic
         self.live = set()
+        self.applyLimits(Limits())
+
+    def applyLimits(self, limits):
+        """
+        Bound the door's load and waits (L{annexrelay.frontdoor.http.limits});
+        before it starts.  The core's C{saturation} list gets the
+        admission's L{Admission.saturated}, for C{/readyz}.
+        """
+        self.limits = limits
+        self.locks = Locks(self.reactor, limit=limits.lockedFiles)
+        old = getattr(self, "admission", None)
+        saturation = getattr(self.core, "saturation", None)
+        if old is not None and saturation is not None and old.saturated in saturation:
+            saturation.remove(old.saturated)
+        self.admission = Admission(
+            self.clock, limits.maxRequests, limits.perClient, limits.queueTimeout, limits.maxQueued,
+            getattr(self.core, "metrics", None),
+        )
+        if saturation is not None:
+            saturation.append(self.admission.saturated)
 
     def factory(self):
         return StreamingFactory(self, self.reactor)
 
     def stopService(self):
         service.Service.stopService(self)
+        self.admission.refuseAll()
         self.locks.releaseAll()
         for exchange in list(self.live):
             if exchange.link is not None:
@@ -142,9 +166,17 @@ class HttpFrontDoor(service.Service):
             target.close()
             await exchange.respond(await actions.keeplocked(exchange, route, self.locks))
             return
+        if not await self._admit(exchange, target):
+            return
         version = route.version
         bypass = route.params.get("bypass", ())
-        exchange.link = await openLink(self.reactor, self.core, target, mode, version, bypass, exchange.peer())
+        try:
+            exchange.link = await openLink(
+                self.reactor, self.core, target, mode, version, bypass, exchange.peer(), self.limits.nodeTimeout
+            )
+        except NodeStalled as e:
+            await self._stalled(exchange, e)
+            return
         if request.gone():
             raise actions.ClientGone()
         kept = False
@@ -164,9 +196,47 @@ class HttpFrontDoor(service.Service):
             else:
                 answer = await actions.simple(exchange, exchange.link, route)
             await exchange.respond(answer)
+        except NodeStalled as e:
+            await self._stalled(exchange, e)
         finally:
             if not kept:
                 exchange.link.close()
+
+    async def _admit(self, exchange, target):
+        """
+        Wait for the request's turn (L{Admission}); answer 503 when it is
+        refused.
+
+        @return: whether the request may go on.
+        """
+        p = exchange.request.getClientAddress()
+        exchange.waiting = self.admission.admit(getattr(p, "host", None) or str(p))
+        try:
+            exchange.ticket = await exchange.waiting
+        except Refused as refused:
+            target.close()
+            exchange.log("refused for load: {why}", why=refused.why.decode())
+            answer = replies.Answer(503, refused.why + b"\n", json=False)
+            await exchange.respond(answer, [(b"Retry-After", b"%d" % (refused.retryAfter,))])
+            return False
+        except BaseException:
+            target.close()
+            raise
+        finally:
+            exchange.waiting = None
+        return True
+
+    async def _stalled(self, exchange, e):
+        """
+        The node did not answer in time: abort the session, answer 504.
+        """
+        log.warn("p2phttp request from {peer}: {why}", peer=exchange.peer(), why=str(e))
+        if exchange.link is not None:
+            exchange.link.abort()
+        if exchange.request.startedWriting:
+            exchange.request.channel.transport.loseConnection()
+            return
+        await exchange.respond(replies.Answer(504, str(e).encode() + b"\n", json=False))
 
     def _endResponse(self, exchange):
         request = exchange.request
@@ -184,6 +254,8 @@ class HttpFrontDoor(service.Service):
         a lock it was granted is ended with it).
         """
         exchange.cut = True
+        if exchange.waiting is not None:
+            exchange.waiting.cancel()
         if exchange.link is not None:
             exchange.link.close()
         return None
@@ -210,6 +282,8 @@ class HttpFrontDoor(service.Service):
 
     def _done(self, _, exchange):
         self.live.discard(exchange)
+        if exchange.ticket is not None:
+            exchange.ticket.release()
         request = exchange.request
         route = request.route
         key = b""

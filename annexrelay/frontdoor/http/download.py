@@ -7,7 +7,8 @@ node's C{DATA n} streamed into the HTTP response.
  - The response is a producer of the twisted.web request: while the
    client reads slowly, the pipe end is held, which pauses the core's
    relay, which pauses the node.  Nothing is buffered beyond the
-   transports' own buffers.
+   transports' own buffers.  A client that reads nothing for the door's
+   C{--body-timeout} is cut off.
  - Content the node finds invalid (C{INVALID} after the data) is
    signalled as git-annex does, by a body one byte short of the announced
    length: the last byte is held back until the verdict is in, and after
@@ -28,22 +29,80 @@ from annexrelay.p2p.messages import Message, is_reply
 class _Pacer:
     """
     The response's producer: the client's TCP buffer full holds the pipe.
+    A client that takes nothing for C{timeout} seconds (the door's
+    C{--body-timeout}) is cut off: a GET is safe to cut, the client
+    retries, and a silent reader would hold its request slot for good.
     """
 
-    def __init__(self, end, exchange):
+    def __init__(self, end, exchange, clock=None, timeout=None, nodeTimeout=None):
         self.end = end
         self.exchange = exchange
+        self.clock = clock
+        self.timeout = timeout
+        self.nodeTimeout = nodeTimeout
+        self.paused = False
+        self._watch = None
+        self._node = None
 
     def pauseProducing(self):
+        self.paused = True
+        self._disarmNode()
         self.end.hold()
+        if self._watch is None and self.timeout is not None:
+            self._watch = self.clock.callLater(self.timeout, self._silent)
 
     def resumeProducing(self):
+        self.paused = False
+        self._disarmClient()
+        self.kick()
         self.end.release()
 
     def stopProducing(self):
         # The client's connection is gone.
+        self._disarm()
         self.exchange.cut = True
         self.end.abortConnection()
+
+    def kick(self):
+        """
+        Bytes came from the node (or the client wants more): the node has
+        C{nodeTimeout} seconds for the next ones, unless the client is
+        the slow one.
+        """
+        self._disarmNode()
+        if not self.paused and self.nodeTimeout is not None:
+            self._node = self.clock.callLater(self.nodeTimeout, self._nodeStalled)
+
+    def _disarm(self):
+        self._disarmClient()
+        self._disarmNode()
+
+    def _disarmClient(self):
+        if self._watch is not None:
+            if self._watch.active():
+                self._watch.cancel()
+            self._watch = None
+
+    def _disarmNode(self):
+        if self._node is not None:
+            if self._node.active():
+                self._node.cancel()
+            self._node = None
+
+    def _nodeStalled(self):
+        # The headers are sent: the client learns it by a short body.
+        self._node = None
+        self.exchange.log("the node sent nothing for {n:g} s: ending the download", n=self.nodeTimeout)
+        self.exchange.cut = True
+        self.end.abortConnection()
+        self.exchange.request.channel.transport.loseConnection()
+
+    def _silent(self):
+        self._watch = None
+        self.exchange.log("stopped reading for {n:g} s: closing its connection", n=self.timeout)
+        self.exchange.cut = True
+        self.end.abortConnection()
+        self.exchange.request.channel.transport.abortConnection()
 
 
 def _headers(request, length):
@@ -91,14 +150,21 @@ async def get(exchange, link, route):
             if sent[0] + len(data) == n:
                 data, held[:] = data[:-1], [data[-1:]]
         sent[0] += len(data)
+        pacer.kick()
         if data:
             request.write(data)
 
-    request.registerProducer(_Pacer(link.end, exchange), True)
+    door = getattr(exchange, "door", None)
+    watch = (door.clock, door.limits.bodyTimeout, door.limits.nodeTimeout) if door is not None else ()
+    pacer = _Pacer(link.end, exchange, *watch)
+    request.registerProducer(pacer, True)
+    pacer.kick()
     try:
         await conn.readData(n, sink)
+        pacer._disarmNode()
         verdict = await conn.nextMessage() if withVerdict else messages.VALID
     finally:
+        pacer._disarm()
         request.unregisterProducer()
     if is_reply(verdict, "VALID") or n == 0:
         # (An empty object is served whatever the verdict: a node that

@@ -18,6 +18,7 @@ memory).
 from twisted.logger import Logger
 
 from annexrelay.frontdoor.auth import Preauthenticated
+from annexrelay.frontdoor.http.limits import within
 from annexrelay.frontdoor.http.pipe import pipe
 from annexrelay.nodeside import NodeConnection
 from annexrelay.repo import Node
@@ -61,18 +62,37 @@ class P2PLink:
         self.end.abortConnection()
 
 
-async def openLink(reactor, core, target, mode, version, bypass, peer):
+class _BoundedConnection(NodeConnection):
+    """
+    The client role, whose C{request()}s fail with
+    L{annexrelay.frontdoor.http.limits.NodeStalled} when the session does
+    not answer within C{replyTimeout} seconds (None: never).  Verdicts
+    after a payload (C{nextMessage}) are not bounded: a node may take long
+    to check a large object.
+    """
+
+    clock = None
+    replyTimeout = None
+
+    def request(self, msg):
+        return within(self.clock, self.replyTimeout, NodeConnection.request(self, msg), msg.name)
+
+
+async def openLink(reactor, core, target, mode, version, bypass, peer, replyTimeout=None):
     """
     Open a session on C{target} and run the client's handshake.
 
+    @param replyTimeout: seconds the session has to answer the handshake
+        and each request (None: no bound).
     @return: a L{P2PLink}.
     """
     session = core.session(Preauthenticated(target, mode), peer, door="http")
-    conn = NodeConnection(Node(peer, target.uuid, "annex+http"))
+    conn = _BoundedConnection(Node(peer, target.uuid, "annex+http"))
+    conn.clock, conn.replyTimeout = reactor, replyTimeout
     end, _ = pipe(reactor, conn, session, (peer, "session"))
     link = P2PLink(conn, session, end)
     try:
-        await conn.handshake(version, tuple(bypass))
+        await within(reactor, replyTimeout, conn.handshake(version, tuple(bypass)), "the handshake")
     except BaseException:
         link.abort()
         raise

@@ -8,7 +8,9 @@ session ends.  Each lock has one owner, this table: it is released when
 the client's C{keeplocked} says C{{"unlock":true}}, when its body ends or
 its connection goes away, when no C{keeplocked} comes within
 L{EXPIRY} seconds of C{lockcontent} (as git-annex), and when the door
-stops.
+stops.  At most C{limit} locks are held (C{--lockedfiles}, 100 by
+default as git-annex's); past it C{lockcontent} answers C{{"locked":false}}
+as git-annex does.
 """
 
 import uuid as uuidlib
@@ -36,8 +38,9 @@ class Locks:
     @param rng: makes lock ids (C{uuid4} by default).
     """
 
-    def __init__(self, clock, expiry=EXPIRY, newId=None):
+    def __init__(self, clock, expiry=EXPIRY, newId=None, limit=None):
         self.clock = clock
+        self.limit = limit
         self.expiry = expiry
         self.newId = newId or (lambda: str(uuidlib.uuid4()).encode("ascii"))
         self._locks = {}
@@ -45,12 +48,19 @@ class Locks:
     def __len__(self):
         return len(self._locks)
 
+    @property
+    def full(self):
+        return self.limit is not None and len(self._locks) >= self.limit
+
     def add(self, link, key):
         """
         Hold the lock C{link}'s session took on C{key}.
 
-        @return: the lock id (bytes).
+        @return: the lock id (bytes), or None when L{full} (the caller
+            unlocks).
         """
+        if self.full:
+            return None
         lockid = self.newId()
         timer = self.clock.callLater(self.expiry, self.release, lockid, "expired without keeplocked")
         self._locks[lockid] = _Lock(link, key, timer)

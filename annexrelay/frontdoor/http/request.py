@@ -25,9 +25,12 @@ the P2P session it opened.
 from zope.interface import implementer
 from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
 from twisted.web import http
 
 from annexrelay.frontdoor.http import routes
+
+log = Logger()
 
 # Body bytes held before any reader asks for them; past it the client
 # is paused.
@@ -44,8 +47,14 @@ class BodyStream:
     @ivar received: bytes received so far.
     """
 
-    def __init__(self, transport):
+    def __init__(self, transport, clock=None, idleTimeout=None):
         self.transport = transport
+        self.clock = clock
+        self.idleTimeout = idleTimeout
+        self.stalled = False
+        self._idle = None
+        self._consumerWatch = None
+        self._consumerCall = None
         self.received = 0
         self.ended = False
         self.failure = None
@@ -57,6 +66,8 @@ class BodyStream:
 
     def feed(self, data):
         self.received += len(data)
+        self._disarm()
+        self._watch()
         if self._sink is not None:
             self._sink(data)
             return
@@ -83,6 +94,7 @@ class BodyStream:
         self.attach(lambda data: None)
         self._pausers.clear()
         self._resumeTransport()
+        self._watch()
 
     @property
     def claimed(self):
@@ -93,12 +105,37 @@ class BodyStream:
 
     def end(self):
         self.ended = True
+        self._disarm()
         self._fire()
 
     def lose(self, reason):
+        self._disarm()
         if not self.ended:
             self.failure = reason
             self._fire()
+
+    # The idle watch: a client that stops sending while nothing holds it
+    # back (no pauser) for idleTimeout seconds is cut off, as if it had
+    # gone away.
+
+    def _watch(self):
+        if self.ended or self.failure is not None or self._pausers:
+            self._disarm()
+        elif self._idle is None and self.idleTimeout is not None and self.clock is not None:
+            self._idle = self.clock.callLater(self.idleTimeout, self._stalled)
+
+    def _disarm(self):
+        if self._idle is not None:
+            if self._idle.active():
+                self._idle.cancel()
+            self._idle = None
+
+    def _stalled(self):
+        self._idle = None
+        self.stalled = True
+        log.info("p2phttp: the request body stopped arriving for {n:g} s: closing the connection", n=self.idleTimeout)
+        if self.transport is not None:
+            self.transport.abortConnection()
 
     def whenEnded(self):
         """
@@ -128,18 +165,45 @@ class BodyStream:
         self._resume("consumer")
 
     def stopProducing(self):
-        self._pausers.discard("consumer")
+        # (The consumer is gone: what still comes is dropped by whoever
+        # reads, until the body ends.)
+        self._resume("consumer")
+
+    def watchConsumer(self, clock, timeout, stalled):
+        """
+        Call C{stalled()} when the consumer keeps the body paused for
+        C{timeout} seconds (None: never): the node stopped taking data.
+        C{watchConsumer(None, None, None)} ends the watch.
+        """
+        if self._consumerCall is not None and self._consumerCall.active():
+            self._consumerCall.cancel()
+        self._consumerCall = None
+        self._consumerWatch = (clock, timeout, stalled) if stalled is not None else None
 
     def _pause(self, who):
         if not self._pausers and not self.ended and self.transport is not None:
             self.transport.pauseProducing()
         self._pausers.add(who)
+        self._watch()
+        if who == "consumer" and self._consumerCall is None and self._consumerWatch is not None:
+            clock, timeout, stalled = self._consumerWatch
+            if timeout is not None:
+                self._consumerCall = clock.callLater(timeout, self._consumerStalled)
+
+    def _consumerStalled(self):
+        self._consumerCall = None
+        self._consumerWatch[2]()
 
     def _resume(self, who):
+        if who == "consumer" and self._consumerCall is not None:
+            if self._consumerCall.active():
+                self._consumerCall.cancel()
+            self._consumerCall = None
         if who in self._pausers:
             self._pausers.discard(who)
             if not self._pausers:
                 self._resumeTransport()
+        self._watch()
 
     def _resumeTransport(self):
         if not self.ended and self.transport is not None and self.transport.connected:
@@ -178,13 +242,16 @@ class StreamingRequest(http.Request):
 
     def gotLength(self, length):
         self.content = _NoContent()
-        self.body = BodyStream(self.channel.transport)
         self.bodyComplete = defer.Deferred()
         verb, target = _requestLine(self.channel)
         path, _, query = target.partition(b"?")
         headers = {k.lower().decode("latin-1"): v[0] for k, v in self.requestHeaders.getAllRawHeaders()}
         self.verb = verb.decode("latin-1")
         self.route = routes.route(self.verb, path, query, headers)
+        # keeplocked's body lasts as long as the client holds its lock.
+        idle = None if getattr(self.route, "action", None) == "keeplocked" else self.door.limits.bodyTimeout
+        self.body = BodyStream(self.channel.transport, self.door.clock, idle)
+        self.body._watch()
         self.door.begin(self)
 
     def handleContentChunk(self, data):
@@ -216,6 +283,68 @@ def _requestLine(channel):
     return channel._command, channel._path
 
 
+class HeaderDeadlineChannel(http.HTTPChannel):
+    """
+    An C{HTTPChannel} whose requests' headers must all arrive within
+    C{headerTimeout} seconds of their first byte (twisted.web's own
+    C{timeOut} is an idle timeout, reset by every byte: a client sending a
+    byte a minute would hold its connection forever).  The body's own
+    watch is L{BodyStream}'s: the channel's idle timeout applies between
+    requests and to headers only.
+    """
+
+    headerTimeout = None
+    _headerCall = None
+    _inHeaders = True
+    _idleTimeOut = None
+
+    def dataReceived(self, data):
+        if self._headerCall is None and self._inHeaders and self.headerTimeout is not None and data:
+            self._headerCall = self.callLater(self.headerTimeout, self._headersTooSlow)
+        http.HTTPChannel.dataReceived(self, data)
+
+    def allHeadersReceived(self):
+        self._inHeaders = False
+        self._cancelHeaderCall()
+        # The channel's idle timeout stays on until the body has arrived,
+        # where it would cut a body paused by the door (a slow node) and a
+        # keeplocked body, quiet while the client's drop goes on: off from
+        # here, the body has its own watch.
+        if self.timeOut:
+            self._idleTimeOut = self.setTimeout(None)
+        http.HTTPChannel.allHeadersReceived(self)
+
+    def allContentReceived(self):
+        if self._idleTimeOut is not None:
+            # (Back on, so that the channel saves it, and restores it when
+            # the response is done, as usual.)
+            self.setTimeout(self._idleTimeOut)
+            self._idleTimeOut = None
+        http.HTTPChannel.allContentReceived(self)
+
+    def requestDone(self, request):
+        self._inHeaders = True
+        http.HTTPChannel.requestDone(self, request)
+
+    def connectionLost(self, reason):
+        self._cancelHeaderCall()
+        http.HTTPChannel.connectionLost(self, reason)
+
+    def _cancelHeaderCall(self):
+        if self._headerCall is not None:
+            if self._headerCall.active():
+                self._headerCall.cancel()
+            self._headerCall = None
+
+    def _headersTooSlow(self):
+        self._headerCall = None
+        self._log.info(
+            "p2phttp: closing {peer}: its request headers took over {n:g} s",
+            peer=str(self.transport.getPeer()), n=self.headerTimeout,
+        )
+        self.transport.abortConnection()
+
+
 class StreamingFactory(http.HTTPFactory):
     """
     The HTTP factory of one p2phttp listener: its requests are
@@ -228,9 +357,12 @@ class StreamingFactory(http.HTTPFactory):
         self.door = door
         self.requestClass = type("Request", (StreamingRequest,), {"door": door})
 
+    protocol = HeaderDeadlineChannel
+
     def buildProtocol(self, addr):
         p = http.HTTPFactory.buildProtocol(self, addr)
         p.requestFactory = self.requestClass
+        p.headerTimeout = self.door.limits.headerTimeout
         return p
 
     def log(self, request):

@@ -213,3 +213,93 @@ class StreamingTests(unittest.TestCase):
         self.assertEqual(sum(map(len, request.written)), SIZE - 1)
         self.assertTrue(exchange.cut)
         self.assertEqual(self.server.seen[-1], b"FAILURE")
+
+    def test_silent_reader_is_cut(self):
+        from annexrelay.frontdoor.http.limits import Limits
+
+        class Door:
+            clock = self.clock
+            limits = Limits(bodyTimeout=120)
+
+        class Channel:
+            aborted = False
+
+            def abortConnection(self):
+                self.aborted = True
+
+        request = FakeRequest()
+        request.full = True
+        request.channel = Channel()
+        request.channel.transport = request.channel
+        exchange = FakeExchange(request)
+        exchange.door = Door
+        route = Route("key", 4, U, {"key": K, "clientuuid": U, "bypass": ()})
+        d = defer.ensureDeferred(download.get(exchange, self.link, route))
+        self.spin()
+        self.clock.advance(119)
+        self.assertFalse(request.channel.aborted)
+        self.clock.advance(1)
+        self.spin()
+        self.assertTrue(request.channel.aborted and exchange.cut)
+        self.failureResultOf(d)
+
+    def door(self, **limits):
+        from annexrelay.frontdoor.http.limits import Limits
+
+        class Door:
+            clock = self.clock
+
+        Door.limits = Limits(**limits)
+        return Door
+
+    def test_node_silent_mid_get_ends_the_download(self):
+        class Channel:
+            lost = False
+
+            def loseConnection(self):
+                self.lost = True
+
+        request = FakeRequest()
+        request.channel = Channel()
+        request.channel.transport = request.channel
+        exchange = FakeExchange(request)
+        exchange.door = self.door(nodeTimeout=130)
+        route = Route("key", 4, U, {"key": K, "clientuuid": U, "bypass": ()})
+        self.server.paused = True  # the node sends DATA, then nothing
+        d = defer.ensureDeferred(download.get(exchange, self.link, route))
+        self.spin()
+        self.assertEqual(request.headers[b"X-git-annex-data-length"], b"%d" % SIZE)
+        self.clock.advance(129)
+        self.assertFalse(request.channel.lost)
+        self.clock.advance(1)
+        self.spin()
+        self.assertTrue(request.channel.lost and exchange.cut)
+        self.failureResultOf(d)
+
+    def test_node_that_stops_reading_a_put_ends_it_with_504(self):
+        from annexrelay.frontdoor.http.limits import NodeStalled
+
+        request = FakeRequest()
+        request.body = BodyStream(FakeTransport())
+        exchange = FakeExchange(request)
+        exchange.door = self.door(nodeTimeout=130)
+        route = Route("put", 4, U, {"key": K, "clientuuid": U, "bypass": (), "datalength": SIZE})
+        d = defer.ensureDeferred(actions.put(exchange, self.link, route))
+        self.spin(5)
+        self.link.end.peer.pauseProducing()  # the node side reads no more
+        fed = 0
+        while not request.body.transport.paused:
+            request.body.feed(b"u" * CHUNK)
+            fed += CHUNK
+            self.spin(2)
+        self.clock.advance(129)
+        self.assertTrue(request.body.transport.paused)
+        self.clock.advance(1)
+        self.spin()
+        # The session is ended; the rest of the body is read and dropped.
+        self.assertFalse(request.body.transport.paused)
+        self.assertNoResult(d)
+        request.body.feed(b"u" * (SIZE - fed))
+        request.body.end()
+        self.spin()
+        self.assertEqual(str(self.failureResultOf(d, NodeStalled).value), "the node took no data for 130 seconds")
