@@ -178,6 +178,9 @@ class HttpFrontDoor(service.Service):
             await self._stalled(exchange, e)
             return
         if request.gone():
+            # Gone while the session was being opened: nobody else will
+            # end it (its _gone found no link yet).
+            exchange.link.abort()
             raise actions.ClientGone()
         kept = False
         try:
