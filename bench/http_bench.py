@@ -28,21 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from annexrelay.testing.lab import Setup  # noqa: E402
 from annexrelay.testing.measure import proc_cpu  # noqa: E402
-from annexrelay.testing.ports import free_port  # noqa: E402
-
-
-def wait_port(port, proc):
-    import socket
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("nothing listens on %d" % (port,))
-            time.sleep(0.05)
+from annexrelay.testing.ports import free_port, wait_listening  # noqa: E402
 
 
 class PeakRSS(threading.Thread):
@@ -82,7 +68,7 @@ class HttpBench:
             ["--wideopen", "--p2phttp", "tcp:%d:interface=127.0.0.1" % (self.ports["c"],), "--idle-timeout", "60"]
         )
         for which, p in self.servers.items():
-            wait_port(self.ports[which], p)
+            wait_listening(self.ports[which], p, 60)
         self.rss = {w: PeakRSS(p.pid) for w, p in self.servers.items()}
         for r in self.rss.values():
             r.start()

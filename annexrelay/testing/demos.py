@@ -22,6 +22,21 @@ def say(*parts):
     sys.stdout.flush()
 
 
+def run_step(s, client, step, ok=True):
+    """
+    Show and run C{git STEP} in C{client}.
+
+    @return: whether it ended as expected (C{ok}: succeeded).
+    """
+    say("$ git " + " ".join(step))
+    p = subprocess.run(["git"] + list(step), cwd=client, env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    say(p.stdout.decode("utf-8", "replace").rstrip())
+    if (p.returncode == 0) != ok:
+        say("demo step %s (exit %d); see %s" % ("failed" if ok else "was not refused", p.returncode, s.base))
+        return False
+    return True
+
+
 def cluster():
     """
     The demo: a cluster of three nodes behind annexrelay, and a client that
@@ -59,11 +74,7 @@ def cluster():
                 else:
                     os.rename(n1 + ".gone", n1)
                 continue
-            say("$ git " + " ".join(step))
-            p = subprocess.run(["git"] + list(step), cwd=client, env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            say(p.stdout.decode("utf-8", "replace").rstrip())
-            if p.returncode != 0:
-                say("demo step failed (exit %d)" % p.returncode)
+            if not run_step(s, client, step):
                 return 1
     finally:
         daemon.terminate()
@@ -175,11 +186,7 @@ def http():
                 s.addFile(anon, "mine.txt", b"an anonymous write\n")
             if title:
                 say("\n# " + title)
-            say("$ git " + " ".join(step))
-            p = subprocess.run(["git"] + list(step), cwd=client, env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            say(p.stdout.decode("utf-8", "replace").rstrip())
-            if (p.returncode == 0) != ok:
-                say("demo step %s (exit %d); daemon log: %s/annexrelay.log" % ("failed" if ok else "was not refused", p.returncode, base))
+            if not run_step(s, client, step, ok):
                 return 1
     finally:
         daemon.terminate()

@@ -1,8 +1,10 @@
 """
-Loopback ports for tests that start servers of their own.
+Loopback ports for tests that start servers of their own, and waiting (bounded)
+for a server to listen on one.
 """
 
 import socket
+import time
 
 
 def free_port():
@@ -29,3 +31,18 @@ def port_free(port):
         return False
     finally:
         s.close()
+
+
+def wait_listening(port, proc, deadline=30):
+    """
+    Wait (bounded) until something accepts on 127.0.0.1:C{port}.
+    """
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError("nothing listens on port %d" % (port,))
+            time.sleep(0.02)

@@ -6,26 +6,9 @@ running as C{twistd -n annexrelay --p2phttp ...}.
 """
 
 import os
-import socket
-import time
 
-from annexrelay.testing.ports import free_port
+from annexrelay.testing.ports import free_port, wait_listening
 from tests.interop.test_interop import InteropCase
-
-
-def wait_listening(port, proc, deadline=30):
-    """
-    Wait (bounded) until something accepts on 127.0.0.1:C{port}.
-    """
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > end:
-                raise RuntimeError("nothing listens on port %d" % (port,))
-            time.sleep(0.02)
 
 
 class HttpCase(InteropCase):

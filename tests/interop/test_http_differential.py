@@ -17,7 +17,7 @@ import subprocess
 from twisted.trial import unittest
 
 from annexrelay.testing.ports import free_port
-from tests.interop.test_http import wait_listening
+from annexrelay.testing.ports import wait_listening
 from tests.interop.test_interop import _have_git_annex
 from annexrelay.testing.lab import Setup
 

@@ -187,7 +187,7 @@ class HttpMetricsTests(_OperatorCase):
     """
 
     def setUp(self):
-        from tests.interop.test_http import wait_listening
+        from annexrelay.testing.ports import wait_listening
 
         self.port = free_port()
         self.httpPort = free_port()
