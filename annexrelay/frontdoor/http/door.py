@@ -85,12 +85,17 @@ class HttpFrontDoor(service.Service):
     """
     @param policy: the L{users.Policy} (flags and users).
     @param clock: the reactor (time, C{callLater}).
+    @param cores: with C{--directory}, the
+        L{annexrelay.directory.cores.Directory} requests are resolved in
+        (paths are then scoped: C{/PATH/git-annex/...}); else C{core}.
     """
 
-    def __init__(self, reactor, core, policy, monotonic=None):
+    def __init__(self, reactor, core, policy, monotonic=None, cores=None):
         self.reactor = reactor
         self.clock = reactor
         self.core = core
+        self.cores = cores if cores is not None else core
+        self.scoped = cores is not None
         self.policy = policy
         self.locks = Locks(reactor)
         self.monotonic = monotonic or time.monotonic
@@ -127,12 +132,13 @@ class HttpFrontDoor(service.Service):
         if isinstance(credentials, Refusal):
             await exchange.respond(replies.Answer(credentials.status, credentials.body, json=False))
             return
+        decide = lambda: users.decide(self.policy, route.actionClass, request.isSecure(), credentials)  # noqa: E731
         try:
-            target = self.core.targetFor(route.uuid, own=True)
+            core, target = await self.cores.resolve(request.scope, route.uuid, lambda: not isinstance(decide(), users.Refused))
         except TargetUnknown:
             await exchange.respond(replies.Answer(404, b"", json=False))
             return
-        mode = users.decide(self.policy, route.actionClass, request.isSecure(), credentials)
+        mode = decide()
         if isinstance(mode, users.Refused):
             target.close()
             headers = [(b"WWW-Authenticate", users.CHALLENGE)] if mode.challenge else []
@@ -144,7 +150,7 @@ class HttpFrontDoor(service.Service):
             return
         version = route.version
         bypass = route.params.get("bypass", ())
-        exchange.link = await openLink(self.reactor, self.core, target, mode, version, bypass, exchange.peer())
+        exchange.link = await openLink(self.reactor, core, target, mode, version, bypass, exchange.peer())
         if request.gone():
             raise actions.ClientGone()
         kept = False

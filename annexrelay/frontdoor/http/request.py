@@ -27,6 +27,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer
 from twisted.web import http
 
+from annexrelay.directory.tree import split_scope
 from annexrelay.frontdoor.http import routes
 
 # Body bytes held before any reader asks for them; past it the client
@@ -184,6 +185,7 @@ class StreamingRequest(http.Request):
         path, _, query = target.partition(b"?")
         headers = {k.lower().decode("latin-1"): v[0] for k, v in self.requestHeaders.getAllRawHeaders()}
         self.verb = verb.decode("latin-1")
+        self.scope, path = split_scope(path) if self.door.scoped else ((), path)
         self.route = routes.route(self.verb, path, query, headers)
         self.door.begin(self)
 

@@ -1,0 +1,116 @@
+"""
+The repositories under a C{--directory}, each with its own
+L{annexrelay.core.RelayCore}, for the annex+http door.
+
+The door asks L{Directory.resolve} for the core and target of a request:
+
+ - C{/PATH/git-annex/UUID/...} (scoped): the repository at PATH under the
+   directory; UUID is resolved only within it (two repositories may proxy
+   the same remote, each with its own location log);
+ - C{/git-annex/UUID/...} (unscoped, as git-annex's own C{--directory}):
+   the repository whose UUID it is, else the first (by path) that proxies
+   it.
+
+A request whose repository is not in the index yet waits for a scan
+(L{annexrelay.directory.scan.Scanner.refresh}) only when the caller is
+allowed in; an unauthenticated caller is answered with its refusal, it
+cannot make the daemon scan.  A core is opened on the first request for
+its repository and closed at shutdown (drained first).
+"""
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from annexrelay.core import TargetUnknown
+from annexrelay.directory.scan import Scanner
+from annexrelay.directory.tree import RepoIndex
+
+log = Logger()
+
+
+class Unseen:
+    """
+    The target of a request for a repository not in the index, from a
+    caller the door is about to refuse (401/403): nothing to close.
+    """
+
+    uuid = b""
+
+    def close(self):
+        pass
+
+
+class Directory(service.Service):
+    """
+    @param root: the directory.
+    @param openCore: repository -> its L{annexrelay.core.RelayCore}.
+    @param grace: seconds the requests in flight may take at shutdown.
+    @param interval: least seconds between two scans.
+    """
+
+    def __init__(self, reactor, root, openCore, grace, interval=0.5, cooperator=None):
+        self.reactor = reactor
+        self.index = RepoIndex()
+        self.scanner = Scanner(reactor, root, self.index, interval, cooperator=cooperator)
+        self.openCore = openCore
+        self.grace = grace
+        self.cores = {}
+        self.retired = []
+        self.stopping = False
+
+    def startService(self):
+        service.Service.startService(self)
+        self.scanner.refresh(self.reactor.seconds())
+
+    def stopService(self):
+        service.Service.stopService(self)
+        self.stopping = True
+        self.scanner.stop()
+        cores = list(self.cores.values()) + self.retired
+
+        def closeAll(_):
+            return defer.gatherResults([c.close() for c in cores], consumeErrors=True)
+
+        d = defer.gatherResults([c.drain(self.grace) for c in cores], consumeErrors=True)
+        d.addCallback(closeAll)
+        d.addErrback(lambda f: log.failure("closing the repositories failed", f))
+        return d
+
+    def _find(self, scope, uuid):
+        if scope:
+            return self.index.at(scope)
+        return self.index.serving(uuid)
+
+    async def resolve(self, scope, uuid, mayScan):
+        """
+        @param scope: the repository's path under the directory (segments),
+            or C{()} for git-annex's unscoped routes.
+        @param mayScan: a callable: whether the caller is allowed in (only
+            then may a miss start a scan).
+        @return: C{(core, target)}; C{(None, L{Unseen})} for a repository
+            not in the index when C{mayScan()} is false.
+        @raise TargetUnknown: no repository serves C{uuid} there.
+        """
+        entry = self._find(scope, uuid)
+        if entry is None:
+            if self.stopping:
+                raise TargetUnknown("stopping")
+            if not mayScan():
+                return None, Unseen()
+            await self.scanner.refresh(self.reactor.seconds())
+            entry = self._find(scope, uuid)
+            if entry is None or self.stopping:
+                raise TargetUnknown("no repository serves %s" % (uuid.decode("utf-8", "replace"),))
+        repo = self.scanner.repositories.get(entry.rel)
+        if repo is None:
+            raise TargetUnknown("repository gone")
+        core = self.cores.get(entry.rel)
+        if core is None or core.repository is not repo:
+            if core is not None:
+                # Another repository at the same path: the old core is
+                # closed at shutdown.
+                self.retired.append(core)
+            core = self.cores[entry.rel] = self.openCore(repo)
+            log.info("opened repository {path} (uuid {uuid})", path=repo.path, uuid=repo.uuid.decode())
+        return core, core.targetFor(uuid, own=True)
