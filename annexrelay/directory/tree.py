@@ -132,9 +132,16 @@ class RepoIndex:
 
     def at(self, scope) -> Optional[Entry]:
         """
-        The git-annex repository a request's scope names, or None.
+        The git-annex repository a request's scope names, or None.  The
+        client keeps the C{git-annex} its C{annexUrl} ends with
+        (C{annex+http://HOST/PATH/git-annex/} → C{/PATH/git-annex/git-annex/UUID/...}),
+        so a scope ending in C{git-annex} names PATH, unless a repository
+        has that very path.
         """
-        entry = self.entries.get(tuple(scope))
+        scope = tuple(scope)
+        entry = self.entries.get(scope)
+        if (entry is None or not entry.uuid) and scope[-1:] == (GIT_ANNEX,):
+            entry = self.entries.get(scope[:-1])
         if entry is None or not entry.uuid:
             return None
         return entry

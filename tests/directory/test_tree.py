@@ -59,6 +59,15 @@ class RepoIndexTests(unittest.TestCase):
         self.assertIsNone(index.at((b"b",)))
         self.assertIsNone(index.at(()))
 
+    def test_scope_with_the_clients_git_annex(self):
+        index = RepoIndex()
+        index.put(entry([b"a"], b"ua"))
+        index.put(entry([b"b", b"git-annex"], b"ubg"))
+        index.put(entry([b"b"], b"ub"))
+        self.assertEqual(index.at((b"a", b"git-annex")).uuid, b"ua")
+        self.assertEqual(index.at((b"b", b"git-annex")).uuid, b"ubg")
+        self.assertEqual(split_scope(b"/a/git-annex/git-annex/U/v4/remove")[0], (b"a", b"git-annex"))
+
     def test_plain_git_repository_is_not_served(self):
         index = RepoIndex()
         index.put(Entry((b"g",), b"", frozenset()))
