@@ -105,6 +105,11 @@ class Directory(service.Service):
         repo = self.scanner.repositories.get(entry.rel)
         if repo is None:
             raise TargetUnknown("repository gone")
+        # A UUID the repository does not serve is 404 here, without the
+        # core's uuid.log lookup (a git process) for its error message.
+        repo.refresh()
+        if uuid != repo.uuid and uuid not in repo.nodes and uuid not in repo.clusters:
+            raise TargetUnknown("not served by %s" % (repo.path,))
         core = self.cores.get(entry.rel)
         if core is None or core.repository is not repo:
             if core is not None:

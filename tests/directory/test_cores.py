@@ -14,6 +14,10 @@ from annexrelay.directory.cores import Directory, Unseen
 
 
 class FakeCore:
+    """
+    A core on the scanner's repository (targets: its own UUID only).
+    """
+
     def __init__(self, repository):
         self.repository = repository
         self.closed = False
