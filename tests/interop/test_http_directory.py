@@ -21,6 +21,7 @@ from tests.interop.test_interop import InteropCase
 class DirectoryCase(InteropCase):
     daemon = False
     nodes = 1
+    httpArgs = ("--wideopen",)
 
     def setUp(self):
         InteropCase.setUp(self)
@@ -50,7 +51,7 @@ class DirectoryCase(InteropCase):
         twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
         self.proc = subprocess.Popen(
             [twistd, "-n", "--pidfile=", "annexrelay", "--directory", self.root, "--commit-delay", "0.2",
-             "--idle-timeout", "5", "--wideopen", "--p2phttp", "tcp:%d:interface=127.0.0.1" % (self.port,)],
+             "--idle-timeout", "5", "--p2phttp", "tcp:%d:interface=127.0.0.1" % (self.port,)] + list(self.httpArgs),
             env=self.s.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.s.base,
         )
         log.close()
@@ -85,6 +86,25 @@ class DirectoryCase(InteropCase):
             if time.monotonic() > deadline:
                 self.fail("%s's location log never got %r; has %r\n%s" % (repo, line_end, lines, self.daemonLog()))
             time.sleep(0.05)
+
+    def waitForScans(self, n=1):
+        """
+        Wait (bounded) until the daemon has logged C{n} scans.
+        """
+        deadline = time.monotonic() + 30
+        while self.scans() < n:
+            self.assertLess(time.monotonic(), deadline, self.daemonLog())
+            time.sleep(0.05)
+
+    def post(self, path, headers=()):
+        import http.client
+
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("POST", path, body=b"", headers=dict(headers))
+        r = c.getresponse()
+        answer = (r.status, r.read())
+        c.close()
+        return answer
 
     def scans(self):
         return len([l for l in self.daemonLog().splitlines() if "] scan " in l])
@@ -148,11 +168,7 @@ class LaterRepositoryTests(DirectoryCase):
         self.assertCleanLog()
 
     def test_unknown_uuids_are_404_after_few_scans(self):
-        # Wait (bounded) for the start-up scan to be logged.
-        deadline = time.monotonic() + 30
-        while self.scans() < 1:
-            self.assertLess(time.monotonic(), deadline, self.daemonLog())
-            time.sleep(0.05)
+        self.waitForScans()
         before = self.scans()
         socks = []
         for i in range(40):
@@ -174,4 +190,51 @@ class LaterRepositoryTests(DirectoryCase):
         # The scoped half resolve within team/b (known: no scan); the
         # unscoped half share one or two scans.
         self.assertLessEqual(self.scans() - before, 2, self.daemonLog())
+        self.assertCleanLog()
+
+
+class ShutdownTests(DirectoryCase):
+    def test_location_log_committed_at_stop(self):
+        c = self.clientOf(self.a, "client-a")
+        self.s.addFile(c, "s.txt", b"committed at shutdown\n")
+        k = self.key("s.txt", c)
+        self.annex("copy", "--to", "origin-n1", "s.txt", cwd=c)
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.assertIn(" 1 " + self.uuids["n1"], self.locationLog(self.a, k))
+        self.assertIn("Server Shut Down", self.daemonLog())
+        self.assertCleanLog()
+
+
+class OnlyCallersLetInScanTests(DirectoryCase):
+    """
+    Without --wideopen, an unauthenticated request for a repository the
+    daemon does not know yet is refused (401) and causes no scan; the
+    same request from a user finds it.
+    """
+
+    httpArgs = ("--authenv-http",)
+
+    def setUp(self):
+        self.password = "s3cret"
+        DirectoryCase.setUp(self)
+
+    def startDirectoryDaemon(self):
+        self.s.env["GIT_ANNEX_P2PHTTP_PASSWORD_alice"] = self.password
+        DirectoryCase.startDirectoryDaemon(self)
+
+    def test_unauthenticated_cannot_scan(self):
+        import base64
+
+        self.waitForScans()
+        later = self.makeProxy("later")
+        uuid = self.s.uuidOf(later)
+        path = "/later/git-annex/git-annex/%s/v4/checkpresent?key=SHA256E-s1--00&clientuuid=x" % (uuid,)
+        before = self.scans()
+        for _ in range(5):
+            self.assertEqual(self.post(path), (401, b""))
+        self.assertEqual(self.scans(), before)
+        alice = {"Authorization": "Basic " + base64.b64encode(b"alice:" + self.password.encode()).decode()}
+        self.assertEqual(self.post(path, alice), (200, b'{"present":false}'))
+        self.assertEqual(self.scans(), before + 1)
         self.assertCleanLog()
