@@ -23,7 +23,7 @@ from annexrelay.frontdoor.tor.publish import Publisher
 from annexrelay.operator.logs import JSONLines
 from annexrelay.operator.metrics import CoreCollector, Metrics
 from annexrelay.operator.status import Status
-from annexrelay.operator.web import OperatorResource
+from annexrelay.operator.web import DirectoryOperatorResource, OperatorResource
 from annexrelay.paths import default_socket, private_dir, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
 
@@ -115,7 +115,7 @@ class Options(usage.Options):
     def _directoryOptions(self):
         if not self["p2phttp"]:
             raise usage.UsageError("--directory needs --p2phttp (the ssh and Tor doors serve one repository: --repo)")
-        single = [o for o in ("listen", "metrics", "tor-control", "tor-launch", "onion-local-only") if self[o]]
+        single = [o for o in ("listen", "tor-control", "tor-launch", "onion-local-only") if self[o]]
         if single:
             raise usage.UsageError("--%s does not go with --directory (annex+http only)" % (single[0],))
         self["directory"] = os.path.abspath(self["directory"])
@@ -224,7 +224,7 @@ def makeService(options, reactor=None, logPublisher=None):
     if logPublisher is None:
         from twisted.logger import globalLogPublisher as logPublisher
     if options["directory"]:
-        return _directoryService(options, reactor)
+        return _directoryService(options, reactor, logPublisher)
     try:
         repo = ProxyRepository(options["repo"])
     except RepositoryError as e:
@@ -275,7 +275,7 @@ def makeService(options, reactor=None, logPublisher=None):
     return top
 
 
-def _directoryService(options, reactor):
+def _directoryService(options, reactor, logPublisher):
     """
     C{--directory}: the annex+http door on every repository under the
     directory, one core each (L{annexrelay.directory.cores.Directory}).
@@ -286,6 +286,9 @@ def _directoryService(options, reactor):
 
         top.logObserver = JSONLines(sys.stdout)
 
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, reactor, logEveryRequest=options["log-format"] == "json")
+
     def openCore(repository):
         return makeCore(
             reactor,
@@ -294,10 +297,15 @@ def _directoryService(options, reactor):
             commitDelay=options["commit-delay"],
             splice=not options["no-splice"],
             torSocks=options["tor-socks"],
+            metrics=metrics,
         )
 
     directory = Directory(reactor, options["directory"], openCore, options["shutdown-grace"])
     directory.setServiceParent(top)
+    _ErrorWatch(logPublisher, metrics).setServiceParent(top)
+    site = _QuietSite(DirectoryOperatorResource(directory, registry))
+    for description in options["metrics"]:
+        Listener(reactor, description, site).setServiceParent(top)
     door = HttpFrontDoor(reactor, None, HttpPolicy.fromOptions(options, os.environ), cores=directory)
     door.setServiceParent(top)
     factory = door.factory()

@@ -238,3 +238,33 @@ class OnlyCallersLetInScanTests(DirectoryCase):
         self.assertEqual(self.post(path, alice), (200, b'{"present":false}'))
         self.assertEqual(self.scans(), before + 1)
         self.assertCleanLog()
+
+
+class MetricsTests(DirectoryCase):
+    """
+    --metrics with --directory: request and session counts by door across
+    the repositories (no per-repository label).
+    """
+
+    def startDirectoryDaemon(self):
+        self.metricsPort = free_port()
+        self.httpArgs = ("--wideopen", "--metrics", "tcp:%d:interface=127.0.0.1" % (self.metricsPort,))
+        DirectoryCase.startDirectoryDaemon(self)
+        wait_listening(self.metricsPort, self.proc)
+
+    def test_requests_of_both_repositories_count_as_door_http(self):
+        import urllib.request
+
+        for proxy, name in ((self.a, "client-a"), (self.b, "client-b")):
+            c = self.clientOf(proxy, name)
+            self.s.addFile(c, "m.txt", name.encode())
+            self.annex("copy", "--to", "origin-n1", "m.txt", cwd=c)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % (self.metricsPort,), timeout=30) as r:
+            text = r.read().decode()
+        sessions = [l for l in text.splitlines() if l.startswith('annexrelay_sessions_total{door="http"}')]
+        self.assertEqual(len(sessions), 1, text)
+        self.assertGreaterEqual(float(sessions[0].split()[-1]), 2)
+        self.assertNotIn("team/b", text)
+        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % (self.metricsPort,), timeout=30) as r:
+            self.assertEqual(r.read(), b"ready\n")
+        self.assertCleanLog()
