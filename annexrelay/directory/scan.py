@@ -207,7 +207,9 @@ class Scanner:
         entry = self.index.entries.get(rel)
         if stamp is None or (entry is not None and entry.stamp == stamp):
             return None
-        return self._readers.run(lambda: defer.ensureDeferred(self._read(rel, path, stamp)))
+        d = self._readers.run(lambda: defer.ensureDeferred(self._read(rel, path, stamp)))
+        d.addErrback(lambda f: log.failure("reading the git config of {path} failed", f, path=path))
+        return d
 
     async def _read(self, rel, path, stamp):
         out, err, code = await getProcessOutputAndValue(
