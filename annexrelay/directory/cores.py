@@ -25,6 +25,7 @@ from twisted.logger import Logger
 from annexrelay.core import TargetUnknown
 from annexrelay.directory.scan import Scanner
 from annexrelay.directory.tree import RepoIndex
+from annexrelay.repo import RepositoryError
 
 log = Logger()
 
@@ -92,10 +93,10 @@ class Directory(service.Service):
             not in the index when C{mayScan()} is false.
         @raise TargetUnknown: no repository serves C{uuid} there.
         """
+        if self.stopping:
+            raise TargetUnknown("stopping")
         entry = self._find(scope, uuid)
         if entry is None:
-            if self.stopping:
-                raise TargetUnknown("stopping")
             if not mayScan():
                 return None, Unseen()
             await self.scanner.refresh(self.reactor.seconds())
@@ -107,7 +108,10 @@ class Directory(service.Service):
             raise TargetUnknown("repository gone")
         # A UUID the repository does not serve is 404 here, without the
         # core's uuid.log lookup (a git process) for its error message.
-        repo.refresh()
+        try:
+            repo.refresh()
+        except RepositoryError as e:
+            raise TargetUnknown(str(e))
         if uuid != repo.uuid and uuid not in repo.nodes and uuid not in repo.clusters:
             raise TargetUnknown("not served by %s" % (repo.path,))
         core = self.cores.get(entry.rel)

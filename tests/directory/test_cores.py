@@ -83,3 +83,10 @@ class ResolveTests(unittest.TestCase):
         yield self.directory.stopService()
         self.assertTrue(core.closed)
         yield self.assertFailure(defer.ensureDeferred(self.directory.resolve((b"q",), b"uuid-q", lambda: True)), TargetUnknown)
+
+    @defer.inlineCallbacks
+    def test_repository_no_longer_annex_is_404(self):
+        self.makeRepo("r", "uuid-r")
+        yield defer.ensureDeferred(self.directory.resolve((b"r",), b"uuid-r", lambda: True))
+        subprocess.run(["git", "config", "--unset", "annex.uuid"], cwd=os.path.join(self.root, "r"), check=True)
+        yield self.assertFailure(defer.ensureDeferred(self.directory.resolve((b"r",), b"uuid-r", lambda: True)), TargetUnknown)
