@@ -19,7 +19,7 @@ its repository and closed at shutdown (drained first).
 """
 
 from twisted.application import service
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from annexrelay.core import TargetUnknown
@@ -48,10 +48,18 @@ class Directory(service.Service):
     @param openCore: repository -> its L{annexrelay.core.RelayCore}.
     @param grace: seconds the requests in flight may take at shutdown.
     @param interval: least seconds between two scans.
+    @param idle: a core without a session for this many seconds is
+        closed (and opened again when a request needs it), so thousands
+        of repositories used now and then do not each keep their
+        processes.
     """
 
-    def __init__(self, reactor, root, openCore, grace, interval=0.5, cooperator=None):
+    def __init__(self, reactor, root, openCore, grace, interval=0.5, cooperator=None, idle=600.0):
         self.reactor = reactor
+        self.idle = idle
+        self._used = {}
+        self._closing = {}
+        self._sweep = None
         self.index = RepoIndex()
         self.scanner = Scanner(reactor, root, self.index, interval, cooperator=cooperator)
         self.openCore = openCore
@@ -63,11 +71,35 @@ class Directory(service.Service):
     def startService(self):
         service.Service.startService(self)
         self.scanner.refresh(self.reactor.seconds())
+        self._sweep = task.LoopingCall(self.closeIdle)
+        self._sweep.clock = self.reactor
+        self._sweep.start(self.idle / 2, now=False)
+
+    def closeIdle(self):
+        """
+        Close the cores no session used for L{idle} seconds.  A request
+        for one of them meanwhile waits until it is closed, then opens a
+        new one (never two location log writers on one repository).
+        """
+        now = self.reactor.seconds()
+        for rel, core in list(self.cores.items()):
+            if core.live or now - self._used.get(rel, now) < self.idle or rel in self._closing:
+                continue
+            del self.cores[rel]
+            log.info("closing repository {path} (idle)", path=core.repository.path)
+            d = self._closing[rel] = defer.maybeDeferred(core.close)
+            d.addErrback(lambda f, path=core.repository.path: log.failure("closing {path} failed", f, path=path))
+            d.addBoth(self._closed, rel)
+
+    def _closed(self, _, rel):
+        del self._closing[rel]
 
     def stopService(self):
         service.Service.stopService(self)
         self.stopping = True
         self.scanner.stop()
+        if self._sweep is not None and self._sweep.running:
+            self._sweep.stop()
         cores = list(self.cores.values()) + self.retired
 
         def closeAll(_):
@@ -75,6 +107,7 @@ class Directory(service.Service):
 
         d = defer.gatherResults([c.drain(self.grace) for c in cores], consumeErrors=True)
         d.addCallback(closeAll)
+        d.addCallback(lambda _: defer.DeferredList(list(self._closing.values())))
         d.addErrback(lambda f: log.failure("closing the repositories failed", f))
         return d
 
@@ -114,6 +147,11 @@ class Directory(service.Service):
             raise TargetUnknown(str(e))
         if uuid != repo.uuid and uuid not in repo.nodes and uuid not in repo.clusters:
             raise TargetUnknown("not served by %s" % (repo.path,))
+        while entry.rel in self._closing:
+            await self._closing[entry.rel]
+        if self.stopping:
+            raise TargetUnknown("stopping")
+        self._used[entry.rel] = self.reactor.seconds()
         core = self.cores.get(entry.rel)
         if core is None or core.repository is not repo:
             if core is not None:

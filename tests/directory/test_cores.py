@@ -90,3 +90,87 @@ class ResolveTests(unittest.TestCase):
         yield defer.ensureDeferred(self.directory.resolve((b"r",), b"uuid-r", lambda: True))
         subprocess.run(["git", "config", "--unset", "annex.uuid"], cwd=os.path.join(self.root, "r"), check=True)
         yield self.assertFailure(defer.ensureDeferred(self.directory.resolve((b"r",), b"uuid-r", lambda: True)), TargetUnknown)
+
+
+class FakeRepo:
+    def __init__(self, uuid):
+        self.uuid = uuid
+        self.path = "/srv/" + uuid.decode()
+        self.nodes = {}
+        self.clusters = {}
+
+    def refresh(self):
+        pass
+
+
+class SlowCore(FakeCore):
+    def __init__(self, repository):
+        FakeCore.__init__(self, repository)
+        self.live = set()
+        self.closing = defer.Deferred()
+
+    def close(self):
+        self.closed = True
+        return self.closing
+
+
+class IdleTests(unittest.TestCase):
+    """
+    A core no session used for C{idle} seconds is closed; a request for it
+    while it closes waits, then gets a new one.
+    """
+
+    def setUp(self):
+        from twisted.internet.task import Clock
+
+        from annexrelay.directory.tree import Entry
+
+        self.clock = Clock()
+        self.opened = []
+
+        def openCore(repo):
+            core = SlowCore(repo)
+            self.opened.append(core)
+            return core
+
+        self.directory = Directory(self.clock, "/nonexistent", openCore, grace=1.0, idle=100.0)
+        self.directory.scanner.repositories[(b"r",)] = FakeRepo(b"uuid-r")
+        self.directory.index.put(Entry((b"r",), b"uuid-r", frozenset({b"uuid-r"})))
+
+    def resolve(self):
+        return defer.ensureDeferred(self.directory.resolve((b"r",), b"uuid-r", lambda: True))
+
+    def test_idle_core_closed_and_reopened(self):
+        first = self.successResultOf(self.resolve())[0]
+        first.live.add("session")
+        self.clock.advance(150)
+        self.directory.closeIdle()
+        self.assertFalse(first.closed, "a core with a session stays")
+        first.live.clear()
+        self.directory.closeIdle()
+        self.assertTrue(first.closed)
+        waiting = self.resolve()
+        self.assertNoResult(waiting)
+        first.closing.callback(None)
+        second = self.successResultOf(waiting)[0]
+        self.assertIsNot(second, first)
+        self.assertEqual(len(self.opened), 2)
+
+    def test_recently_used_core_stays(self):
+        core = self.successResultOf(self.resolve())[0]
+        self.clock.advance(60)
+        self.successResultOf(self.resolve())
+        self.clock.advance(60)
+        self.directory.closeIdle()
+        self.assertFalse(core.closed)
+
+    def test_sweep_runs_while_started_and_stop_waits_for_closing(self):
+        core = self.successResultOf(self.resolve())[0]
+        self.directory.startService()
+        self.clock.advance(100)
+        self.clock.advance(50)
+        self.assertTrue(core.closed)
+        stopped = self.directory.stopService()
+        self.assertNoResult(stopped)
+        core.closing.callback(None)
+        self.successResultOf(stopped)
