@@ -300,13 +300,15 @@ def _directoryService(options, reactor, logPublisher):
             metrics=metrics,
         )
 
-    directory = Directory(reactor, options["directory"], openCore, options["shutdown-grace"])
+    directory = Directory(reactor, options["directory"], openCore, options["shutdown-grace"], metrics=metrics)
     directory.setServiceParent(top)
     _ErrorWatch(logPublisher, metrics).setServiceParent(top)
     site = _QuietSite(DirectoryOperatorResource(directory, registry))
     for description in options["metrics"]:
         Listener(reactor, description, site).setServiceParent(top)
-    door = HttpFrontDoor(reactor, None, HttpPolicy.fromOptions(options, os.environ), cores=directory)
+    # The door asks its "core" for the metrics and saturation of the whole:
+    # the Directory's.
+    door = HttpFrontDoor(reactor, directory, HttpPolicy.fromOptions(options, os.environ), cores=directory)
     door.setServiceParent(top)
     factory = door.factory()
     for description in options["p2phttp"]:

@@ -138,6 +138,8 @@ class WiringTests(unittest.TestCase):
         top = tap.makeService(options, reactor=memory)
         door = [s for s in top if isinstance(s, HttpFrontDoor)][0]
         self.assertIsInstance(door.cores, Directory)
+        self.assertIs(door.core, door.cores)
+        self.assertIsNotNone(door.cores.metrics)
         self.assertTrue(door.scoped)
         self.assertEqual(top.directory.cores, {})
         top.startService()

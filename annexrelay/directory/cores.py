@@ -48,14 +48,21 @@ class Directory(service.Service):
     @param openCore: repository -> its L{annexrelay.core.RelayCore}.
     @param grace: seconds the requests in flight may take at shutdown.
     @param interval: least seconds between two scans.
+    @param metrics: the daemon's L{annexrelay.operator.metrics.Metrics}
+        (each core reports to it too), or None.
     @param idle: a core without a session for this many seconds is
         closed (and opened again when a request needs it), so thousands
         of repositories used now and then do not each keep their
         processes.
     """
 
-    def __init__(self, reactor, root, openCore, grace, interval=0.5, cooperator=None, idle=600.0):
+    def __init__(self, reactor, root, openCore, grace, interval=0.5, cooperator=None, idle=600.0, metrics=None):
         self.reactor = reactor
+        # What the door and the operator's site ask of a core as a whole:
+        # the request tracker, and why the daemon cannot take requests
+        # (callables returning a reason or "", filled by the door).
+        self.metrics = metrics
+        self.saturation = []
         self.idle = idle
         self._used = {}
         self._closing = {}

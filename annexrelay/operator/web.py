@@ -115,4 +115,8 @@ class DirectoryOperatorResource(resource.Resource):
     def _readyz(self):
         if self.directory.stopping:
             return 503, b"text/plain; charset=utf-8", b"not ready: shutting down\n"
+        for saturated in self.directory.saturation:
+            why = saturated()
+            if why:
+                return 503, b"text/plain; charset=utf-8", ("not ready: %s\n" % (why,)).encode()
         return 200, b"text/plain; charset=utf-8", b"ready\n"
