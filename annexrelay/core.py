@@ -92,16 +92,6 @@ class RelayCore:
             "expected repository UUID %s but found UUID %s" % (uuid.decode("utf-8", "replace"), repo.uuid.decode())
         )
 
-    async def resolve(self, scope, uuid, mayScan=None):
-        """
-        The annex+http door's lookup (as L{annexrelay.directory.cores.Directory}'s):
-        C{(core, target)}, the repository itself included.  One repository
-        serves no scoped path (C{/PATH/git-annex/...}).
-        """
-        if scope:
-            raise TargetUnknown("no repository at /%s" % (b"/".join(scope).decode("utf-8", "replace"),))
-        return self, self.targetFor(uuid, own=True)
-
     def session(self, authenticator, peer, door="ssh"):
         """
         A new L{ClientSession}, greeted by C{authenticator}, of front door

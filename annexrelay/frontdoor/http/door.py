@@ -94,7 +94,7 @@ class HttpFrontDoor(service.Service):
         self.reactor = reactor
         self.clock = reactor
         self.core = core
-        self.cores = cores if cores is not None else core
+        self.cores = cores
         self.scoped = cores is not None
         self.policy = policy
         self.locks = Locks(reactor)
@@ -134,7 +134,7 @@ class HttpFrontDoor(service.Service):
             return
         decide = lambda: users.decide(self.policy, route.actionClass, request.isSecure(), credentials)  # noqa: E731
         try:
-            core, target = await self.cores.resolve(request.scope, route.uuid, lambda: not isinstance(decide(), users.Refused))
+            core, target = await self._resolve(request, route, lambda: not isinstance(decide(), users.Refused))
         except TargetUnknown:
             await exchange.respond(replies.Answer(404, b"", json=False))
             return
@@ -173,6 +173,16 @@ class HttpFrontDoor(service.Service):
         finally:
             if not kept:
                 exchange.link.close()
+
+    async def _resolve(self, request, route, allowed):
+        """
+        The core and target of a request: the core's, or with
+        C{--directory} the L{annexrelay.directory.cores.Directory}'s (a
+        miss there scans only when C{allowed()}).
+        """
+        if not self.scoped:
+            return self.core, self.core.targetFor(route.uuid, own=True)
+        return await self.cores.resolve(request.scope, route.uuid, allowed)
 
     def _endResponse(self, exchange):
         request = exchange.request
