@@ -174,6 +174,15 @@ class HttpFrontDoor(service.Service):
             if not kept:
                 exchange.link.close()
 
+    def _endResponse(self, exchange):
+        request = exchange.request
+        if request.gone():
+            return
+        if exchange.cut:
+            request.channel.transport.loseConnection()
+            return
+        request.finish()
+
     async def _resolve(self, request, route, allowed):
         """
         The core and target of a request: the core's, or with
@@ -183,15 +192,6 @@ class HttpFrontDoor(service.Service):
         if not self.scoped:
             return self.core, self.core.targetFor(route.uuid, own=True)
         return await self.cores.resolve(request.scope, route.uuid, allowed)
-
-    def _endResponse(self, exchange):
-        request = exchange.request
-        if request.gone():
-            return
-        if exchange.cut:
-            request.channel.transport.loseConnection()
-            return
-        request.finish()
 
     def _gone(self, exchange):
         """
