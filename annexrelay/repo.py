@@ -88,15 +88,21 @@ class RepositoryError(Exception):
 
 def _read_config(path):
     try:
-        out = subprocess.run(
+        return parse_config(subprocess.run(
             ["git", "config", "-z", "--list"],
             cwd=path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             check=True,
-        ).stdout
+        ).stdout)
     except (OSError, subprocess.CalledProcessError) as e:
         raise RepositoryError("%s is not a git repository (%s)" % (path, e))
+
+
+def parse_config(out):
+    """
+    C{git config -z --list}'s output as a dict: name -> [values].
+    """
     config = {}
     for entry in out.split(b"\0"):
         if not entry:
@@ -115,7 +121,9 @@ class ProxyRepository:
     The repository annexrelay serves, and the remotes it proxies.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, config=None):
+        # C{config}: the repository's config, already read (see
+        # L{parse_config}); read with git when None.
         # A directory inside the repository stands for the repository, as
         # with git; everything annexrelay writes goes in its git directory.
         self.path, self.gitDir = find_repository(path)
@@ -125,17 +133,19 @@ class ProxyRepository:
         self.onelevel = False
         self.nodes: Dict[bytes, Node] = {}
         self.clusters: Dict[bytes, Cluster] = {}
-        self.reload()
+        self.reload(config)
 
     def _statStamp(self):
         return file_stamp(self._configFile)
 
-    def reload(self):
+    def reload(self, config=None):
         """
-        Read the git config again (done automatically when it changed).
+        Read the git config again (done automatically when it changed), or
+        take C{config} as read by the caller.
         """
         self._stamp = self._statStamp()
-        config = _read_config(self.path)
+        if config is None:
+            config = _read_config(self.path)
         uuid = config.get("annex.uuid", [""])[-1]
         if not uuid:
             raise RepositoryError("%s is not a git-annex repository (no annex.uuid)" % (self.path,))

@@ -14,6 +14,7 @@ from twisted.web.server import Site
 
 from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.core import makeCore
+from annexrelay.directory.cores import Directory
 from annexrelay.frontdoor.http.door import HttpFrontDoor
 from annexrelay.frontdoor.http.limits import OPTIONS as HTTP_LIMITS, Limits as HttpLimits
 from annexrelay.frontdoor.http.users import FLAGS as HTTP_FLAGS, Policy as HttpPolicy
@@ -23,7 +24,7 @@ from annexrelay.frontdoor.tor.publish import Publisher
 from annexrelay.operator.logs import JSONLines
 from annexrelay.operator.metrics import CoreCollector, Metrics
 from annexrelay.operator.status import Status
-from annexrelay.operator.web import OperatorResource
+from annexrelay.operator.web import DirectoryOperatorResource, OperatorResource
 from annexrelay.paths import default_socket, private_dir, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
 
@@ -31,7 +32,7 @@ log = Logger()
 
 
 class Options(usage.Options):
-    synopsis = "--repo PROXYREPO [--listen ENDPOINT ...]"
+    synopsis = "--repo PROXYREPO [--listen ENDPOINT ...] | --directory DIR --p2phttp ENDPOINT"
     longdesc = (
         "Serve the git-annex proxy repository PROXYREPO: relay P2P sessions "
         "that annexrelay-shell hands over to the remotes it proxies; with "
@@ -40,6 +41,7 @@ class Options(usage.Options):
     )
     optParameters = [
         ["repo", "r", None, "The proxy repository (configured with annex-proxy and 'git annex updateproxy')."],
+        ["directory", None, None, "annex+http only: serve every git-annex repository under this directory (nested folders included), each also under its own path (/PATH/git-annex/); instead of --repo."],
         ["idle-timeout", None, 60.0, "Seconds an idle node connection is kept for reuse.", float],
         ["commit-delay", None, 1.0, "Seconds location log updates are gathered before one commit.", float],
         ["log-format", None, "text", "text, or json: one JSON object a line on standard output, for log shippers."],
@@ -92,9 +94,14 @@ class Options(usage.Options):
         self["p2phttp"].append(endpoint)
 
     def postOptions(self):
-        if not self["repo"]:
-            raise usage.UsageError("--repo is required")
-        self["repo"] = os.path.abspath(self["repo"])
+        if self["repo"] and self["directory"]:
+            raise usage.UsageError("--repo and --directory are exclusive: serve one repository, or every repository under a directory")
+        if self["directory"]:
+            self._directoryOptions()
+        elif not self["repo"]:
+            raise usage.UsageError("--repo (or --directory) is required")
+        else:
+            self["repo"] = os.path.abspath(self["repo"])
         if self["log-format"] not in ("text", "json"):
             raise usage.UsageError("--log-format is text or json, not %r" % (self["log-format"],))
         tor = [o for o in ("tor-control", "tor-launch", "onion-local-only") if self[o]]
@@ -102,9 +109,19 @@ class Options(usage.Options):
             raise usage.UsageError("--%s and --%s do not go together" % tuple(tor[:2]))
         if not self["p2phttp"] and any(self[f] for f in HTTP_FLAGS):
             raise usage.UsageError("--%s needs --p2phttp" % ([f for f in HTTP_FLAGS if self[f]][0],))
-        if not self["listen"]:
+        if not self["listen"] and not self["directory"]:
             path = short_socket_path(default_socket(self["repo"]))
             self["listen"] = ["unix:%s:mode=600:lockfile=1" % (quoteStringArgument(path),)]
+
+    def _directoryOptions(self):
+        if not self["p2phttp"]:
+            raise usage.UsageError("--directory needs --p2phttp (the ssh and Tor doors serve one repository: --repo)")
+        single = [o for o in ("listen", "tor-control", "tor-launch", "onion-local-only") if self[o]]
+        if single:
+            raise usage.UsageError("--%s does not go with --directory (annex+http only)" % (single[0],))
+        self["directory"] = os.path.abspath(self["directory"])
+        if not os.path.isdir(self["directory"]):
+            raise usage.UsageError("--directory %s is not a directory" % (self["directory"],))
 
 
 class _Housekeeping(service.Service):
@@ -207,6 +224,8 @@ def makeService(options, reactor=None, logPublisher=None):
         from twisted.internet import reactor
     if logPublisher is None:
         from twisted.logger import globalLogPublisher as logPublisher
+    if options["directory"]:
+        return _directoryService(options, reactor, logPublisher)
     try:
         repo = ProxyRepository(options["repo"])
     except RepositoryError as e:
@@ -255,4 +274,47 @@ def makeService(options, reactor=None, logPublisher=None):
         for description in options["p2phttp"]:
             Listener(reactor, description, factory).setServiceParent(top)
     top.core = core
+    return top
+
+
+def _directoryService(options, reactor, logPublisher):
+    """
+    C{--directory}: the annex+http door on every repository under the
+    directory, one core each (L{annexrelay.directory.cores.Directory}).
+    """
+    top = _Top()
+    if options["log-format"] == "json":
+        import sys
+
+        top.logObserver = JSONLines(sys.stdout)
+
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, reactor, logEveryRequest=options["log-format"] == "json")
+
+    def openCore(repository):
+        return makeCore(
+            reactor,
+            repository,
+            idleTimeout=options["idle-timeout"],
+            commitDelay=options["commit-delay"],
+            splice=not options["no-splice"],
+            torSocks=options["tor-socks"],
+            metrics=metrics,
+        )
+
+    directory = Directory(reactor, options["directory"], openCore, options["shutdown-grace"], metrics=metrics)
+    directory.setServiceParent(top)
+    _ErrorWatch(logPublisher, metrics).setServiceParent(top)
+    site = _QuietSite(DirectoryOperatorResource(directory, registry))
+    for description in options["metrics"]:
+        Listener(reactor, description, site).setServiceParent(top)
+    # The door asks its "core" for the metrics and saturation of the whole:
+    # the Directory's.
+    door = HttpFrontDoor(reactor, directory, HttpPolicy.fromOptions(options, os.environ), cores=directory)
+    door.applyLimits(HttpLimits.fromOptions(options))
+    door.setServiceParent(top)
+    factory = door.factory()
+    for description in options["p2phttp"]:
+        Listener(reactor, description, factory).setServiceParent(top)
+    top.directory = directory
     return top

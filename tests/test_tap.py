@@ -106,3 +106,42 @@ class WiringTests(unittest.TestCase):
         self.assertTrue(door.policy.unauthReadOnly and door.policy.authenvHttp)
         self.assertFalse(door.policy.wideopen)
         self.assertRaises(UsageError, tap.Options().parseOptions, ["--repo", path, "--wideopen"])
+
+    def test_directory_options(self):
+        """
+        --directory is annex+http only, instead of --repo; its service tree
+        is the door on a Directory (no core until a request needs one).
+        """
+        from twisted.python.usage import UsageError
+
+        from annexrelay.directory.cores import Directory
+        from annexrelay.frontdoor.http.door import HttpFrontDoor
+
+        path = self.makeRepo()
+        d = os.path.abspath(self.mktemp())
+        os.makedirs(d)
+        http = ["--p2phttp", "tcp:0:interface=127.0.0.1"]
+        for args, why in (
+            (["--directory", d, "--repo", path] + http, "exclusive"),
+            (["--directory", d], "needs --p2phttp"),
+            (["--directory", d, "--listen", "tcp:0"] + http, "does not go with --directory"),
+            (["--directory", d, "--onion-local-only"] + http, "does not go with --directory"),
+            (["--directory", os.path.join(d, "nope")] + http, "is not a directory"),
+            ([], "--repo (or --directory) is required"),
+        ):
+            e = self.assertRaises(UsageError, tap.Options().parseOptions, args)
+            self.assertIn(why, str(e))
+        options = tap.Options()
+        options.parseOptions(["--directory", d, "--metrics", "tcp:0:interface=127.0.0.1"] + http)
+        self.assertEqual(options["listen"], [])
+        memory = MemoryReactorClock()
+        top = tap.makeService(options, reactor=memory)
+        door = [s for s in top if isinstance(s, HttpFrontDoor)][0]
+        self.assertIsInstance(door.cores, Directory)
+        self.assertIs(door.core, door.cores)
+        self.assertIsNotNone(door.cores.metrics)
+        self.assertTrue(door.scoped)
+        self.assertEqual(top.directory.cores, {})
+        top.startService()
+        self.assertEqual([iface for _, _, _, iface in memory.tcpServers], ["127.0.0.1", "127.0.0.1"])
+        top.stopService()

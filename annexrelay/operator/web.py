@@ -92,3 +92,37 @@ class OperatorResource(resource.Resource):
 
     def _page(self):
         return 200, b"text/html; charset=utf-8", render_page(self.status.snapshot()).encode("utf-8")
+
+
+class DirectoryOperatorResource(resource.Resource):
+    """
+    With C{--directory}: C{/metrics} (request and session counts by door,
+    across the repositories, no per-repository label), C{/healthz} (the
+    directory is there) and C{/readyz}; the status page and
+    C{/status.json} describe one core, so they are not served.
+
+    @param directory: the L{annexrelay.directory.cores.Directory}.
+    """
+
+    def __init__(self, directory, registry):
+        resource.Resource.__init__(self)
+        self.directory = directory
+        self.registry = registry
+        self.putChild(b"metrics", _Leaf(lambda: (200, CONTENT_TYPE_LATEST.encode(), generate_latest(self.registry))))
+        self.putChild(b"healthz", _Leaf(self._healthz))
+        self.putChild(b"readyz", _Leaf(self._readyz))
+
+    def _healthz(self):
+        root = self.directory.scanner.root
+        if not os.path.isdir(root):
+            return 503, b"text/plain; charset=utf-8", ("unhealthy: the directory %s is gone\n" % (root,)).encode()
+        return 200, b"text/plain; charset=utf-8", b"ok\n"
+
+    def _readyz(self):
+        if self.directory.stopping:
+            return 503, b"text/plain; charset=utf-8", b"not ready: shutting down\n"
+        for saturated in self.directory.saturation:
+            why = saturated()
+            if why:
+                return 503, b"text/plain; charset=utf-8", ("not ready: %s\n" % (why,)).encode()
+        return 200, b"text/plain; charset=utf-8", b"ready\n"

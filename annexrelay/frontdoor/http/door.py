@@ -89,12 +89,17 @@ class HttpFrontDoor(service.Service):
     """
     @param policy: the L{users.Policy} (flags and users).
     @param clock: the reactor (time, C{callLater}).
+    @param cores: with C{--directory}, the
+        L{annexrelay.directory.cores.Directory} requests are resolved in
+        (paths are then scoped: C{/PATH/git-annex/...}); else C{core}.
     """
 
-    def __init__(self, reactor, core, policy, monotonic=None):
+    def __init__(self, reactor, core, policy, monotonic=None, cores=None):
         self.reactor = reactor
         self.clock = reactor
         self.core = core
+        self.cores = cores
+        self.scoped = cores is not None
         self.policy = policy
         self.monotonic = monotonic or time.monotonic
         self.live = set()
@@ -109,12 +114,15 @@ class HttpFrontDoor(service.Service):
         self.limits = limits
         self.locks = Locks(self.reactor, limit=limits.lockedFiles)
         old = getattr(self, "admission", None)
-        saturation = getattr(self.core, "saturation", None)
+        # One core, or with --directory the directory of them (it keeps
+        # the metrics and the saturation list for all).
+        owner = self.cores if self.cores is not None else self.core
+        saturation = getattr(owner, "saturation", None)
         if old is not None and saturation is not None and old.saturated in saturation:
             saturation.remove(old.saturated)
         self.admission = Admission(
             self.clock, limits.maxRequests, limits.perClient, limits.queueTimeout, limits.maxQueued,
-            getattr(self.core, "metrics", None),
+            getattr(owner, "metrics", None),
         )
         if saturation is not None:
             saturation.append(self.admission.saturated)
@@ -151,12 +159,13 @@ class HttpFrontDoor(service.Service):
         if isinstance(credentials, Refusal):
             await exchange.respond(replies.Answer(credentials.status, credentials.body, json=False))
             return
+        decide = lambda: users.decide(self.policy, route.actionClass, request.isSecure(), credentials)  # noqa: E731
         try:
-            target = self.core.targetFor(route.uuid, own=True)
+            core, target = await self._resolve(request, route, lambda: not isinstance(decide(), users.Refused))
         except TargetUnknown:
             await exchange.respond(replies.Answer(404, b"", json=False))
             return
-        mode = users.decide(self.policy, route.actionClass, request.isSecure(), credentials)
+        mode = decide()
         if isinstance(mode, users.Refused):
             target.close()
             headers = [(b"WWW-Authenticate", users.CHALLENGE)] if mode.challenge else []
@@ -172,7 +181,7 @@ class HttpFrontDoor(service.Service):
         bypass = route.params.get("bypass", ())
         try:
             exchange.link = await openLink(
-                self.reactor, self.core, target, mode, version, bypass, exchange.peer(), self.limits.nodeTimeout
+                self.reactor, core, target, mode, version, bypass, exchange.peer(), self.limits.nodeTimeout
             )
         except NodeStalled as e:
             await self._stalled(exchange, e)
@@ -249,6 +258,16 @@ class HttpFrontDoor(service.Service):
             request.channel.transport.loseConnection()
             return
         request.finish()
+
+    async def _resolve(self, request, route, allowed):
+        """
+        The core and target of a request: the core's, or with
+        C{--directory} the L{annexrelay.directory.cores.Directory}'s (a
+        miss there scans only when C{allowed()}).
+        """
+        if not self.scoped:
+            return self.core, self.core.targetFor(route.uuid, own=True)
+        return await self.cores.resolve(request.scope, route.uuid, allowed)
 
     def _gone(self, exchange):
         """

@@ -28,6 +28,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.web import http
 
+from annexrelay.directory.tree import split_scope
 from annexrelay.frontdoor.http import routes
 
 log = Logger()
@@ -247,6 +248,7 @@ class StreamingRequest(http.Request):
         path, _, query = target.partition(b"?")
         headers = {k.lower().decode("latin-1"): v[0] for k, v in self.requestHeaders.getAllRawHeaders()}
         self.verb = verb.decode("latin-1")
+        self.scope, path = split_scope(path) if self.door.scoped else ((), path)
         self.route = routes.route(self.verb, path, query, headers)
         # keeplocked's body lasts as long as the client holds its lock.
         idle = None if getattr(self.route, "action", None) == "keeplocked" else self.door.limits.bodyTimeout
