@@ -300,6 +300,17 @@ class HeaderDeadlineChannel(http.HTTPChannel):
     _inHeaders = True
     _idleTimeOut = None
 
+    def connectionMade(self):
+        # Small answers to small requests, back and forth: they must not
+        # wait for the peer's delayed ACK (Nagle), 40 ms a request.
+        noDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if noDelay is not None:
+            try:
+                noDelay(True)
+            except (OSError, AttributeError):
+                pass
+        http.HTTPChannel.connectionMade(self)
+
     def dataReceived(self, data):
         if self._headerCall is None and self._inHeaders and self.headerTimeout is not None and data:
             self._headerCall = self.callLater(self.headerTimeout, self._headersTooSlow)
