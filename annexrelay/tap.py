@@ -219,6 +219,36 @@ class Listener(service.Service):
             return port.stopListening()
 
 
+def _common(options, reactor):
+    """
+    What every daemon has: its service tree (logging as C{--log-format}
+    says), its metrics registry and request tracker, and how a
+    repository's core is made from the options.
+
+    @return: C{(top service, registry, metrics, openCore)}.
+    """
+    top = _Top()
+    if options["log-format"] == "json":
+        import sys
+
+        top.logObserver = JSONLines(sys.stdout)
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, reactor, logEveryRequest=options["log-format"] == "json")
+
+    def openCore(repository):
+        return makeCore(
+            reactor,
+            repository,
+            idleTimeout=options["idle-timeout"],
+            commitDelay=options["commit-delay"],
+            splice=not options["no-splice"],
+            torSocks=options["tor-socks"],
+            metrics=metrics,
+        )
+
+    return top, registry, metrics, openCore
+
+
 def makeService(options, reactor=None, logPublisher=None):
     if reactor is None:
         from twisted.internet import reactor
@@ -230,24 +260,10 @@ def makeService(options, reactor=None, logPublisher=None):
         repo = ProxyRepository(options["repo"])
     except RepositoryError as e:
         raise usage.UsageError(str(e))
-    registry = CollectorRegistry()
-    metrics = Metrics(registry, reactor, logEveryRequest=options["log-format"] == "json")
-    core = makeCore(
-        reactor,
-        repo,
-        idleTimeout=options["idle-timeout"],
-        commitDelay=options["commit-delay"],
-        splice=not options["no-splice"],
-        torSocks=options["tor-socks"],
-        metrics=metrics,
-    )
+    top, registry, metrics, openCore = _common(options, reactor)
+    core = openCore(repo)
     core.status = Status(core, metrics, reactor)
     registry.register(CoreCollector(core, core.status))
-    top = _Top()
-    if options["log-format"] == "json":
-        import sys
-
-        top.logObserver = JSONLines(sys.stdout)
     _Housekeeping(core, options["shutdown-grace"]).setServiceParent(top)
     _ErrorWatch(logPublisher, metrics).setServiceParent(top)
     site = _QuietSite(OperatorResource(core.status, registry))
@@ -282,26 +298,7 @@ def _directoryService(options, reactor, logPublisher):
     C{--directory}: the annex+http door on every repository under the
     directory, one core each (L{annexrelay.directory.cores.Directory}).
     """
-    top = _Top()
-    if options["log-format"] == "json":
-        import sys
-
-        top.logObserver = JSONLines(sys.stdout)
-
-    registry = CollectorRegistry()
-    metrics = Metrics(registry, reactor, logEveryRequest=options["log-format"] == "json")
-
-    def openCore(repository):
-        return makeCore(
-            reactor,
-            repository,
-            idleTimeout=options["idle-timeout"],
-            commitDelay=options["commit-delay"],
-            splice=not options["no-splice"],
-            torSocks=options["tor-socks"],
-            metrics=metrics,
-        )
-
+    top, registry, metrics, openCore = _common(options, reactor)
     directory = Directory(reactor, options["directory"], openCore, options["shutdown-grace"], metrics=metrics)
     directory.setServiceParent(top)
     _ErrorWatch(logPublisher, metrics).setServiceParent(top)

@@ -37,6 +37,16 @@ def run_step(s, client, step, ok=True):
     return True
 
 
+def log_lines(base, *marks, width=None):
+    """
+    Say the daemon's log lines (their text) that contain one of C{marks}.
+    """
+    with open(os.path.join(base, "annexrelay.log"), errors="replace") as f:
+        for line in f:
+            if any(m in line for m in marks):
+                say("  " + line.split("] ", 1)[-1].rstrip()[:width])
+
+
 def cluster():
     """
     The demo: a cluster of three nodes behind annexrelay, and a client that
@@ -80,10 +90,7 @@ def cluster():
         daemon.terminate()
         daemon.wait()
     say("\nWhat the gateway did when n1 was gone (from its log):")
-    with open(os.path.join(base, "annexrelay.log"), errors="replace") as f:
-        for line in f:
-            if "skipping node" in line or "trying the next node" in line:
-                say("  " + line.split("] ", 1)[-1].rstrip())
+    log_lines(base, "skipping node", "trying the next node")
     say("\nThe gateway's own location log, written by annexrelay (git annex whereis in the gateway repository):")
     say(s.git("annex", "whereis", "--key", _key(s, client, "hello.txt"), cwd=s.proxy, check=False).rstrip())
     say("\nWhat the daemon logged is in %s/annexrelay.log. Everything is under %s" % (base, base))
@@ -192,9 +199,6 @@ def http():
         daemon.terminate()
         daemon.wait()
     say("\nWhat the daemon logged of those requests:")
-    with open(os.path.join(base, "annexrelay.log"), errors="replace") as f:
-        for line in f:
-            if "frontdoor.http.door" in line:
-                say("  " + line.split("] ", 1)[-1].rstrip()[:160])
+    log_lines(base, "frontdoor.http.door", width=160)
     say("\nEverything is under %s" % (base,))
     return 0
