@@ -56,9 +56,10 @@ class ClientSession(P2PFramer):
 
     log = Logger()
 
-    def __init__(self, authenticator, peer="client", door="ssh", metrics=None):
+    def __init__(self, authenticator, peer="client", door="ssh", metrics=None, repository=None):
         P2PFramer.__init__(self)
         self.door = door
+        self.repository = repository
         self.metrics = metrics
         self._transfer = None
         self._lastSent = None
@@ -224,7 +225,9 @@ class ClientSession(P2PFramer):
             self._lastSent = self._lastError = None
             if self.metrics is not None:
                 key = msg.args[-1].decode("utf-8", "replace") if name in requests.KEYED else ""
-                self._transfer = self.metrics.requestStarted(self.door, name.lower(), self.target.uuid.decode(), key)
+                self._transfer = self.metrics.requestStarted(
+                    self.door, name.lower(), self.target.uuid.decode(), key, self.repository
+                )
                 self._transfer.progress = self._progress
             try:
                 await self.target.handle(self, msg)

@@ -56,6 +56,9 @@ class RelayCore:
         # daemon's snapshot built on it (L{annexrelay.operator.status}).
         self.metrics = metrics
         self.status = None
+        # The repository's label in per-repository metrics (its path under
+        # --directory), or None.
+        self.label = None
         self.git = GitServices(reactor)
         self.sessions = 0
         # The sessions going on, and whether the daemon is stopping.
@@ -101,7 +104,9 @@ class RelayCore:
         C{door} (C{ssh}, C{tor}, C{http}).
         """
         self.sessions += 1
-        session = ClientSession(authenticator, peer="%s#%d" % (peer, self.sessions), door=door, metrics=self.metrics)
+        session = ClientSession(
+            authenticator, peer="%s#%d" % (peer, self.sessions), door=door, metrics=self.metrics, repository=self.label
+        )
         self.live.add(session)
         if self.metrics is not None:
             self.metrics.sessionOpened(door)

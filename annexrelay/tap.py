@@ -299,7 +299,12 @@ def _directoryService(options, reactor, logPublisher):
     directory, one core each (L{annexrelay.directory.cores.Directory}).
     """
     top, registry, metrics, openCore = _common(options, reactor)
-    directory = Directory(reactor, options["directory"], openCore, options["shutdown-grace"], metrics=metrics)
+    def openLabelledCore(repository):
+        core = openCore(repository)
+        core.label = os.path.relpath(repository.path, options["directory"])
+        return core
+
+    directory = Directory(reactor, options["directory"], openLabelledCore, options["shutdown-grace"], metrics=metrics)
     directory.setServiceParent(top)
     _ErrorWatch(logPublisher, metrics).setServiceParent(top)
     site = _QuietSite(DirectoryOperatorResource(directory, registry))

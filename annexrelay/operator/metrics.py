@@ -58,8 +58,9 @@ class Transfer:
         them says (L{progress}), else None.
     """
 
-    def __init__(self, door, operation, target, key, started):
+    def __init__(self, door, operation, target, key, started, repository=None):
         self.door = door
+        self.repository = repository
         self.operation = operation
         self.target = target
         self.key = key
@@ -86,8 +87,12 @@ class Metrics:
         counts them.
     """
 
-    def __init__(self, registry, clock, errorsKept=20, logEveryRequest=False):
+    def __init__(self, registry, clock, errorsKept=20, logEveryRequest=False, repositoryCap=100):
         self.registry = registry
+        # Per-repository series (--directory) for the most recently used
+        # repositories; the others are folded into repository="other".
+        self.repositoryCap = repositoryCap
+        self._repositories = collections.OrderedDict()
         self.clock = clock
         self.logEveryRequest = logEveryRequest
         self.inFlight = {}
@@ -112,6 +117,11 @@ class Metrics:
         self.sessionsOpen = Gauge("annexrelay_sessions_open", "Client sessions open, by front door.", ["door"], registry=registry)
         self.refusals = Counter("annexrelay_admission_refusals", "Requests refused for load (503).", registry=registry)
         self.errors = Counter("annexrelay_errors", "Errors, by kind.", ["kind"], registry=registry)
+        self.byRepository = Counter(
+            "annexrelay_repository_requests",
+            "Requests by repository (--directory): the most recently used ones; the rest as repository=\"other\".",
+            ["repository"], registry=registry,
+        )
 
     def _child(self, metric, *labels):
         """
@@ -135,11 +145,13 @@ class Metrics:
 
     # Requests
 
-    def requestStarted(self, door, operation, target, key):
+    def requestStarted(self, door, operation, target, key, repository=None):
         """
+        @param repository: the repository's label (its path under
+            C{--directory}), or None for a daemon of one repository.
         @return: the L{Transfer} to report the request's progress and end on.
         """
-        t = Transfer(door, operation, target, key, self.clock.seconds())
+        t = Transfer(door, operation, target, key, self.clock.seconds(), repository)
         self.inFlight[id(t)] = t
         self._child(self.inFlightGauge, door).inc()
         return t
@@ -170,6 +182,8 @@ class Metrics:
         self._child(self.inFlightGauge, t.door).dec()
         self._child(self.requests, t.door, t.operation, outcome).inc()
         self._child(self.duration, t.door, t.operation).observe(seconds)
+        if t.repository is not None:
+            self._repositoryCount(t.repository)
         if not self.logEveryRequest and outcome in ("ok", "failure") and (t.total or 0) < LOG_PAYLOADS_FROM and seconds < 1:
             return
         log.info(
@@ -187,6 +201,22 @@ class Metrics:
         )
         if outcome in ("error", "aborted"):
             self._child(self.errors, "request " + outcome).inc()
+
+    def _repositoryCount(self, repository):
+        """
+        Count a request of C{repository}; past the cap the least recently
+        used repository's series is folded into C{other}, so the series
+        stay bounded whatever the number of repositories.
+        """
+        known = self._repositories
+        if repository in known:
+            known.move_to_end(repository)
+        elif len(known) >= self.repositoryCap:
+            old, count = known.popitem(last=False)
+            self.byRepository.remove(old)
+            self._child(self.byRepository, "other").inc(count)
+        known[repository] = known.get(repository, 0) + 1
+        self.byRepository.labels(repository).inc()
 
     def transfers(self):
         """

@@ -243,7 +243,7 @@ class OnlyCallersLetInScanTests(DirectoryCase):
 class MetricsTests(DirectoryCase):
     """
     --metrics with --directory: request and session counts by door across
-    the repositories (no per-repository label).
+    the repositories, and requests by repository (capped).
     """
 
     def startDirectoryDaemon(self):
@@ -264,7 +264,10 @@ class MetricsTests(DirectoryCase):
         sessions = [l for l in text.splitlines() if l.startswith('annexrelay_sessions_total{door="http"}')]
         self.assertEqual(len(sessions), 1, text)
         self.assertGreaterEqual(float(sessions[0].split()[-1]), 2)
-        self.assertNotIn("team/b", text)
+        byRepository = {l.split('"')[1]: float(l.split()[-1]) for l in text.splitlines()
+                        if l.startswith("annexrelay_repository_requests_total{")}
+        self.assertEqual(len(byRepository), 2, text)
+        self.assertTrue(all(v >= 1 for v in byRepository.values()), byRepository)
         with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % (self.metricsPort,), timeout=30) as r:
             self.assertEqual(r.read(), b"ready\n")
         self.assertCleanLog()

@@ -65,6 +65,24 @@ class MetricsTests(unittest.TestCase):
         self.assertEqual(got[("annexrelay_requests_total", (("door", "ssh"), ("operation", "get"), ("outcome", "error")))], 1)
         self.assertEqual(got[("annexrelay_errors_total", (("kind", "request error"),))], 1)
 
+    def test_repositories_bounded(self):
+        """
+        With --directory, requests are counted per repository for the most
+        recently used ones only: 1000 repositories leave at most the cap
+        plus one series, and nothing counted is lost.
+        """
+        m = Metrics(CollectorRegistry(), Clock(), repositoryCap=10)
+        for i in range(1000):
+            t = m.requestStarted("http", "checkpresent", "u", "k", "lab/repo%04d" % i)
+            m.requestEnded(t, "SUCCESS")
+        t = m.requestStarted("http", "checkpresent", "u", "k", "lab/repo0999")
+        m.requestEnded(t, "SUCCESS")
+        got = {k: v for k, v in samples(m.registry).items() if k[0] == "annexrelay_repository_requests_total"}
+        self.assertEqual(len(got), 11)
+        self.assertEqual(got[("annexrelay_repository_requests_total", (("repository", "lab/repo0999"),))], 2)
+        self.assertEqual(got[("annexrelay_repository_requests_total", (("repository", "other"),))], 990)
+        self.assertEqual(sum(got.values()), 1001)
+
     def test_request_log_events(self):
         """
         Routine small requests are counted, not logged one by one; failed
