@@ -283,14 +283,24 @@ def makeService(options, reactor=None, logPublisher=None):
             )
         OnionFrontDoor(reactor, core, publisher).setServiceParent(top)
     if options["p2phttp"]:
-        door = HttpFrontDoor(reactor, core, HttpPolicy.fromOptions(options, os.environ))
-        door.applyLimits(HttpLimits.fromOptions(options))
-        door.setServiceParent(top)
-        factory = door.factory()
-        for description in options["p2phttp"]:
-            Listener(reactor, description, factory).setServiceParent(top)
+        _httpDoor(options, reactor, top, core)
     top.core = core
     return top
+
+
+def _httpDoor(options, reactor, top, core, cores=None):
+    """
+    The annex+http door on C{core} (with C{--directory}, C{cores}), its
+    auth flags and limits from the options, one listener per C{--p2phttp}
+    endpoint.
+    """
+    door = HttpFrontDoor(reactor, core, HttpPolicy.fromOptions(options, os.environ), cores=cores)
+    door.applyLimits(HttpLimits.fromOptions(options))
+    door.setServiceParent(top)
+    factory = door.factory()
+    for description in options["p2phttp"]:
+        Listener(reactor, description, factory).setServiceParent(top)
+    return door
 
 
 def _directoryService(options, reactor, logPublisher):
@@ -299,6 +309,7 @@ def _directoryService(options, reactor, logPublisher):
     directory, one core each (L{annexrelay.directory.cores.Directory}).
     """
     top, registry, metrics, openCore = _common(options, reactor)
+
     def openLabelledCore(repository):
         core = openCore(repository)
         core.label = os.path.relpath(repository.path, options["directory"])
@@ -312,11 +323,6 @@ def _directoryService(options, reactor, logPublisher):
         Listener(reactor, description, site).setServiceParent(top)
     # The door asks its "core" for the metrics and saturation of the whole:
     # the Directory's.
-    door = HttpFrontDoor(reactor, directory, HttpPolicy.fromOptions(options, os.environ), cores=directory)
-    door.applyLimits(HttpLimits.fromOptions(options))
-    door.setServiceParent(top)
-    factory = door.factory()
-    for description in options["p2phttp"]:
-        Listener(reactor, description, factory).setServiceParent(top)
+    _httpDoor(options, reactor, top, directory, cores=directory)
     top.directory = directory
     return top
