@@ -159,7 +159,8 @@ class HttpFrontDoor(service.Service):
         if isinstance(credentials, Refusal):
             await exchange.respond(replies.Answer(credentials.status, credentials.body, json=False))
             return
-        decide = lambda: users.decide(self.policy, route.actionClass, request.isSecure(), credentials)  # noqa: E731
+        scope = getattr(request, "scope", ())
+        decide = lambda: self.authorize(request, route.actionClass, credentials, scope, route.uuid)  # noqa: E731
         try:
             core, target = await self._resolve(request, route, lambda: not isinstance(decide(), users.Refused))
         except TargetUnknown:
@@ -213,6 +214,22 @@ class HttpFrontDoor(service.Service):
         finally:
             if not kept:
                 exchange.link.close()
+
+    def authorize(self, request, actionClass, credentials, scope=(), target=None):
+        """
+        The one place a caller's mode is decided, for every request the
+        door serves.
+
+        @param actionClass: C{read}, C{write}, C{remove} or C{lock}.
+        @param credentials: None or C{(user, password)} from the request.
+        @param scope: the repository's path under C{--directory} (a tuple
+            of path segments; empty for the single repository).
+        @param target: the UUID (bytes) the request is for, or None for
+            a request for the repository as a whole.
+        @return: the session's L{annexrelay.requests.Mode}, or
+            L{users.Refused}.
+        """
+        return users.decide(self.policy, actionClass, request.isSecure(), credentials)
 
     async def _admit(self, exchange, target):
         """
