@@ -2,7 +2,8 @@
 C{annexrelay ARGS} is C{twistd -n annexrelay ARGS}: the daemon in the
 foreground, logging to stdout.  C{annexrelay address ...} issues, lists and
 revokes Tor addresses (L{annexrelay.address}); C{annexrelay status} shows
-what the running daemon serves (L{annexrelay.operator.cli}).
+what the running daemon serves (L{annexrelay.operator.cli}); C{annexrelay
+user ...} manages annex+http users and grants (L{annexrelay.user}).
 """
 
 import sys
@@ -17,6 +18,10 @@ def main(argv=None):
         from annexrelay.address import main as address
 
         return address(argv[1:])
+    if argv[:1] == ["user"]:
+        from annexrelay.user import main as user
+
+        sys.exit(user(argv[1:]))
     if argv[:1] == ["status"]:
         from annexrelay.operator.cli import main as status
 

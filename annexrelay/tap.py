@@ -3,8 +3,10 @@ Wiring for C{twistd annexrelay}: options, and the service tree they make.
 """
 
 import os
+import re
 
 from twisted.application import service
+from twisted.internet import threads
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
@@ -16,6 +18,9 @@ from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay.core import makeCore
 from annexrelay.directory.cores import Directory
 from annexrelay.frontdoor.http.door import HttpFrontDoor
+from annexrelay.frontdoor.http.grants import verify_password
+from annexrelay.frontdoor.http.signon import Access
+from annexrelay.frontdoor.http.userstore import UserStore, directory_state_path, repo_state_path
 from annexrelay.frontdoor.http.limits import OPTIONS as HTTP_LIMITS, Limits as HttpLimits
 from annexrelay.frontdoor.http.users import FLAGS as HTTP_FLAGS, Policy as HttpPolicy
 from annexrelay.frontdoor.ssh.handover import HandoverFactory
@@ -68,6 +73,7 @@ class Options(usage.Options):
         self["listen"] = []
         self["metrics"] = []
         self["p2phttp"] = []
+        self["trusted-user-header"] = {}
 
     def opt_metrics(self, endpoint):
         """
@@ -93,6 +99,20 @@ class Options(usage.Options):
         """
         self["p2phttp"].append(endpoint)
 
+    def opt_trusted_user_header(self, value):
+        """
+        NAME=ENDPOINT (repeatable): on the --p2phttp listener ENDPOINT
+        (exactly as given there), the request header NAME names the user,
+        already authenticated by the reverse proxy or forge in front; the
+        user's grants apply ('annexrelay user'). Ignored on other listeners.
+        """
+        name, eq, endpoint = value.partition("=")
+        if not eq or not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", name) or not endpoint:
+            raise usage.UsageError("--trusted-user-header takes NAME=ENDPOINT (a header name, a --p2phttp endpoint), not %r" % (value,))
+        if endpoint in self["trusted-user-header"]:
+            raise usage.UsageError("--trusted-user-header: %s is named twice" % (endpoint,))
+        self["trusted-user-header"][endpoint] = name
+
     def postOptions(self):
         if self["repo"] and self["directory"]:
             raise usage.UsageError("--repo and --directory are exclusive: serve one repository, or every repository under a directory")
@@ -109,6 +129,12 @@ class Options(usage.Options):
             raise usage.UsageError("--%s and --%s do not go together" % tuple(tor[:2]))
         if not self["p2phttp"] and any(self[f] for f in HTTP_FLAGS):
             raise usage.UsageError("--%s needs --p2phttp" % ([f for f in HTTP_FLAGS if self[f]][0],))
+        for endpoint in self["trusted-user-header"]:
+            if endpoint not in self["p2phttp"]:
+                raise usage.UsageError(
+                    "--trusted-user-header: %s is not one of the --p2phttp endpoints (%s)"
+                    % (endpoint, ", ".join(self["p2phttp"]) or "none")
+                )
         if not self["listen"] and not self["directory"]:
             path = short_socket_path(default_socket(self["repo"]))
             self["listen"] = ["unix:%s:mode=600:lockfile=1" % (quoteStringArgument(path),)]
@@ -294,12 +320,27 @@ def _httpDoor(options, reactor, top, core, cores=None):
     auth flags and limits from the options, one listener per C{--p2phttp}
     endpoint.
     """
-    door = HttpFrontDoor(reactor, core, HttpPolicy.fromOptions(options, os.environ), cores=cores)
+    policy = HttpPolicy.fromOptions(options, os.environ)
+    if cores is not None:
+        store = UserStore(directory_state_path(options["directory"]))
+    else:
+        store = UserStore(repo_state_path(core.repository.gitDir))
+
+    def verifier(stored, password):
+        # scrypt, CPU only: off the reactor thread.
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), verify_password, stored, password)
+
+    access = Access(
+        reactor, policy, store, trusted=options["trusted-user-header"], verifier=verifier,
+        metrics=getattr(cores if cores is not None else core, "metrics", None),
+    )
+    door = HttpFrontDoor(reactor, core, policy, cores=cores, access=access)
     door.applyLimits(HttpLimits.fromOptions(options))
     door.setServiceParent(top)
-    factory = door.factory()
     for description in options["p2phttp"]:
-        Listener(reactor, description, factory).setServiceParent(top)
+        Listener(reactor, description, door.factory(description)).setServiceParent(top)
+        if description in options["trusted-user-header"]:
+            log.info("annex+http: on {endpoint} the {header} header names the user", endpoint=description, header=options["trusted-user-header"][description])
     return door
 
 

@@ -18,6 +18,8 @@ cannot make the daemon scan.  A core is opened on the first request for
 its repository and closed at shutdown (drained first).
 """
 
+import os
+
 from twisted.application import service
 from twisted.internet import defer, task
 from twisted.logger import Logger
@@ -117,6 +119,14 @@ class Directory(service.Service):
         d.addCallback(lambda _: defer.DeferredList(list(self._closing.values())))
         d.addErrback(lambda f: log.failure("closing the repositories failed", f))
         return d
+
+    def scopeOf(self, core):
+        """
+        The path under the directory (segments, bytes) of the repository
+        C{core} serves: what its grants name it by.
+        """
+        rel = os.path.relpath(core.repository.path, self.scanner.root)
+        return () if rel == "." else tuple(os.fsencode(s) for s in rel.split(os.sep))
 
     def _find(self, scope, uuid):
         if scope:

@@ -117,6 +117,9 @@ class Metrics:
         self.sessionsOpen = Gauge("annexrelay_sessions_open", "Client sessions open, by front door.", ["door"], registry=registry)
         self.refusals = Counter("annexrelay_admission_refusals", "Requests refused for load (503).", registry=registry)
         self.errors = Counter("annexrelay_errors", "Errors, by kind.", ["kind"], registry=registry)
+        self.loginFailures = Counter(
+            "annexrelay_http_login_failures", "annex+http logins refused: a wrong password or an unknown user.", registry=registry,
+        )
         self.byRepository = Counter(
             "annexrelay_repository_requests",
             "Requests by repository (--directory): the most recently used ones; the rest as repository=\"other\".",
@@ -133,6 +136,9 @@ class Metrics:
         if child is None:
             child = self._children[key] = metric.labels(*labels)
         return child
+
+    def loginFailed(self):
+        self.loginFailures.inc()
 
     # Sessions
 

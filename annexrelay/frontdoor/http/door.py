@@ -31,6 +31,7 @@ from annexrelay.frontdoor.http.link import openLink
 from annexrelay.frontdoor.http.locks import Locks
 from annexrelay.frontdoor.http.request import StreamingFactory
 from annexrelay.frontdoor.http.routes import Refusal, Route
+from annexrelay.frontdoor.http.signon import Access
 from annexrelay.p2p.framing import ShortData
 
 log = Logger()
@@ -51,6 +52,7 @@ class Exchange:
         self.ticket = None
         self.bytes = 0
         self.target = b""
+        self.why = ""
         self.started = door.clock.seconds()
 
     def whenBodyComplete(self):
@@ -92,15 +94,19 @@ class HttpFrontDoor(service.Service):
     @param cores: with C{--directory}, the
         L{annexrelay.directory.cores.Directory} requests are resolved in
         (paths are then scoped: C{/PATH/git-annex/...}); else C{core}.
+    @param access: the L{Access} that decides (annexrelay's users, trusted
+        headers, the login throttle); default: C{policy} alone.
     """
 
-    def __init__(self, reactor, core, policy, monotonic=None, cores=None):
+    def __init__(self, reactor, core, policy, monotonic=None, cores=None, access=None):
         self.reactor = reactor
         self.clock = reactor
         self.core = core
         self.cores = cores
         self.scoped = cores is not None
         self.policy = policy
+        owner = cores if cores is not None else core
+        self.access = access or Access(reactor, policy, metrics=getattr(owner, "metrics", None))
         self.monotonic = monotonic or time.monotonic
         self.live = set()
         self.applyLimits(Limits())
@@ -127,8 +133,12 @@ class HttpFrontDoor(service.Service):
         if saturation is not None:
             saturation.append(self.admission.saturated)
 
-    def factory(self):
-        return StreamingFactory(self, self.reactor)
+    def factory(self, listener=None):
+        """
+        The HTTP factory of one listener (C{listener}: its endpoint
+        string, which its requests carry as C{request.listener}).
+        """
+        return StreamingFactory(self, self.reactor, listener)
 
     def stopService(self):
         service.Service.stopService(self)
@@ -159,15 +169,26 @@ class HttpFrontDoor(service.Service):
         if isinstance(credentials, Refusal):
             await exchange.respond(replies.Answer(credentials.status, credentials.body, json=False))
             return
+        await self.access.prepare(request, credentials)
         scope = getattr(request, "scope", ())
-        decide = lambda: self.authorize(request, route.actionClass, credentials, scope, route.uuid)  # noqa: E731
+        # May the caller make the door look for the repository?  For an
+        # unscoped request with --directory: if they may reach any.
+        asked = scope if scope or not self.scoped else None
+        allowed = lambda: not isinstance(  # noqa: E731
+            self.authorize(request, route.actionClass, credentials, asked, route.uuid), users.Refused
+        )
         try:
-            core, target = await self._resolve(request, route, lambda: not isinstance(decide(), users.Refused))
+            core, target = await self._resolve(request, route, allowed)
         except TargetUnknown:
             await exchange.respond(replies.Answer(404, b"", json=False))
             return
-        mode = decide()
+        # Decided on the repository the request reached (an unscoped
+        # request's is found by its UUID).
+        if self.scoped and core is not None:
+            scope = self.cores.scopeOf(core)
+        mode = self.authorize(request, route.actionClass, credentials, scope, route.uuid)
         if isinstance(mode, users.Refused):
+            exchange.why = mode.why
             target.close()
             headers = [(b"WWW-Authenticate", users.CHALLENGE)] if mode.challenge else []
             await exchange.respond(replies.Answer(mode.status, b"", json=False), headers)
@@ -223,13 +244,20 @@ class HttpFrontDoor(service.Service):
         @param actionClass: C{read}, C{write}, C{remove} or C{lock}.
         @param credentials: None or C{(user, password)} from the request.
         @param scope: the repository's path under C{--directory} (a tuple
-            of path segments; empty for the single repository).
+            of path segments; empty for the single repository; None: any
+            repository, for whether a caller may make the door scan).
         @param target: the UUID (bytes) the request is for, or None for
             a request for the repository as a whole.
         @return: the session's L{annexrelay.requests.Mode}, or
-            L{users.Refused}.
+            L{users.Refused} (its C{why} for the log).
+
+        A store user's password is checked here if L{Access.prepare} did
+        not check it for this request already; awaiting
+        C{self.access.prepare(request, credentials)} first keeps that
+        (slow) check off the reactor thread and applies the login
+        throttle's wait.
         """
-        return users.decide(self.policy, actionClass, request.isSecure(), credentials)
+        return self.access.decide(request, actionClass, credentials, scope, target)
 
     async def _admit(self, exchange, target):
         """
@@ -332,7 +360,7 @@ class HttpFrontDoor(service.Service):
         else:
             what = "refused"
         log.info(
-            "{method} {route} {target} {key} -> {status} {bytes} bytes {seconds:.3f} s ({peer})",
+            "{method} {route} {target} {key} -> {status} {bytes} bytes {seconds:.3f} s ({peer}){why}",
             method=request.verb,
             route=what,
             target=exchange.target.decode("utf-8", "replace") or "-",
@@ -341,4 +369,5 @@ class HttpFrontDoor(service.Service):
             bytes=exchange.bytes,
             seconds=self.clock.seconds() - exchange.started,
             peer=exchange.peer(),
+            why=" refused: " + exchange.why if exchange.why else "",
         )

@@ -239,6 +239,7 @@ class StreamingRequest(http.Request):
     """
 
     door = None
+    listener = None
     body = None
 
     def gotLength(self, length):
@@ -365,10 +366,11 @@ class StreamingFactory(http.HTTPFactory):
     structured line per request.
     """
 
-    def __init__(self, door, reactor):
+    def __init__(self, door, reactor, listener=None):
         http.HTTPFactory.__init__(self, reactor=reactor)
         self.door = door
-        self.requestClass = type("Request", (StreamingRequest,), {"door": door})
+        self.listener = listener
+        self.requestClass = type("Request", (StreamingRequest,), {"door": door, "listener": listener})
 
     protocol = HeaderDeadlineChannel
 

@@ -70,8 +70,13 @@ class ServerMode(NamedTuple):
 
 
 class Refused(NamedTuple):
+    """
+    @ivar why: for the log (never a password).
+    """
+
     status: int
     challenge: bool
+    why: str = ""
 
 
 def users_from(environ) -> dict:
@@ -97,7 +102,7 @@ def check_password(users, user: bytes, password: bytes) -> Optional[Mode]:
     return mode if good and mode is not None else None
 
 
-def _anonymous(policy, canAuth):
+def anonymous(policy, canAuth):
     if policy.wideopen:
         return ServerMode(Mode.READ_WRITE)
     if policy.unauthAppendOnly:
@@ -112,14 +117,14 @@ def server_mode(policy: Policy, secure: bool, credentials) -> ServerMode:
     What the caller gets: C{credentials} is None or C{(user, password)}.
     """
     if credentials is None:
-        return _anonymous(policy, policy.authenv or policy.authenvHttp)
+        return anonymous(policy, policy.authenv or policy.authenvHttp)
     if (secure and policy.authenv) or (not secure and policy.authenvHttp):
         mode = check_password(policy.users, credentials[0], credentials[1])
         if mode is not None:
             return ServerMode(mode)
     # Credentials that did not let the caller in (wrong, or not accepted
     # over this transport): anonymous, and no challenge, as git-annex.
-    return _anonymous(policy, False)
+    return anonymous(policy, False)
 
 
 def decide(policy: Policy, actionClass: str, secure: bool, credentials):
@@ -127,7 +132,13 @@ def decide(policy: Policy, actionClass: str, secure: bool, credentials):
     @param actionClass: C{read}, C{write}, C{remove} or C{lock}.
     @return: the session's L{Mode}, or L{Refused}.
     """
-    sm = server_mode(policy, secure, credentials)
+    return judge(server_mode(policy, secure, credentials), actionClass)
+
+
+def judge(sm: ServerMode, actionClass: str):
+    """
+    What a caller who gets C{sm} may do for a request of C{actionClass}.
+    """
     refused = Refused(401, True) if sm.canAuthenticate else Refused(403, False)
     if sm.mode is None:
         return Refused(401, True)
