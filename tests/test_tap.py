@@ -145,3 +145,36 @@ class WiringTests(unittest.TestCase):
         top.startService()
         self.assertEqual([iface for _, _, _, iface in memory.tcpServers], ["127.0.0.1", "127.0.0.1"])
         top.stopService()
+
+    def test_trusted_user_header(self):
+        """
+        --trusted-user-header NAME=ENDPOINT names one of the --p2phttp
+        endpoints exactly; each listener's factory carries its endpoint,
+        and the door's sign-on knows which one trusts the header.
+        """
+        from twisted.python.usage import UsageError
+
+        from annexrelay.frontdoor.http.door import HttpFrontDoor
+
+        path = self.makeRepo()
+        sock = os.path.join(os.path.abspath(self.mktemp()), "forge.sock")
+        unix, tcp = "unix:%s:mode=600" % (sock,), "tcp:0:interface=127.0.0.1"
+        base = ["--repo", path, "--listen", "tcp:0:interface=127.0.0.1", "--p2phttp", unix, "--p2phttp", tcp]
+        for bad, why in (
+            (["--trusted-user-header", "X-Forge-User=unix:%s" % (sock,)], "is not one of the --p2phttp endpoints"),
+            (["--trusted-user-header", "X-Forge-User"], "takes NAME=ENDPOINT"),
+            (["--trusted-user-header", "X Forge=" + tcp], "takes NAME=ENDPOINT"),
+            (["--trusted-user-header", "A=" + tcp, "--trusted-user-header", "B=" + tcp], "is named twice"),
+        ):
+            e = self.assertRaises(UsageError, tap.Options().parseOptions, base + bad)
+            self.assertIn(why, str(e))
+        options = tap.Options()
+        options.parseOptions(base + ["--trusted-user-header", "X-Forge-User=" + unix])
+        memory = MemoryReactorClock()
+        top = tap.makeService(options, reactor=memory)
+        top.startService()
+        door = [s for s in top if isinstance(s, HttpFrontDoor)][0]
+        self.assertEqual(door.access.trusted, {unix: b"x-forge-user"})
+        self.assertEqual([s[1].listener for s in memory.unixServers], [unix])
+        self.assertEqual([f.listener for _, f, _, _ in memory.tcpServers[1:]], [tcp])
+        self.assertTrue(door.access.store.path.endswith(os.path.join(".git", "annex", "annexrelay", "users")))
