@@ -135,6 +135,7 @@ class Access:
         self.policy = policy
         self.store = store
         self.trusted = {k: v.lower().encode("latin-1") for k, v in (trusted or {}).items()}
+        self._headerNames = {v.lower().encode("latin-1"): v for v in (trusted or {}).values()}
         self.verifier = verifier or _inline
         self.metrics = metrics
         self.throttle = throttle or LoginThrottle(clock)
@@ -266,7 +267,7 @@ class Access:
                 self._warned.add(other)
                 log.warn(
                     "annex+http: ignoring the {header} header on {listener}: it is trusted only on {trusted}",
-                    header=other.decode("latin-1"), listener=listener,
+                    header=self._headerNames[other], listener=listener,
                     trusted=", ".join(sorted(k for k, v in self.trusted.items() if v == other)),
                 )
         return None
