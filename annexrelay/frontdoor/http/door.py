@@ -170,6 +170,9 @@ class HttpFrontDoor(service.Service):
             await exchange.respond(replies.Answer(credentials.status, credentials.body, json=False))
             return
         await self.access.prepare(request, credentials)
+        if request.gone():
+            # (Gone while its login waited.)
+            return
         scope = getattr(request, "scope", ())
         # May the caller make the door look for the repository?  For an
         # unscoped request with --directory: if they may reach any.

@@ -45,10 +45,6 @@ from annexrelay.frontdoor.http.users import Refused
 
 log = Logger()
 
-# What a check against an unknown name costs too (no timing tells names).
-_DUMMY = grants.hash_password(b"not a password", salt=b"\0" * 16, n=2 ** 14)
-
-
 class LoginThrottle:
     """
     Failed logins per client address, on a clock (pure given it).
@@ -142,6 +138,9 @@ class Access:
         self._key = os.urandom(32)
         self._verified = {}  # name -> (stored hash, hmac of the password)
         self._warned = set()
+        # What a check against a name nobody has costs too (no timing
+        # tells names): made on first use.
+        self._dummy = None
 
     # Helpers
 
@@ -204,10 +203,15 @@ class Access:
             return
         if wait:
             await task.deferLater(self.clock, wait, lambda: None)
+            gone = getattr(request, "gone", None)
+            if gone is not None and gone():
+                return
         if not known or not self._accepted(request) or (user is None and credentials[0] in self.policy.users):
             return
         stored = user.password if user is not None else None
-        ok = await self.verifier(stored or _DUMMY, credentials[1])
+        if not stored and self._dummy is None:
+            self._dummy = grants.hash_password(os.urandom(16))
+        ok = await self.verifier(stored or self._dummy, credentials[1])
         ok = bool(ok and stored)
         if ok:
             self._verified[user.name] = (stored, self._mac(credentials[1]))
@@ -313,6 +317,7 @@ class Access:
         if not accepted:
             why = "%s: basic authentication not accepted over %s" % (name, "https" if secure else "plain http")
         elif users.check_password(policy.users, credentials[0], credentials[1]) is not None:
+            self.throttle.succeeded(self.address(request))
             why = "%s: mode too low" % (name,)
         elif credentials[0] in policy.users:
             why = self._failed(request, "%s: wrong password" % (name,))

@@ -359,3 +359,66 @@ class ThrottleTests(SignOnCase):
         self.assertEqual(self.ask("read", headers=basic(b"alice", b"pw")), 401)  # would wait 60 s
         self.assertIn("too many failed logins from 10.0.0.1", self.why())
         self.assertEqual(len(self.verified), checked)
+
+
+class FakeRequest:
+    """
+    What authorize() reads of a request (as a git request of the same
+    listener would offer it).
+    """
+
+    def __init__(self, headers=None, listener="tcp:9417", secure=False):
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.listener = listener
+        self.secure = secure
+
+    def isSecure(self):
+        return self.secure
+
+    def getHeader(self, name):
+        return self.headers.get(name.lower())
+
+    def getClientAddress(self):
+        return IPv4Address("TCP", "10.0.0.9", 1)
+
+
+class GitRequestTests(SignOnCase):
+    """
+    Requests for the repository as a whole (target None), as git's are:
+    the repository's grant decides, a target grant never does.
+    """
+
+    def setUp(self):
+        SignOnCase.setUp(self)
+        self.addUser("alice", b"pw", ("lab/a", "read-only", ()), ("lab/b", "read-write", (N1,)))
+
+    def authorize(self, actionClass, scope, secure=False):
+        return self.doorObj.authorize(FakeRequest(secure=secure), actionClass, (b"alice", b"pw"), scope, None)
+
+    def test_push_needs_write(self):
+        self.assertEqual(self.authorize("read", (b"lab", b"a")), RO)
+        refused = self.authorize("write", (b"lab", b"a"))
+        self.assertEqual(refused.status, 403)
+        self.assertEqual(self.authorize("read", (b"lab", b"b")).status, 403)  # a target grant only
+        self.assertEqual(self.verified, [])  # checked in place (no prepare), once
+        self.assertEqual(self.authorize("read", (b"lab", b"a")), RO)
+
+
+class GoneWhileWaitingTests(SignOnCase):
+    def test_no_session_for_a_client_gone_while_its_login_waited(self):
+        self.addUser("alice", b"pw", ("lab/a", "read-write", ()))
+        self.access.throttle = LoginThrottle(self.clock, free=0, base=5.0, cap=20.0)
+        self.access.throttle.failed("10.0.0.1")
+        self.factory = self.factoryFor("tcp:9417")
+        proto, t = self.connect("10.0.0.1")
+        proto.dataReceived(b"POST /lab/a/git-annex/%s/v4/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n%s\r\n" % (
+            U, PATHS["read"], basic(b"alice", b"pw")))
+        self.settle()
+        from twisted.python.failure import Failure
+        from twisted.internet.error import ConnectionDone
+
+        proto.connectionLost(Failure(ConnectionDone()))
+        self.clock.advance(5)
+        self.settle()
+        self.assertEqual(self.opened, [])
+        self.assertEqual(self.verified, [])
