@@ -77,7 +77,7 @@ class Place:
         if self.directory is not None:
             if not os.path.isdir(self.directory):
                 raise GrantError("--directory %s is not a directory" % (directory,))
-            self.path = directory_state_path(self.directory)
+            self.path = directory_state_path(self.directory, create=True)
             return
         first = repos[0] if repos else "."
         top, gitDir = find_repository(first)

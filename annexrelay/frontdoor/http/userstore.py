@@ -33,9 +33,14 @@ def repo_state_path(gitDir):
     return os.path.join(private_dir(gitDir), USERS)
 
 
-def directory_state_path(directory):
+def directory_state_path(directory, create=False):
+    """
+    @param create: make the folder (0700) if it is not there (the daemon
+        only reads: it may not write to the directory).
+    """
     path = os.path.join(directory, DIRECTORY_STATE)
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    if create:
+        os.makedirs(path, mode=0o700, exist_ok=True)
     return os.path.join(path, USERS)
 
 
@@ -97,6 +102,9 @@ class UserStore:
     def _read(self):
         try:
             with open(self.path) as f:
+                mode = os.fstat(f.fileno()).st_mode
+                if mode & 0o077:
+                    log.warn("annex+http users: {path} is readable by others (mode {mode:o}); chmod 600 it", path=self.path, mode=mode & 0o777)
                 return parse_store(f.read())
         except FileNotFoundError:
             return {}
