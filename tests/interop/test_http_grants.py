@@ -5,7 +5,8 @@ real C{annexrelay user} command while the daemon runs; a user read-write
 on one repository and read-only on the other copies to the first and is
 refused on the second; a revocation applies to the next request, without
 a restart; a trusted header honoured on the unix socket it is named for
-(raw HTTP over AF_UNIX) and ignored on the tcp listener.
+(raw HTTP over AF_UNIX) and ignored on the tcp listener; one
+repository over annex+https, where a store user needs no --authenv flag.
 """
 
 import base64
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 
+from tests.interop.test_http import HttpCase
 from tests.interop.test_http_directory import DirectoryCase
 
 ABSENT = "SHA256E-s1--0000000000000000000000000000000000000000000000000000000000000000"
@@ -142,4 +144,43 @@ class TrustedHeaderTests(GrantsCase):
         self.assertEqual(self.request(tcp(), check, erin), (200, b'{"present":false}'))
         self.assertEqual(self.request(tcp(), check, wrong)[0], 401)
         self.assertIn("erin: wrong password (failure 1 from this address)", self.daemonLog())
+        self.assertCleanLog()
+
+
+class OverHttpsTests(HttpCase):
+    """
+    One repository (--repo) over annex+https with none of git-annex's
+    --authenv flags: a store user is let in over https, with its grant's
+    mode (append-only: copies, may not drop).
+    """
+
+    httpArgs = ("--unauth-readonly",)
+
+    def endpoint(self):
+        from tests.frontdoor.http.certs import self_signed
+
+        key, self.cert = self_signed(self.mktemp())
+        return "ssl:%d:interface=127.0.0.1:privateKey=%s:certKey=%s" % (self.port, key, self.cert)
+
+    def useHttp(self, client):
+        self.s.git("config", "remote.origin.annexUrl", "annex+https://127.0.0.1:%d/git-annex/" % (self.port,), cwd=client)
+        self.s.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1", cwd=client)
+
+    def test_store_user_over_https(self):
+        annexrelay = os.path.join(os.path.dirname(sys.executable), "annexrelay")
+        p = subprocess.run([annexrelay, "user", "add", "carol", "--mode", "append-only", "--password-stdin"],
+                           input=b"carol-secret\n", cwd=self.s.proxy, env=self.s.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        creds = os.path.abspath(self.mktemp())
+        with open(creds, "w") as f:
+            f.write("annex+https://carol:carol-secret@127.0.0.1:%d/git-annex\n" % (self.port,))
+        self.s.git("config", "credential.helper", "store --file=" + creds, cwd=self.client)
+        env = {"GIT_SSL_CAINFO": self.cert, "GIT_TERMINAL_PROMPT": "0"}
+        self.s.addFile(self.client, "s.txt", b"over https, a user of annexrelay's\n" * 100)
+        k = self.key("s.txt")
+        self.annex("copy", "--to", "origin-n1", "s.txt", env=env)
+        self.assertTrue(self.nodeHas("n1", k))
+        self.annex("drop", "--from", "origin-n1", "s.txt", "--force", env=env, ok=False)
+        self.assertTrue(self.nodeHas("n1", k))
+        self.assertIn("carol: append-only (grant for repository .) does not allow remove", self.daemonLog())
         self.assertCleanLog()
