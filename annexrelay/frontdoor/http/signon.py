@@ -137,6 +137,7 @@ class Access:
         self.throttle = throttle or LoginThrottle(clock)
         self._key = os.urandom(32)
         self._verified = {}  # name -> (stored hash, hmac of the password)
+        self._generation = None
         self._warned = set()
         # What a check against a name nobody has costs too (no timing
         # tells names): made on first use.
@@ -145,7 +146,16 @@ class Access:
     # Helpers
 
     def _users(self):
-        return self.store.users() if self.store is not None else {}
+        if self.store is None:
+            return {}
+        known = self.store.users()
+        if self.store.generation != self._generation:
+            # Re-read: forget the passwords of users removed or changed.
+            self._generation = self.store.generation
+            self._verified = {
+                n: v for n, v in self._verified.items() if n in known and known[n].password == v[0]
+            }
+        return known
 
     def _mac(self, password):
         return hmac.new(self._key, password, hashlib.sha256).digest()

@@ -262,6 +262,10 @@ class ReloadTests(SignOnCase):
         self.addUser("alice", b"new", ("lab/a", "read-write", ()))
         self.assertEqual(self.ask("read", headers=self.alice), 401)  # the old password is not remembered
         self.assertEqual(self.ask("read", headers=basic(b"alice", b"new")), RW)
+        self.assertEqual(list(self.access._verified), ["alice"])
+        self.change(lambda users: grants.remove_user(users, "alice"))
+        self.assertEqual(self.ask("read", headers=basic(b"alice", b"new")), 401)
+        self.assertEqual(self.access._verified, {})
 
 
 class SingleRepositoryTests(SignOnCase):
