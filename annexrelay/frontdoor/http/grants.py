@@ -266,9 +266,12 @@ def parse_store(text: str) -> Dict[str, User]:
                     check_mode(mode)
                 targets = {}
                 for uuid, t in g.get("targets", {}).items():
-                    targets[uuid.lower()] = (check_mode(t["mode"]), t.get("name", ""))
+                    targets[uuid.lower()] = (check_mode(t["mode"]), str(t.get("name", "")))
                 grants[repo] = Grant(mode, targets)
-            users[name] = User(name, u.get("password"), grants)
+            password = u.get("password")
+            if password is not None and not isinstance(password, str):
+                raise GrantError("the password of %s is not a hash" % (name,))
+            users[name] = User(name, password, grants)
         return users
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise GrantError("not a user store: %s" % (e,))

@@ -91,6 +91,25 @@ class ModelTests(unittest.TestCase):
             users = grants.grant(users, name, repo, mode, [(t, "t") for t in targets])
         self.assertEqual(grants.parse_store(grants.format_store(users)), users)
 
+    @given(st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.sampled_from(list(grants.MODES)),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+            st.sampled_from(["users", "grants", "mode", "targets", "password", "name", "a", "."]), inner, max_size=4),
+        max_leaves=12,
+    ))
+    def test_any_json_parses_or_is_refused(self, doc):
+        import json
+
+        try:
+            users = grants.parse_store(json.dumps(doc))
+        except GrantError:
+            return
+        for user in users.values():
+            grants.verify_password(user.password, b"x")
+            grants.mode_for(user, (b"a",), b"u")
+            grants.mode_for(user, None, None)
+        grants.format_store(users)
+
     def test_parse_refuses_junk(self):
         for junk in ("[1]", "{", '{"users": {"a": {"grants": {".": {"mode": "god"}}}}}'):
             self.assertRaises(GrantError, grants.parse_store, junk)
