@@ -36,8 +36,9 @@ from typing import Dict, NamedTuple, Optional, Tuple
 from annexrelay.requests import Mode
 
 MODES = ("read-only", "append-only", "read-write")
-# scrypt's cost: 16 MiB, and 130 ms measured on a busy 2-core machine (the usual
-# figure for interactive logins).  Stored with each hash, so it may change.
+# scrypt's parameters, the usual ones for interactive logins: 16 MiB, and
+# 130 ms measured on a busy 2-core machine.  Stored with each hash, so
+# they may change.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
 _DKLEN = 32
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
