@@ -74,6 +74,12 @@ class ClientSession(P2PFramer):
         self.state = "awaiting-auth"
         self.requests = 0
         self.draining = False
+        # An async callable: key -> None, or why a PUT of it is refused
+        # (the repository's quota), or None.
+        self.admitPut = None
+        # A callable telling the user a text beside the protocol (the ssh
+        # session's stderr: git-annex shows it, not a PUT's ERROR), or None.
+        self.say = None
         self.done = defer.Deferred()
         self._ending = None
 
@@ -221,6 +227,16 @@ class ClientSession(P2PFramer):
                 self.sendMessage(refusal.reply)
                 return True
             self.state = "in-request"
+            if name == "PUT" and self.admitPut is not None:
+                # Before the target (and so any node) sees it.
+                why = await self.admitPut(msg.args[-1])
+                if why is not None:
+                    self.log.info("refused PUT from {peer}: {why}", peer=self.peer, why=why)
+                    self.sendMessage(messages.error(why))
+                    if self.say is not None:
+                        self.say(why)
+                    self.state = "serving"
+                    return True
             self.requests += 1
             self._lastSent = self._lastError = None
             if self.metrics is not None:

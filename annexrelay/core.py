@@ -10,6 +10,8 @@ import time
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from annexrelay import quota
+from annexrelay.branch.locationlog import key_size
 from annexrelay.branch.reader import BranchReader
 from annexrelay.branch.refs import RefsWatcher
 from annexrelay.branch.sizes import RepoSizes
@@ -67,6 +69,33 @@ class RelayCore:
         # Callables saying why the daemon takes no new requests now, or ""
         # (the annex+http door's admission queue when full): /readyz.
         self.saturation = []
+        # The repository's quota in bytes (--quota), or None.
+        self.quota = None
+
+    def servedUUIDs(self):
+        """
+        The UUIDs whose content counts as this repository's: itself, its
+        proxied remotes and its clusters' nodes.
+        """
+        repo = self.repository
+        uuids = {repo.uuid}
+        uuids.update(repo.nodes)
+        for cluster in repo.clusters.values():
+            uuids.update(n.uuid for n in cluster.nodes)
+        return uuids
+
+    async def quotaRefusal(self, key):
+        """
+        Whether a C{PUT} of C{key} would take the repository's stored
+        content over its quota (L{annexrelay.quota}), counted from the
+        same repository sizes cluster placement uses.
+
+        @return: None, or the error the client is shown.
+        """
+        if self.quota is None or self.sizes is None:
+            return None
+        sizes = await self.sizes.sizes()
+        return quota.refusal(self.quota, quota.used_by(sizes, self.servedUUIDs()), key_size(key))
 
     def targetFor(self, uuid: bytes, own=False):
         """
@@ -80,7 +109,7 @@ class RelayCore:
         repo = self.repository
         node = repo.target(uuid)
         if node is not None:
-            return ProxiedRemote(node, self.pool, self.locationLog, self.streams)
+            return ProxiedRemote(node, self.pool, self.locationLog, self.streams, self.sizes)
         cluster = repo.cluster(uuid)
         if cluster is not None:
             return ClusterGateway(
@@ -89,7 +118,7 @@ class RelayCore:
             )
         if uuid == repo.uuid:
             if own:
-                return OwnRepository(repo, self.pool, self.streams, self.refs, self.git)
+                return OwnRepository(repo, self.pool, self.streams, self.refs, self.git, self.sizes)
             return None
         desc = repo.describe(uuid)
         if desc:
@@ -107,6 +136,8 @@ class RelayCore:
         session = ClientSession(
             authenticator, peer="%s#%d" % (peer, self.sessions), door=door, metrics=self.metrics, repository=self.label
         )
+        if self.quota is not None:
+            session.admitPut = self.quotaRefusal
         self.live.add(session)
         if self.metrics is not None:
             self.metrics.sessionOpened(door)
@@ -167,7 +198,8 @@ class RelayCore:
 
 
 def makeCore(
-    reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS, metrics=None
+    reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS, metrics=None,
+    quota=None,
 ):
     """
     A L{RelayCore} for C{repository}: its node pool (connectors chosen by
@@ -177,7 +209,7 @@ def makeCore(
     writer = LocationLogWriter(reactor, repository.path, delay=commitDelay)
     writer.recover()
     branch = BranchReader(reactor, repository.path, repository.gitDir, repository.onelevel, writer)
-    return RelayCore(
+    core = RelayCore(
         reactor,
         repository,
         pool,
@@ -189,3 +221,5 @@ def makeCore(
         RefsWatcher(reactor, repository.path, repository.gitDir),
         metrics,
     )
+    core.quota = quota
+    return core
