@@ -11,6 +11,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay import quota
+from annexrelay.branch import uuidlogs
+from annexrelay.branch.git import runGit
 from annexrelay.branch.locationlog import key_size
 from annexrelay.branch.reader import BranchReader
 from annexrelay.branch.refs import RefsWatcher
@@ -28,6 +30,8 @@ from annexrelay.targets.proxied import ProxiedRemote
 from annexrelay.targets.repository import OwnRepository
 
 log = Logger()
+
+UUID_LOG_REF = "refs/heads/git-annex:" + uuidlogs.UUID_LOG.decode()
 
 
 class TargetUnknown(Exception):
@@ -71,6 +75,10 @@ class RelayCore:
         self.saturation = []
         # The repository's quota in bytes (--quota), or None.
         self.quota = None
+        # uuid.log's descriptions, read in the background (describe).
+        self._descriptions = {}
+        self._describing = None
+        self._described = float("-inf")
 
     def servedUUIDs(self):
         """
@@ -120,12 +128,36 @@ class RelayCore:
             if own:
                 return OwnRepository(repo, self.pool, self.streams, self.refs, self.git, self.sizes)
             return None
-        desc = repo.describe(uuid)
+        desc = self.describe(uuid)
         if desc:
             raise TargetUnknown("not configured to proxy for repository %s" % (desc,))
         raise TargetUnknown(
             "expected repository UUID %s but found UUID %s" % (uuid.decode("utf-8", "replace"), repo.uuid.decode())
         )
+
+    def describe(self, uuid):
+        """
+        C{uuid}'s description in uuid.log as last read, for error messages
+        (never a git process in the reactor thread: a miss reads uuid.log
+        again in the background, at most one at a time and one a second,
+        for the next error).
+        """
+        known = self._descriptions.get(uuid, "")
+        if not known and self._describing is None and self.reactor.seconds() - self._described >= 1.0:
+            self._described = self.reactor.seconds()
+            self._describing = defer.maybeDeferred(runGit, self.reactor, self.repository.path, ["cat-file", "blob", UUID_LOG_REF])
+            self._describing.addCallback(self._gotDescriptions)
+            self._describing.addErrback(lambda f: log.warn("reading uuid.log failed: {why}", why=str(f.value)))
+            self._describing.addBoth(self._describedDone)
+        return known
+
+    def _gotDescriptions(self, result):
+        code, out = result
+        if code == 0:
+            self._descriptions = uuidlogs.descriptions(out)
+
+    def _describedDone(self, _):
+        self._describing = None
 
     def session(self, authenticator, peer, door="ssh"):
         """

@@ -103,9 +103,6 @@ class _OneNodeRepository:
     def cluster(self, uuid):
         return None
 
-    def describe(self, uuid):
-        return ""
-
 
 class RelayPair:
     """
