@@ -24,7 +24,7 @@ from annexrelay.frontdoor.tor.onion import OnionFrontDoor
 from annexrelay.frontdoor.tor.publish import Publisher
 from annexrelay.operator.logs import JSONLines
 from annexrelay.operator.metrics import CoreCollector, Metrics
-from annexrelay.operator.status import Status
+from annexrelay.operator.status import DirectoryStatus, Status
 from annexrelay.operator.web import DirectoryOperatorResource, OperatorResource
 from annexrelay.paths import default_socket, private_dir, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
@@ -351,7 +351,7 @@ def _directoryService(options, reactor, logPublisher):
     directory = Directory(reactor, options["directory"], openLabelledCore, options["shutdown-grace"], metrics=metrics)
     directory.setServiceParent(top)
     _ErrorWatch(logPublisher, metrics).setServiceParent(top)
-    site = _QuietSite(DirectoryOperatorResource(directory, registry))
+    site = _QuietSite(DirectoryOperatorResource(directory, registry, DirectoryStatus(directory, metrics, reactor)))
     for description in options["metrics"]:
         Listener(reactor, description, site).setServiceParent(top)
     # The door asks its "core" for the metrics and saturation of the whole:
