@@ -77,6 +77,7 @@ class ClientSession(P2PFramer):
         # An async callable: key -> None, or why a PUT of it is refused
         # (the repository's quota), or None.
         self.admitPut = None
+        self.putDone = None
         # A callable telling the user a text beside the protocol (the ssh
         # session's stderr: git-annex shows it, not a PUT's ERROR), or None.
         self.say = None
@@ -227,6 +228,7 @@ class ClientSession(P2PFramer):
                 self.sendMessage(refusal.reply)
                 return True
             self.state = "in-request"
+            admitted = None
             if name == "PUT" and self.admitPut is not None:
                 # Before the target (and so any node) sees it.
                 why = await self.admitPut(msg.args[-1])
@@ -237,6 +239,7 @@ class ClientSession(P2PFramer):
                         self.say(why)
                     self.state = "serving"
                     return True
+                admitted = msg.args[-1]
             self.requests += 1
             self._lastSent = self._lastError = None
             if self.metrics is not None:
@@ -248,6 +251,8 @@ class ClientSession(P2PFramer):
             try:
                 await self.target.handle(self, msg)
             finally:
+                if admitted is not None and self.putDone is not None:
+                    self.putDone(admitted)
                 if self._transfer is not None:
                     self.metrics.requestEnded(self._transfer, self._lastSent, self.peer, self._lastError)
                     self._transfer = None

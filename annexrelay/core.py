@@ -75,6 +75,7 @@ class RelayCore:
         self.saturation = []
         # The repository's quota in bytes (--quota), or None.
         self.quota = None
+        self._reserved = 0
         # uuid.log's descriptions, read in the background (describe).
         self._descriptions = {}
         self._describing = None
@@ -103,7 +104,20 @@ class RelayCore:
         if self.quota is None or self.sizes is None:
             return None
         sizes = await self.sizes.sizes()
-        return quota.refusal(self.quota, quota.used_by(sizes, self.servedUUIDs()), key_size(key))
+        size = key_size(key)
+        # Uploads admitted and not over yet count too, so that uploads
+        # running at once cannot go over together.
+        why = quota.refusal(self.quota, quota.used_by(sizes, self.servedUUIDs()) + self._reserved, size)
+        if why is None:
+            self._reserved += size or 0
+        return why
+
+    def quotaDone(self, key):
+        """
+        A PUT L{quotaRefusal} admitted is over (what it stored is in the
+        repository sizes by now).
+        """
+        self._reserved = max(0, self._reserved - (key_size(key) or 0))
 
     def targetFor(self, uuid: bytes, own=False):
         """
@@ -170,6 +184,7 @@ class RelayCore:
         )
         if self.quota is not None:
             session.admitPut = self.quotaRefusal
+            session.putDone = self.quotaDone
         self.live.add(session)
         if self.metrics is not None:
             self.metrics.sessionOpened(door)

@@ -7,6 +7,7 @@ refused by the session before any node sees it.
 from fractions import Fraction
 
 from hypothesis import given, strategies as st
+from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
@@ -236,3 +237,24 @@ class QuotaSessionTests(unittest.TestCase):
         p = RelayPair(frontdoor="handover", sizes=_Sizes({NODE_UUID: 10**12}))
         p.send(b"PUT f " + BIG + b"\n")
         self.assertEqual(p.nodeGot(), b"PUT f " + BIG + b"\n")
+
+    def test_uploads_at_once_cannot_go_over_together(self):
+        """
+        An upload admitted and not over yet counts: two at once that each
+        fit alone do not both get in.
+        """
+        p = self.pair(1000, 300)
+        core = p.core
+        self.assertIsNone(self.successResultOf(defer.ensureDeferred(core.quotaRefusal(BIG))))
+        self.assertIn("over quota", self.successResultOf(defer.ensureDeferred(core.quotaRefusal(BIG))))
+        core.quotaDone(BIG)
+        self.assertIsNone(self.successResultOf(defer.ensureDeferred(core.quotaRefusal(BIG))))
+
+    def test_reservation_released_when_the_put_ends(self):
+        p = self.pair(1000, 300)
+        p.send(b"PUT f " + BIG + b"\n")
+        p.nodeGot()
+        self.assertEqual(p.core._reserved, 600)
+        p.nodeSays(b"ALREADY-HAVE\n")
+        self.assertEqual(p.take(), b"ALREADY-HAVE\n")
+        self.assertEqual(p.core._reserved, 0)
