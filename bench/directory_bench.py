@@ -61,6 +61,17 @@ def make_repositories(root, n, env):
     return made
 
 
+def children(pid):
+    """
+    The daemon's child processes now (node connections, git).
+    """
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return len(f.read().split())
+    except OSError:
+        return -1
+
+
 def checkpresent(port, rel, u):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
@@ -103,12 +114,13 @@ def main(argv):
                 statuses = list(pool.map(lambda r: checkpresent(port, *r), repos))
             took = time.monotonic() - t0
             rss, peak = vm(daemon.pid, "VmRSS"), vm(daemon.pid, "VmHWM")
+            kids = children(daemon.pid)
             with open(os.path.join(base, "annexrelay.log"), errors="replace") as f:
                 opened = f.read().count("opened repository")
             counts = {s: statuses.count(s) for s in sorted(set(statuses))}
             print("%d checkpresent requests, %d at a time: %.1f s (%.1f ms each), statuses %s" % (
                 len(statuses), args.concurrency, took, 1000.0 * took / max(1, len(statuses)), counts))
-            print("cores opened: %d" % (opened,))
+            print("cores opened: %d; daemon's child processes at the end: %d" % (opened, kids))
             print("daemon RSS: %.1f MiB started, %.1f MiB with every repository open (peak %.1f MiB; target <= 150 MiB)" % (
                 idle, rss, peak))
         finally:
