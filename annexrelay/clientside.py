@@ -74,6 +74,13 @@ class ClientSession(P2PFramer):
         self.state = "awaiting-auth"
         self.requests = 0
         self.draining = False
+        # An async callable: key -> None, or why a PUT of it is refused
+        # (the repository's quota), or None.
+        self.admitPut = None
+        self.putDone = None
+        # A callable telling the user a text beside the protocol (the ssh
+        # session's stderr: git-annex shows it, not a PUT's ERROR), or None.
+        self.say = None
         self.done = defer.Deferred()
         self._ending = None
 
@@ -221,6 +228,18 @@ class ClientSession(P2PFramer):
                 self.sendMessage(refusal.reply)
                 return True
             self.state = "in-request"
+            admitted = None
+            if name == "PUT" and self.admitPut is not None:
+                # Before the target (and so any node) sees it.
+                why = await self.admitPut(msg.args[-1])
+                if why is not None:
+                    self.log.info("refused PUT from {peer}: {why}", peer=self.peer, why=why)
+                    self.sendMessage(messages.error(why))
+                    if self.say is not None:
+                        self.say(why)
+                    self.state = "serving"
+                    return True
+                admitted = msg.args[-1]
             self.requests += 1
             self._lastSent = self._lastError = None
             if self.metrics is not None:
@@ -232,6 +251,8 @@ class ClientSession(P2PFramer):
             try:
                 await self.target.handle(self, msg)
             finally:
+                if admitted is not None and self.putDone is not None:
+                    self.putDone(admitted)
                 if self._transfer is not None:
                     self.metrics.requestEnded(self._transfer, self._lastSent, self.peer, self._lastError)
                     self._transfer = None

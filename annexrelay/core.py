@@ -10,6 +10,10 @@ import time
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from annexrelay import quota
+from annexrelay.branch import uuidlogs
+from annexrelay.branch.git import runGit
+from annexrelay.branch.locationlog import key_size
 from annexrelay.branch.reader import BranchReader
 from annexrelay.branch.refs import RefsWatcher
 from annexrelay.branch.sizes import RepoSizes
@@ -26,6 +30,8 @@ from annexrelay.targets.proxied import ProxiedRemote
 from annexrelay.targets.repository import OwnRepository
 
 log = Logger()
+
+UUID_LOG_REF = "refs/heads/git-annex:" + uuidlogs.UUID_LOG.decode()
 
 
 class TargetUnknown(Exception):
@@ -67,6 +73,51 @@ class RelayCore:
         # Callables saying why the daemon takes no new requests now, or ""
         # (the annex+http door's admission queue when full): /readyz.
         self.saturation = []
+        # The repository's quota in bytes (--quota), or None.
+        self.quota = None
+        self._reserved = 0
+        # uuid.log's descriptions, read in the background (describe).
+        self._descriptions = {}
+        self._describing = None
+        self._described = float("-inf")
+
+    def servedUUIDs(self):
+        """
+        The UUIDs whose content counts as this repository's: itself, its
+        proxied remotes and its clusters' nodes.
+        """
+        repo = self.repository
+        uuids = {repo.uuid}
+        uuids.update(repo.nodes)
+        for cluster in repo.clusters.values():
+            uuids.update(n.uuid for n in cluster.nodes)
+        return uuids
+
+    async def quotaRefusal(self, key):
+        """
+        Whether a C{PUT} of C{key} would take the repository's stored
+        content over its quota (L{annexrelay.quota}), counted from the
+        same repository sizes cluster placement uses.
+
+        @return: None, or the error the client is shown.
+        """
+        if self.quota is None or self.sizes is None:
+            return None
+        sizes = await self.sizes.sizes()
+        size = key_size(key)
+        # Uploads admitted and not over yet count too, so that uploads
+        # running at once cannot go over together.
+        why = quota.refusal(self.quota, quota.used_by(sizes, self.servedUUIDs()) + self._reserved, size)
+        if why is None:
+            self._reserved += size or 0
+        return why
+
+    def quotaDone(self, key):
+        """
+        A PUT L{quotaRefusal} admitted is over (what it stored is in the
+        repository sizes by now).
+        """
+        self._reserved = max(0, self._reserved - (key_size(key) or 0))
 
     def targetFor(self, uuid: bytes, own=False):
         """
@@ -80,7 +131,7 @@ class RelayCore:
         repo = self.repository
         node = repo.target(uuid)
         if node is not None:
-            return ProxiedRemote(node, self.pool, self.locationLog, self.streams)
+            return ProxiedRemote(node, self.pool, self.locationLog, self.streams, self.sizes)
         cluster = repo.cluster(uuid)
         if cluster is not None:
             return ClusterGateway(
@@ -89,14 +140,38 @@ class RelayCore:
             )
         if uuid == repo.uuid:
             if own:
-                return OwnRepository(repo, self.pool, self.streams, self.refs, self.git)
+                return OwnRepository(repo, self.pool, self.streams, self.refs, self.git, self.sizes)
             return None
-        desc = repo.describe(uuid)
+        desc = self.describe(uuid)
         if desc:
             raise TargetUnknown("not configured to proxy for repository %s" % (desc,))
         raise TargetUnknown(
             "expected repository UUID %s but found UUID %s" % (uuid.decode("utf-8", "replace"), repo.uuid.decode())
         )
+
+    def describe(self, uuid):
+        """
+        C{uuid}'s description in uuid.log as last read, for error messages
+        (never a git process in the reactor thread: a miss reads uuid.log
+        again in the background, at most one at a time and one a second,
+        for the next error).
+        """
+        known = self._descriptions.get(uuid, "")
+        if not known and self._describing is None and self.reactor.seconds() - self._described >= 1.0:
+            self._described = self.reactor.seconds()
+            self._describing = defer.maybeDeferred(runGit, self.reactor, self.repository.path, ["cat-file", "blob", UUID_LOG_REF])
+            self._describing.addCallback(self._gotDescriptions)
+            self._describing.addErrback(lambda f: log.warn("reading uuid.log failed: {why}", why=str(f.value)))
+            self._describing.addBoth(self._describedDone)
+        return known
+
+    def _gotDescriptions(self, result):
+        code, out = result
+        if code == 0:
+            self._descriptions = uuidlogs.descriptions(out)
+
+    def _describedDone(self, _):
+        self._describing = None
 
     def session(self, authenticator, peer, door="ssh"):
         """
@@ -107,6 +182,9 @@ class RelayCore:
         session = ClientSession(
             authenticator, peer="%s#%d" % (peer, self.sessions), door=door, metrics=self.metrics, repository=self.label
         )
+        if self.quota is not None:
+            session.admitPut = self.quotaRefusal
+            session.putDone = self.quotaDone
         self.live.add(session)
         if self.metrics is not None:
             self.metrics.sessionOpened(door)
@@ -167,7 +245,8 @@ class RelayCore:
 
 
 def makeCore(
-    reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS, metrics=None
+    reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS, metrics=None,
+    quota=None,
 ):
     """
     A L{RelayCore} for C{repository}: its node pool (connectors chosen by
@@ -177,7 +256,7 @@ def makeCore(
     writer = LocationLogWriter(reactor, repository.path, delay=commitDelay)
     writer.recover()
     branch = BranchReader(reactor, repository.path, repository.gitDir, repository.onelevel, writer)
-    return RelayCore(
+    core = RelayCore(
         reactor,
         repository,
         pool,
@@ -189,3 +268,5 @@ def makeCore(
         RefsWatcher(reactor, repository.path, repository.gitDir),
         metrics,
     )
+    core.quota = quota
+    return core

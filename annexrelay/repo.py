@@ -17,7 +17,6 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 from twisted.logger import Logger
 
-from annexrelay.branch import uuidlogs
 from annexrelay.connectors import urls
 from annexrelay.paths import file_stamp, find_repository
 
@@ -246,18 +245,3 @@ class ProxyRepository:
         """
         self.refresh()
         return self.clusters.get(uuid)
-
-    def describe(self, uuid: bytes) -> str:
-        """
-        The description of C{uuid} in uuid.log, for error messages.
-        """
-        try:
-            out = subprocess.run(
-                ["git", "cat-file", "blob", "refs/heads/git-annex:" + uuidlogs.UUID_LOG.decode()],
-                cwd=self.path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            ).stdout
-        except OSError:
-            return ""
-        return uuidlogs.descriptions(out).get(uuid, "")

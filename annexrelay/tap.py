@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from twisted.web.server import Site
 
 from annexrelay.connectors.tor import DEFAULT_SOCKS
+from annexrelay import quota
 from annexrelay.core import makeCore
 from annexrelay.directory.cores import Directory
 from annexrelay.frontdoor.http.door import HttpFrontDoor
@@ -28,7 +29,7 @@ from annexrelay.frontdoor.tor.onion import OnionFrontDoor
 from annexrelay.frontdoor.tor.publish import Publisher
 from annexrelay.operator.logs import JSONLines
 from annexrelay.operator.metrics import CoreCollector, Metrics
-from annexrelay.operator.status import Status
+from annexrelay.operator.status import DirectoryStatus, Status
 from annexrelay.operator.web import DirectoryOperatorResource, OperatorResource
 from annexrelay.paths import default_socket, private_dir, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
@@ -74,6 +75,20 @@ class Options(usage.Options):
         self["metrics"] = []
         self["p2phttp"] = []
         self["trusted-user-header"] = {}
+        self["quota"] = []
+
+    def opt_quota(self, value):
+        """
+        REPO=SIZE (repeatable): refuse a put that would take what the
+        repository REPO stores (its own annex, its proxied remotes, its
+        clusters' nodes) over SIZE (bytes, or with a unit as git-annex
+        writes sizes: 50GB, 1.5 GiB, 100 megabytes).  REPO: the --repo
+        path (or .), or with --directory a path under the directory.
+        """
+        try:
+            self["quota"].append(quota.parse_option(value))
+        except ValueError as e:
+            raise usage.UsageError(str(e))
 
     def opt_metrics(self, endpoint):
         """
@@ -122,6 +137,7 @@ class Options(usage.Options):
             raise usage.UsageError("--repo (or --directory) is required")
         else:
             self["repo"] = os.path.abspath(self["repo"])
+        self["quotas"] = self._quotas()
         if self["log-format"] not in ("text", "json"):
             raise usage.UsageError("--log-format is text or json, not %r" % (self["log-format"],))
         tor = [o for o in ("tor-control", "tor-launch", "onion-local-only") if self[o]]
@@ -138,6 +154,22 @@ class Options(usage.Options):
         if not self["listen"] and not self["directory"]:
             path = short_socket_path(default_socket(self["repo"]))
             self["listen"] = ["unix:%s:mode=600:lockfile=1" % (quoteStringArgument(path),)]
+
+    def _quotas(self):
+        """
+        The C{--quota} options as C{{real path of the repository: bytes}}.
+        """
+        root = self["directory"] or self["repo"]
+        quotas = {}
+        for option in self["quota"]:
+            path = os.path.realpath(os.path.join(root, option.repository))
+            base = os.path.realpath(root)
+            if self["directory"] and not (path == base or path.startswith(base.rstrip("/") + "/")):
+                raise usage.UsageError("--quota %s: not under --directory %s" % (option.repository, root))
+            if self["repo"] and path != base:
+                raise usage.UsageError("--quota %s: this daemon serves %s (say . or that path)" % (option.repository, root))
+            quotas[path] = option.size
+        return quotas
 
     def _directoryOptions(self):
         if not self["p2phttp"]:
@@ -270,6 +302,7 @@ def _common(options, reactor):
             splice=not options["no-splice"],
             torSocks=options["tor-socks"],
             metrics=metrics,
+            quota=options.get("quotas", {}).get(os.path.realpath(repository.path)),
         )
 
     return top, registry, metrics, openCore
@@ -359,7 +392,7 @@ def _directoryService(options, reactor, logPublisher):
     directory = Directory(reactor, options["directory"], openLabelledCore, options["shutdown-grace"], metrics=metrics)
     directory.setServiceParent(top)
     _ErrorWatch(logPublisher, metrics).setServiceParent(top)
-    site = _QuietSite(DirectoryOperatorResource(directory, registry))
+    site = _QuietSite(DirectoryOperatorResource(directory, registry, DirectoryStatus(directory, metrics, reactor)))
     for description in options["metrics"]:
         Listener(reactor, description, site).setServiceParent(top)
     # The door asks its "core" for the metrics and saturation of the whole:

@@ -178,3 +178,40 @@ class WiringTests(unittest.TestCase):
         self.assertEqual([s[1].listener for s in memory.unixServers], [unix])
         self.assertEqual([f.listener for _, f, _, _ in memory.tcpServers[1:]], [tcp])
         self.assertTrue(door.access.store.path.endswith(os.path.join(".git", "annex", "annexrelay", "users")))
+        top.stopService()
+
+
+class QuotaOptionTests(unittest.TestCase):
+    """
+    C{--quota REPO=SIZE}: REPO resolved against --repo or --directory, the
+    size read as git-annex reads it, mistakes refused with why.
+    """
+
+    def test_repo(self):
+        from twisted.python.usage import UsageError
+
+        path = os.path.abspath(self.mktemp())
+        os.makedirs(path)
+        options = tap.Options()
+        options.parseOptions(["--repo", path, "--quota", ".=1.5 GiB"])
+        self.assertEqual(options["quotas"], {os.path.realpath(path): 1610612736})
+        options = tap.Options()
+        options.parseOptions(["--repo", path, "--quota", path + "=50GB"])
+        self.assertEqual(options["quotas"], {os.path.realpath(path): 50 * 10**9})
+        e = self.assertRaises(UsageError, tap.Options().parseOptions, ["--repo", path, "--quota", "/elsewhere=1GB"])
+        self.assertIn("this daemon serves", str(e))
+        e = self.assertRaises(UsageError, tap.Options().parseOptions, ["--repo", path, "--quota", ".=lots"])
+        self.assertIn("not a size", str(e))
+
+    def test_directory(self):
+        from twisted.python.usage import UsageError
+
+        d = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(d, "lab", "photos"))
+        options = tap.Options()
+        options.parseOptions(["--directory", d, "--p2phttp", "tcp:0", "--quota", "lab/photos=100 megabytes", "--quota", "lab=1kB"])
+        self.assertEqual(
+            options["quotas"], {os.path.realpath(os.path.join(d, "lab", "photos")): 10**8, os.path.realpath(os.path.join(d, "lab")): 1000}
+        )
+        e = self.assertRaises(UsageError, tap.Options().parseOptions, ["--directory", d, "--p2phttp", "tcp:0", "--quota", "../x=1GB"])
+        self.assertIn("not under --directory", str(e))

@@ -27,7 +27,6 @@ from twisted.logger import Logger
 from annexrelay.core import TargetUnknown
 from annexrelay.directory.scan import Scanner
 from annexrelay.directory.tree import RepoIndex
-from annexrelay.repo import RepositoryError
 
 log = Logger()
 
@@ -153,15 +152,13 @@ class Directory(service.Service):
             entry = self._find(scope, uuid)
             if entry is None or self.stopping:
                 raise TargetUnknown("no repository serves %s" % (uuid.decode("utf-8", "replace"),))
+        # A changed config is read again by a git process of its own (never
+        # one in the reactor thread); a UUID the repository does not serve
+        # is 404 here, without the core's uuid.log lookup.
+        await self.scanner.reread(entry.rel)
         repo = self.scanner.repositories.get(entry.rel)
         if repo is None:
             raise TargetUnknown("repository gone")
-        # A UUID the repository does not serve is 404 here, without the
-        # core's uuid.log lookup (a git process) for its error message.
-        try:
-            repo.refresh()
-        except RepositoryError as e:
-            raise TargetUnknown(str(e))
         if uuid != repo.uuid and uuid not in repo.nodes and uuid not in repo.clusters:
             raise TargetUnknown("not served by %s" % (repo.path,))
         while entry.rel in self._closing:

@@ -95,6 +95,17 @@ class Scanner:
             self._queued.append(d)
         return d
 
+    def reread(self, rel):
+        """
+        Read repository C{rel}'s git config again if it changed (by a
+        C{git config} subprocess, never in the reactor thread).
+
+        @return: a L{Deferred} firing when it is current.
+        """
+        full = os.path.join(os.fsencode(self.root), *rel)
+        d = self._check(rel, os.fsdecode(full))
+        return d if d is not None else defer.succeed(None)
+
     def stop(self):
         self.stopped = True
         if self._call is not None and self._call.active():

@@ -3,13 +3,18 @@ C{annexrelay status --repo P}: what the running daemon serves, as a
 terminal table: targets and nodes (reachable or not, and why; how full),
 transfers in flight, the last errors.  It asks the daemon over the
 repository's socket (the one C{annexrelay-shell} hands sessions over), so
-it works without C{--metrics}.
+it works without C{--metrics}.  C{annexrelay status --url URL} asks a
+daemon's C{--metrics} listener instead (its C{/status.json}): the only
+way for a C{--directory} daemon, which has no such socket; its tables are
+grouped by repository.
 """
 
 import json
 import os
 import socket
 import sys
+import urllib.error
+import urllib.request
 
 from annexrelay.operator.page import duration, human
 from annexrelay.paths import default_socket, find_repository
@@ -77,22 +82,69 @@ def _fill(n):
 def render(snap):
     lines = ["annexrelay %s serving %s, up %s%s" % (
         snap["version"], snap["repository"], duration(snap["uptime"]), " (stopping)" if snap["stopping"] else "")]
-    rows = []
     names = {}
-    for t in snap["targets"]:
+    rows = _rows(snap["targets"], names)
+    lines += ["", table(rows, ["NODE", "KIND", "STATE", "OPEN/IDLE", "STORED"]) if rows else "nothing proxied"]
+    transfers = [[x["door"], x["operation"], names.get(x["target"], x["target"]), x["key"][:60], _progress(x)]
+                 for x in snap["transfers"]]
+    lines += ["", "transfers in flight: %d" % len(transfers)]
+    if transfers:
+        lines.append(table(transfers, ["DOOR", "REQUEST", "TARGET", "KEY", "PROGRESS"]))
+    if snap["errors"]:
+        lines += ["", "last errors:"] + ["  %s %s %s" % (e["time"], e["level"], e["text"][:200]) for e in snap["errors"][-10:]]
+    return "\n".join(lines) + "\n"
+
+
+def ask_url(url):
+    """
+    The snapshot a daemon's C{--metrics} listener at C{url} serves.
+
+    @raise NoDaemon: saying why.
+    """
+    where = url.rstrip("/") + "/status.json"
+    try:
+        with urllib.request.urlopen(where, timeout=30) as r:
+            return json.loads(r.read())
+    except (OSError, ValueError, urllib.error.URLError) as e:
+        raise NoDaemon("no annexrelay daemon answers at %s: %s" % (where, getattr(e, "reason", e)))
+
+
+def _rows(targets, names):
+    rows = []
+    for t in targets:
         names[t["uuid"]] = t["name"]
         if t["kind"] == "cluster":
             for n in t["nodes"]:
                 rows.append([n["name"], "node of " + t["name"], _state(n), "%d/%d" % (n["open"], n["idle"]), _fill(n)])
         else:
             rows.append([t["name"], t["kind"], _state(t), "%d/%d" % (t["open"], t["idle"]), _fill(t)])
-    lines += ["", table(rows, ["NODE", "KIND", "STATE", "OPEN/IDLE", "STORED"]) if rows else "nothing proxied"]
-    transfers = [[x["door"], x["operation"], names.get(x["target"], x["target"]), x["key"][:60],
-                  ("%s of %s" % (human(x["done"]), human(x["total"]))) if x["total"] else "%.1f s" % x["seconds"]]
+    return rows
+
+
+def _progress(x):
+    return ("%s of %s" % (human(x["done"]), human(x["total"]))) if x["total"] else "%.1f s" % x["seconds"]
+
+
+def render_directory(snap):
+    """
+    A C{--directory} daemon's snapshot: each open repository's nodes, then
+    the transfers with their repository.
+    """
+    lines = ["annexrelay %s serving %s (%d repositories, %d open), up %s%s" % (
+        snap["version"], snap["directory"], snap["repositoriesKnown"], snap["repositoriesOpen"], duration(snap["uptime"]),
+        " (stopping)" if snap["stopping"] else "")]
+    names = {}
+    for r in snap["repositories"]:
+        rows = _rows(r["targets"], names)
+        lines += ["", "%s (%s)" % (r["path"], r["uuid"]), table(rows, ["NODE", "KIND", "STATE", "OPEN/IDLE", "STORED"]) if rows else "nothing proxied"]
+    hidden = snap["repositoriesOpen"] - len(snap["repositories"])
+    if hidden > 0:
+        lines += ["", "%d more open repositories not shown" % hidden]
+    transfers = [[x.get("repository") or "", x["door"], x["operation"], names.get(x["target"], x["target"]), x["key"][:60], _progress(x)]
                  for x in snap["transfers"]]
-    lines += ["", "transfers in flight: %d" % len(transfers)]
+    lines += ["", "transfers in flight: %d" % snap["transfersInFlight"]]
     if transfers:
-        lines.append(table(transfers, ["DOOR", "REQUEST", "TARGET", "KEY", "PROGRESS"]))
+        lines.append(table(transfers, ["REPOSITORY", "DOOR", "REQUEST", "TARGET", "KEY", "PROGRESS"]))
     if snap["errors"]:
         lines += ["", "last errors:"] + ["  %s %s %s" % (e["time"], e["level"], e["text"][:200]) for e in snap["errors"][-10:]]
     return "\n".join(lines) + "\n"
@@ -103,6 +155,15 @@ def main(argv, out=None, err=None):
     err = err or sys.stderr
     repo = "."
     args = list(argv)
+    if args[:1] == ["--url"] and len(args) == 2 or len(args) == 1 and args[0].startswith("--url="):
+        url = args[1] if len(args) == 2 else args[0].split("=", 1)[1]
+        try:
+            snap = ask_url(url)
+        except NoDaemon as e:
+            err.write("annexrelay status: %s\n" % (e,))
+            return 1
+        out.write(render_directory(snap) if "repositories" in snap else render(snap))
+        return 0
     if args[:1] == ["--repo"] and len(args) >= 2:
         repo = args[1]
         args = args[2:]
@@ -110,7 +171,7 @@ def main(argv, out=None, err=None):
         repo = args[0].split("=", 1)[1]
         args = args[1:]
     if args:
-        err.write("usage: annexrelay status [--repo PATH]\n")
+        err.write("usage: annexrelay status [--repo PATH | --url METRICS-URL]\n")
         return 2
     try:
         path = find_repository(repo)[0]

@@ -80,10 +80,9 @@ def _node_row(node, kind):
         escape(node["name"]), escape(node["name"]), escape(kind), _state(node), node["open"], node["idle"], fill)
 
 
-def render_page(snap: dict) -> str:
+def _target_rows(targets, names):
     rows = []
-    names = {}
-    for t in snap["targets"]:
+    for t in targets:
         names[t["uuid"]] = t["name"]
         if t["kind"] == "cluster":
             rows.append('<tr class="cluster"><th colspan="5">cluster %s <span class="muted">%s</span></th></tr>' % (
@@ -92,27 +91,87 @@ def render_page(snap: dict) -> str:
                 rows.append(_node_row(n, "node of " + t["name"]))
         else:
             rows.append(_node_row(t, t["kind"]))
-    transfers = []
-    for x in snap["transfers"]:
+    return rows
+
+
+def _nodes_table(targets, names, tableId="nodes"):
+    return "".join([
+        "<table id=\"%s\" class=\"nodes\"><tr><th>name</th><th>kind</th><th>state</th><th>connections</th><th>stored</th></tr>" % (
+            escape(tableId),),
+        "".join(_target_rows(targets, names)) or "<tr><td colspan=\"5\" class=\"muted\">nothing proxied</td></tr>",
+        "</table>",
+    ])
+
+
+def _transfers_table(transfers, names, byRepository=False):
+    rows = []
+    for x in transfers:
         rate = "%s/s" % human(x["rate"]) if x["rate"] is not None else ""
         label = "%s of %s %s" % (human(x["done"]), human(x["total"]), rate) if x["total"] else "%.1f s" % x["seconds"]
-        transfers.append("<tr class=\"transfer\"><td>%s</td><td>%s</td><td>%s</td><td class=\"key\">%s</td><td>%s</td></tr>" % (
-            escape(x["door"]), escape(x["operation"]), escape(names.get(x["target"], x["target"])), escape(x["key"]),
+        where = "<td>%s</td>" % escape(x.get("repository") or "") if byRepository else ""
+        rows.append("<tr class=\"transfer\">%s<td>%s</td><td>%s</td><td>%s</td><td class=\"key\">%s</td><td>%s</td></tr>" % (
+            where, escape(x["door"]), escape(x["operation"]), escape(names.get(x["target"], x["target"])), escape(x["key"]),
             _bar(x["done"], x["total"], label)))
-    errors = ['<tr><td class="muted">%s</td><td>%s</td><td class="err">%s</td></tr>' % (
-        escape(e["time"]), escape(e["level"]), escape(e["text"][:500])) for e in reversed(snap["errors"])]
+    head = "<th>repository</th>" if byRepository else ""
+    return "".join([
+        "<table id=\"transfers\"><tr>%s<th>door</th><th>request</th><th>target</th><th>key</th><th>progress</th></tr>" % head,
+        "".join(rows) or "<tr><td colspan=\"%d\" class=\"muted\">none</td></tr>" % (6 if byRepository else 5),
+        "</table>",
+    ])
+
+
+def _errors_table(errors):
+    rows = ['<tr><td class="muted">%s</td><td>%s</td><td class="err">%s</td></tr>' % (
+        escape(e["time"]), escape(e["level"]), escape(e["text"][:500])) for e in reversed(errors)]
+    return "".join([
+        "<table id=\"errors\"><tr><th>time (UTC)</th><th>level</th><th>what</th></tr>",
+        "".join(rows) or "<tr><td colspan=\"3\" class=\"muted\">none</td></tr>",
+        "</table>",
+    ])
+
+
+def _page(snap, where, body):
     state = "stopping" if snap["stopping"] else "serving"
     return "".join([
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>annexrelay</title>",
         "<meta name=\"viewport\" content=\"width=device-width\"><style>%s</style></head><body>" % _STYLE,
         "<h1>annexrelay %s</h1>" % escape(snap["version"]),
-        "<p class=\"muted\">%s &middot; %s &middot; up %s</p>" % (escape(snap["repository"]), state, duration(snap["uptime"])),
-        "<h2>Targets and nodes</h2><table id=\"nodes\"><tr><th>name</th><th>kind</th><th>state</th><th>connections</th><th>stored</th></tr>",
-        "".join(rows) or "<tr><td colspan=\"5\" class=\"muted\">nothing proxied</td></tr>",
-        "</table><h2>Transfers in flight (%d)</h2>" % len(snap["transfers"]),
-        "<table id=\"transfers\"><tr><th>door</th><th>request</th><th>target</th><th>key</th><th>progress</th></tr>",
-        "".join(transfers) or "<tr><td colspan=\"5\" class=\"muted\">none</td></tr>",
-        "</table><h2>Last errors</h2><table id=\"errors\"><tr><th>time (UTC)</th><th>level</th><th>what</th></tr>",
-        "".join(errors) or "<tr><td colspan=\"3\" class=\"muted\">none</td></tr>",
-        "</table><script>%s</script></body></html>" % _SCRIPT,
+        "<p class=\"muted\">%s &middot; %s &middot; up %s</p>" % (where, state, duration(snap["uptime"])),
+        body,
+        "<h2>Last errors</h2>", _errors_table(snap["errors"]),
+        "<script>%s</script></body></html>" % _SCRIPT,
     ])
+
+
+def render_page(snap: dict) -> str:
+    names = {}
+    return _page(snap, escape(snap["repository"]), "".join([
+        "<h2>Targets and nodes</h2>", _nodes_table(snap["targets"], names),
+        "<h2>Transfers in flight (%d)</h2>" % len(snap["transfers"]),
+        _transfers_table(snap["transfers"], names),
+    ]))
+
+
+def render_directory_page(snap: dict) -> str:
+    """
+    A C{--directory} daemon (L{annexrelay.operator.status.DirectoryStatus}):
+    each open repository's targets and nodes, then every transfer in
+    flight with its repository.
+    """
+    names = {}
+    sections = []
+    for i, r in enumerate(snap["repositories"]):
+        sections.append("<h3 class=\"repository\">%s <span class=\"muted\">%s</span></h3>" % (escape(r["path"]), escape(r["uuid"])))
+        sections.append(_nodes_table(r["targets"], names, "nodes-%d" % i))
+    hidden = snap["repositoriesOpen"] - len(snap["repositories"])
+    if hidden > 0:
+        sections.append("<p class=\"muted\">%d more open repositories not shown</p>" % hidden)
+    more = snap["transfersInFlight"] - len(snap["transfers"])
+    where = "%s &middot; %d repositories, %d open" % (escape(snap["directory"]), snap["repositoriesKnown"], snap["repositoriesOpen"])
+    return _page(snap, where, "".join([
+        "<h2>Repositories (%d open)</h2>" % snap["repositoriesOpen"],
+        "".join(sections) or "<p class=\"muted\">none open</p>",
+        "<h2>Transfers in flight (%d)</h2>" % snap["transfersInFlight"],
+        _transfers_table(snap["transfers"], names, byRepository=True),
+        "<p class=\"muted\">%d more not shown</p>" % more if more > 0 else "",
+    ]))

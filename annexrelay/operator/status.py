@@ -19,6 +19,42 @@ from annexrelay.branch import uuidlogs
 log = Logger()
 
 
+def transfers_of(metrics, now, wanted=lambda t: True, limit=None):
+    """
+    The requests in flight C{wanted} picks, as plain data (oldest first;
+    at most C{limit}).
+    """
+    out = []
+    for t in metrics.transfers():
+        if not wanted(t):
+            continue
+        if limit is not None and len(out) >= limit:
+            break
+        elapsed = max(now - t.started, 1e-9)
+        done = t.done
+        out.append(
+            {
+                "door": t.door,
+                "operation": t.operation,
+                "target": t.target,
+                "key": t.key,
+                "repository": t.repository,
+                "total": t.total,
+                "done": done,
+                "seconds": elapsed,
+                "rate": (done / elapsed) if done is not None else None,
+            }
+        )
+    return out
+
+
+def recent_errors(metrics):
+    return [
+        {"time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)), "level": level, "text": text}
+        for t, level, text in metrics.recentErrors
+    ]
+
+
 class Status:
     """
     @param core: the L{annexrelay.core.RelayCore}.
@@ -106,22 +142,9 @@ class Status:
             targets.append(
                 {"kind": "cluster", "name": c.name, "uuid": c.uuid.decode(), "nodes": [node(n) for n in c.nodes + c.gateways]}
             )
-        transfers = []
-        for t in self.metrics.transfers():
-            elapsed = max(now - t.started, 1e-9)
-            done = t.done
-            transfers.append(
-                {
-                    "door": t.door,
-                    "operation": t.operation,
-                    "target": t.target,
-                    "key": t.key,
-                    "total": t.total,
-                    "done": done,
-                    "seconds": elapsed,
-                    "rate": (done / elapsed) if done is not None else None,
-                }
-            )
+        # (With --directory, only this repository's.)
+        label = getattr(core, "label", None)
+        transfers = transfers_of(self.metrics, now, lambda t: label is None or t.repository == label)
         return {
             "version": __version__,
             "repository": repo.path,
@@ -129,8 +152,68 @@ class Status:
             "stopping": core.stopping,
             "targets": targets,
             "transfers": transfers,
-            "errors": [
-                {"time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)), "level": level, "text": text}
-                for t, level, text in self.metrics.recentErrors
-            ],
+            "errors": recent_errors(self.metrics),
+        }
+
+
+class DirectoryStatus:
+    """
+    The snapshot of a C{--directory} daemon: every open repository's
+    targets, nodes and transfers, grouped by repository, bounded: at most
+    C{shown} repositories in full (those with requests in flight first,
+    then the most recently used), the others counted; at most
+    C{maxTransfers} transfers.
+
+    @param directory: the L{annexrelay.directory.cores.Directory}.
+    """
+
+    def __init__(self, directory, metrics, clock, shown=100, maxTransfers=500):
+        self.directory = directory
+        self.metrics = metrics
+        self.clock = clock
+        self.shown = shown
+        self.maxTransfers = maxTransfers
+        self.started = clock.seconds()
+        # One Status per open core (its maxsize reads), dropped with it.
+        self._statuses = {}
+
+    def _status(self, core):
+        status = self._statuses.get(id(core))
+        if status is None or status.core is not core:
+            status = self._statuses[id(core)] = Status(core, self.metrics, self.clock)
+        return status
+
+    def snapshot(self):
+        directory = self.directory
+        now = self.clock.seconds()
+        cores = dict(directory.cores)
+        busy = {t.repository for t in self.metrics.transfers()}
+        used = directory._used
+        order = sorted(cores, key=lambda rel: (cores[rel].label not in busy, -used.get(rel, 0)))
+        live = {id(c) for c in cores.values()}
+        for gone in [k for k in self._statuses if k not in live]:
+            del self._statuses[gone]
+        repositories = []
+        for rel in order[: self.shown]:
+            core = cores[rel]
+            snap = self._status(core).snapshot()
+            repositories.append(
+                {
+                    "path": core.label if core.label is not None else core.repository.path,
+                    "uuid": core.repository.uuid.decode(),
+                    "targets": snap["targets"],
+                    "transfers": snap["transfers"][: self.maxTransfers],
+                }
+            )
+        return {
+            "version": __version__,
+            "directory": directory.scanner.root,
+            "uptime": now - self.started,
+            "stopping": directory.stopping,
+            "repositoriesKnown": len(directory.scanner.repositories),
+            "repositoriesOpen": len(cores),
+            "repositories": repositories,
+            "transfers": transfers_of(self.metrics, now, limit=self.maxTransfers),
+            "transfersInFlight": len(self.metrics.inFlight),
+            "errors": recent_errors(self.metrics),
         }

@@ -9,6 +9,8 @@ The C{--metrics ENDPOINT} listener (twisted.web):
  - C{/status.json}: the snapshot (L{annexrelay.operator.status});
  - C{/}: the live status page, server-rendered HTML with no external asset,
    readable with JavaScript off (a small script refreshes it).
+
+With C{--directory}, the snapshot and the page are grouped by repository.
 """
 
 import json
@@ -17,7 +19,7 @@ import os
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.web import resource
 
-from annexrelay.operator.page import render_page
+from annexrelay.operator.page import render_directory_page, render_page
 
 
 class _Leaf(resource.Resource):
@@ -97,20 +99,27 @@ class OperatorResource(resource.Resource):
 class DirectoryOperatorResource(resource.Resource):
     """
     With C{--directory}: C{/metrics} (request and session counts by door,
-    across the repositories, no per-repository label), C{/healthz} (the
-    directory is there) and C{/readyz}; the status page and
-    C{/status.json} describe one core, so they are not served.
+    across the repositories, and per repository under a cap), C{/healthz}
+    (the directory is there), C{/readyz}, and C{/status.json} and the
+    status page C{/} grouped by repository
+    (L{annexrelay.operator.status.DirectoryStatus}).
 
     @param directory: the L{annexrelay.directory.cores.Directory}.
+    @param status: its L{annexrelay.operator.status.DirectoryStatus}.
     """
 
-    def __init__(self, directory, registry):
+    def __init__(self, directory, registry, status):
         resource.Resource.__init__(self)
         self.directory = directory
         self.registry = registry
+        self.status = status
         self.putChild(b"metrics", _Leaf(lambda: (200, CONTENT_TYPE_LATEST.encode(), generate_latest(self.registry))))
         self.putChild(b"healthz", _Leaf(self._healthz))
         self.putChild(b"readyz", _Leaf(self._readyz))
+        self.putChild(b"status.json", _Leaf(lambda: (200, b"application/json", json.dumps(self.status.snapshot()).encode())))
+        self.putChild(
+            b"", _Leaf(lambda: (200, b"text/html; charset=utf-8", render_directory_page(self.status.snapshot()).encode("utf-8")))
+        )
 
     def _healthz(self):
         root = self.directory.scanner.root

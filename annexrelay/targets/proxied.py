@@ -34,12 +34,15 @@ class ProxiedRemote:
     @param pool: the L{annexrelay.connectors.pool.NodePool}.
     @param locationLog: the L{annexrelay.branch.writer.LocationLogWriter}.
     @param streams: the L{annexrelay.streams.Streams} payloads move with.
+    @param sizes: the L{annexrelay.branch.sizes.RepoSizes} kept current
+        with what this remote stores and removes (quotas), or None.
     """
 
     log = Logger()
 
-    def __init__(self, node, pool, locationLog, streams):
+    def __init__(self, node, pool, locationLog, streams, sizes=None):
         self.node = node
+        self.sizes = sizes
         self.uuid = node.uuid
         self.pool = pool
         self.locationLog = locationLog
@@ -125,10 +128,11 @@ class ProxiedRemote:
         if msg.name == "REMOVE-BEFORE" and conn.version < 3:
             msg = Message("REMOVE", (key,))
         reply = await ask(conn, msg)
-        if is_reply(reply, "SUCCESS", "SUCCESS-PLUS"):
-            self.locationLog.record(key, self.node.uuid, False)
-        for u in plus_uuids(reply):
+        removed = [self.node.uuid] if is_reply(reply, "SUCCESS", "SUCCESS-PLUS") else []
+        for u in removed + list(plus_uuids(reply)):
             self.locationLog.record(key, u, False)
+            if self.sizes is not None:
+                self.sizes.removed(key, u, True)
         self._relayReply(session, reply)
 
     _REMOVE_BEFORE = _REMOVE
@@ -185,7 +189,8 @@ class ProxiedRemote:
             return
         final = await read(conn)
         if is_reply(final, "SUCCESS", "SUCCESS-PLUS"):
-            self.locationLog.record(key, self.node.uuid, True)
-            for u in plus_uuids(final):
+            for u in [self.node.uuid] + list(plus_uuids(final)):
                 self.locationLog.record(key, u, True)
+                if self.sizes is not None:
+                    self.sizes.stored(key, u, False)
         self._relayReply(session, final)

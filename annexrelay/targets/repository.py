@@ -87,13 +87,13 @@ class OwnRepository:
 
     log = Logger()
 
-    def __init__(self, repository, pool, streams, refs, git):
+    def __init__(self, repository, pool, streams, refs, git, sizes=None):
         self.repository = repository
         self.uuid = repository.uuid
         self.git = git
         self.streams = streams
         self.refs = refs
-        self.inner = ProxiedRemote(ownNode(repository), pool, _NoRecords(), streams)
+        self.inner = ProxiedRemote(ownNode(repository), pool, _NoRecords(), streams, sizes)
         self._known = None
         self._waiting = None
         self._git = None

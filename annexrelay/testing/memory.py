@@ -94,15 +94,14 @@ class _OneNodeRepository:
 
     def __init__(self, node):
         self.node = node
+        self.nodes = {node.uuid: node}
+        self.clusters = {}
 
     def target(self, uuid):
         return self.node if uuid == self.node.uuid else None
 
     def cluster(self, uuid):
         return None
-
-    def describe(self, uuid):
-        return ""
 
 
 class RelayPair:
@@ -116,8 +115,12 @@ class RelayPair:
      - C{token}: the client opens with C{AUTH <uuid> <token>}.
     """
 
-    def __init__(self, mode=Mode.READ_WRITE, nodeVersion=4, reachable=True, version=4, frontdoor="session", metrics=None):
+    def __init__(
+        self, mode=Mode.READ_WRITE, nodeVersion=4, reachable=True, version=4, frontdoor="session", metrics=None, quota=None, sizes=None
+    ):
+        # quota, sizes: the core's (the handover door only).
         self.metrics = metrics
+        self.quota, self.sizes = quota, sizes
         self.node = Node("n1", NODE_UUID, "/srv/n1")
         self.pool = MemoryPool(nodeVersion, reachable)
         self.log = RecordingLog()
@@ -141,7 +144,10 @@ class RelayPair:
         from annexrelay.frontdoor.ssh.handover import HandoverProtocol
 
         self.clock = Clock()
-        self.core = core = RelayCore(self.clock, _OneNodeRepository(self.node), self.pool, self.log, None, Streams(), lambda: 0)
+        self.core = core = RelayCore(
+            self.clock, _OneNodeRepository(self.node), self.pool, self.log, None, Streams(), lambda: 0, sizes=self.sizes
+        )
+        core.quota = self.quota
         self.handover = HandoverProtocol(core)
         self.handover.makeConnection(self.client)
         header = {"command": "p2pstdio", "client": CLIENT_UUID.decode(), "target": NODE_UUID.decode(), "mode": mode.value}

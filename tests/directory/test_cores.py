@@ -85,6 +85,27 @@ class ResolveTests(unittest.TestCase):
         yield self.assertFailure(defer.ensureDeferred(self.directory.resolve((b"q",), b"uuid-q", lambda: True)), TargetUnknown)
 
     @defer.inlineCallbacks
+    def test_changed_config_read_without_blocking(self):
+        """
+        A repository whose config changed is read again by a git process
+        of the scanner's, never one run in the reactor thread; a UUID it
+        does not serve is then 404.
+        """
+        self.makeRepo("r", "uuid-r")
+        yield defer.ensureDeferred(self.directory.resolve((b"r",), b"uuid-r", lambda: True))
+        with open(os.path.join(self.root, "r", ".git", "config"), "a") as f:
+            f.write('[remote "n"]\n\turl = /srv/n\n\tannex-proxy = true\n\tannex-uuid = uuid-n\n')
+
+        def blocking(*a, **kw):
+            raise AssertionError("a blocking subprocess in the reactor thread: %r" % (a,))
+
+        self.patch(subprocess, "run", blocking)
+        with self.assertRaises(TargetUnknown) as e:
+            yield defer.ensureDeferred(self.directory.resolve((b"r",), b"uuid-unknown", lambda: True))
+        self.assertIn("not served by", str(e.exception))
+        self.assertIn(b"uuid-n", self.directory.scanner.repositories[(b"r",)].nodes)
+
+    @defer.inlineCallbacks
     def test_repository_no_longer_annex_is_404(self):
         self.makeRepo("r", "uuid-r")
         yield defer.ensureDeferred(self.directory.resolve((b"r",), b"uuid-r", lambda: True))

@@ -271,3 +271,49 @@ class MetricsTests(DirectoryCase):
         with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % (self.metricsPort,), timeout=30) as r:
             self.assertEqual(r.read(), b"ready\n")
         self.assertCleanLog()
+
+
+class StatusAndQuotaTests(DirectoryCase):
+    """
+    The operator's view of a --directory daemon (/status.json, the page,
+    annexrelay status --url) shows each open repository with its nodes;
+    a --quota on one repository refuses its client's copy, not the
+    other's.
+    """
+
+    def setUp(self):
+        self.metricsPort = free_port()
+        self.httpArgs = ("--wideopen", "--metrics", "tcp:%d:interface=127.0.0.1" % (self.metricsPort,), "--quota", "team/b=10")
+        DirectoryCase.setUp(self)
+
+    def test_status_grouped_and_quota(self):
+        import json
+        import urllib.request
+
+        ca = self.clientOf(self.a, "client-a")
+        cb = self.clientOf(self.b, "client-b")
+        self.s.addFile(ca, "a.txt", b"through repository a\n" * 100)
+        self.s.addFile(cb, "b.txt", b"through repository b\n" * 100)
+        self.annex("copy", "--to", "origin-n1", "a.txt", cwd=ca)
+        out = self.annex("copy", "--to", "origin-n1", "b.txt", cwd=cb, ok=False)
+        self.assertIn("507 over quota: the repository stores 0 bytes of its 10 bytes quota", out)
+        self.assertFalse(self.nodeHas("n1", self.key("b.txt", cb)))
+
+        base = "http://127.0.0.1:%d/" % (self.metricsPort,)
+        with urllib.request.urlopen(base + "status.json", timeout=30) as r:
+            snap = json.loads(r.read())
+        self.assertEqual(sorted(r["path"] for r in snap["repositories"]), ["a", "team/b"])
+        for r in snap["repositories"]:
+            self.assertEqual([t["name"] for t in r["targets"]], ["n1"])
+        with urllib.request.urlopen(base, timeout=30) as r:
+            html = r.read().decode()
+        self.assertIn('<h3 class="repository">team/b', html)
+        p = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "annexrelay"), "status", "--url", base],
+            env=self.s.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+        )
+        text = p.stdout.decode()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("(2 repositories, 2 open)", text)
+        self.assertIn("team/b (", text)
+        self.assertCleanLog()

@@ -36,20 +36,27 @@ def verify(case, remote):
     case.s.git("config", "--remove-section", "remote." + remote, cwd=case.client)
 
 
+def addSpecialRemotes(case):
+    """
+    One proxied special remote of each of L{KINDS}, verified by the client.
+    """
+    for name, options in KINDS.items():
+        where = os.path.join(case.s.base, name + "-store")
+        os.makedirs(where)
+        case.s.git("annex", "initremote", "-q", name, "type=directory", "directory=" + where, *options, cwd=case.s.proxy)
+        case.s.git("config", "remote.%s.annex-proxy" % name, "true", cwd=case.s.proxy)
+    case.s.git("annex", "updateproxy", "-q", cwd=case.s.proxy)
+    case.annex("pull", "-q", "--no-content", "origin")
+    for name in KINDS:
+        verify(case, "origin-" + name)
+
+
 class SpecialRemoteTests(InteropCase):
     nodes = 1
 
     def setUp(self):
         InteropCase.setUp(self)
-        for name, options in KINDS.items():
-            where = os.path.join(self.s.base, name + "-store")
-            os.makedirs(where)
-            self.s.git("annex", "initremote", "-q", name, "type=directory", "directory=" + where, *options, cwd=self.s.proxy)
-            self.s.git("config", "remote.%s.annex-proxy" % name, "true", cwd=self.s.proxy)
-        self.s.git("annex", "updateproxy", "-q", cwd=self.s.proxy)
-        self.annex("pull", "-q", "--no-content", "origin")
-        for name in KINDS:
-            verify(self, "origin-" + name)
+        addSpecialRemotes(self)
 
     def roundTrip(self, remote, name):
         content = (name.encode() + b" special\n") * 50000

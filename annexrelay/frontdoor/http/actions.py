@@ -87,7 +87,7 @@ async def put(exchange, link, route):
     reply = await conn.request(Message("PUT", (p.get("associatedfile", b""), p["key"])))
     if not is_reply(reply, "PUT-FROM"):
         body.discard()
-        if replies.unreachable(reply):
+        if replies.unreachable(reply) or replies.over_quota(reply):
             return replies.failure(reply)
         return replies.stored(reply, v)
     if p.get("data-present"):

@@ -71,7 +71,7 @@ class Exchange:
         if request.gone():
             return
         self.status = answer.status
-        request.setResponseCode(answer.status)
+        request.setResponseCode(answer.status, answer.reason)
         if answer.json:
             request.setHeader(b"Content-Type", replies.JSON_TYPE)
         for name, value in headers:

@@ -3,7 +3,10 @@ The key GET: C{GET offset af key} on the request's P2P session, the
 node's C{DATA n} streamed into the HTTP response.
 
  - The response carries C{X-git-annex-data-length: n} (as git-annex) and,
-   beyond git-annex, C{Content-Length: n}; C{HEAD} gets the headers alone.
+   beyond git-annex, C{Content-Length: n}.  C{HEAD} gets the headers
+   alone, from a C{CHECKPRESENT} and the key's recorded size: no transfer
+   from the node is started (a key without a recorded size gets no
+   length headers).
  - The response is a producer of the twisted.web request: while the
    client reads slowly, the pipe end is held, which pauses the core's
    relay, which pauses the node.  Nothing is buffered beyond the
@@ -20,6 +23,7 @@ node's C{DATA n} streamed into the HTTP response.
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
+from annexrelay.branch.locationlog import key_size
 from annexrelay.frontdoor.http import replies
 from annexrelay.p2p import messages
 from annexrelay.p2p.messages import Message, is_reply
@@ -111,6 +115,33 @@ def _headers(request, length):
     request.setHeader(b"X-git-annex-data-length", b"%d" % (length,))
 
 
+async def _head(exchange, conn, key, offset):
+    """
+    C{HEAD} of a key: a C{CHECKPRESENT}, never a transfer from the node;
+    the length is the key's size (less the offset) when the key records
+    it, else the headers carry none.
+    """
+    request = exchange.request
+    reply = await conn.request(Message("CHECKPRESENT", (key,)))
+    if replies.unreachable(reply):
+        await exchange.respond(replies.failure(reply))
+        return None
+    size = key_size(key)
+    if not is_reply(reply, "SUCCESS"):
+        # Absent: as the GET of an absent key, an empty object.
+        _headers(request, 0)
+    elif size is None:
+        request.setResponseCode(200)
+        request.setHeader(b"Content-Type", b"application/octet-stream")
+    else:
+        n = max(0, size - offset)
+        _headers(request, n)
+        request.setHeader(b"Content-Length", b"%d" % (n,))
+    await exchange.whenBodyComplete()
+    request.write(b"")
+    return 0
+
+
 async def get(exchange, link, route):
     """
     Serve one key GET on C{link}.
@@ -122,6 +153,8 @@ async def get(exchange, link, route):
     offset = 0 if route.generic else route.params.get("offset", 0)
     af = route.params.get("associatedfile", b"")
     conn = link.conn
+    if request.verb == "HEAD":
+        return await _head(exchange, conn, route.params["key"], offset)
     reply = await conn.request(Message("GET", (offset, af, route.params["key"])))
     if not is_reply(reply, "DATA"):
         if replies.unreachable(reply):
@@ -136,10 +169,6 @@ async def get(exchange, link, route):
     _headers(request, n)
     request.setHeader(b"Content-Length", b"%d" % (n,))
     await exchange.whenBodyComplete()
-    if request.verb == "HEAD":
-        request.write(b"")
-        link.abort()
-        return 0
     withVerdict = conn.version >= 1
     held = []
     sent = [0]

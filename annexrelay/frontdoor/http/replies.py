@@ -16,12 +16,16 @@ from annexrelay.p2p.messages import Message, is_reply, plus_uuids
 
 JSON_TYPE = b"application/json;charset=utf-8"
 UNREACHABLE = b"cannot reach node"
+OVER_QUOTA = b"over quota"
 
 
 class Answer(NamedTuple):
     status: int
     body: bytes
     json: bool = True
+    # The status line's reason phrase, when not the usual one: what the
+    # git-annex client shows of a failed request ("507 over quota: ...").
+    reason: bytes = None
 
 
 def dumps(obj) -> bytes:
@@ -43,6 +47,10 @@ def failure(reply) -> Answer:
     """
     if isinstance(reply, Message) and reply.name == "ERROR":
         text = reply.args[0]
+        if text.startswith(OVER_QUOTA):
+            # 507 Insufficient Storage, as WebDAV answers a quota; the
+            # client shows the status line, so it says why.
+            return Answer(507, text + b"\n", json=False, reason=text.replace(b"\r", b" ")[:400])
         status = 502 if text.startswith(UNREACHABLE) else 500
         return Answer(status, text, json=False)
     if reply is None:
@@ -52,6 +60,10 @@ def failure(reply) -> Answer:
 
 def unreachable(reply) -> bool:
     return isinstance(reply, Message) and reply.name == "ERROR" and reply.args[0].startswith(UNREACHABLE)
+
+
+def over_quota(reply) -> bool:
+    return isinstance(reply, Message) and reply.name == "ERROR" and reply.args[0].startswith(OVER_QUOTA)
 
 
 def checkpresent(reply) -> Answer:

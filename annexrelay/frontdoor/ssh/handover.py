@@ -122,6 +122,7 @@ class HandoverProtocol(Protocol):
         session.done.addCallback(self._sessionDone)
         self.transport.write(b"OK\n")
         if len(self._fds) >= 2:
+            session.say = self._say
             stdin, stdout = self._fds[0], self._fds[1]
             for extra in self._fds[2:]:
                 os.close(extra)
@@ -145,6 +146,14 @@ class HandoverProtocol(Protocol):
             return
         self.transport.write(b"STATUS " + json.dumps(status.snapshot()).encode() + b"\n")
         self.transport.loseConnection()
+
+    def _say(self, text):
+        """
+        Have the shell write C{text} to the ssh session's stderr.
+        """
+        if self.transport is not None and self.transport.connected:
+            line = text.replace("\n", " ").replace("\r", " ")[:1000]
+            self.transport.write(b"SAY " + line.encode("utf-8", "replace") + b"\n")
 
     def _sessionDone(self, reason):
         if not self._inband and self.transport is not None:

@@ -227,6 +227,12 @@ def handover(path, header):
     os.dup2(devnull, 1)
     os.close(devnull)
     line, buf = _recv_line(sock, buf)
+    while line is not None and line.startswith("SAY "):
+        # What the daemon tells the user (a PUT refused over quota): on
+        # the ssh session's stderr, which git-annex shows.
+        sys.stderr.write("%s: %s\n" % (PROG, line[4:]))
+        sys.stderr.flush()
+        line, buf = _recv_line(sock, buf)
     if line is None or not line.startswith("EXIT "):
         return 1
     return int(line[5:])

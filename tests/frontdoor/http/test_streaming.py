@@ -58,6 +58,8 @@ class FakeServer(Protocol):
                 self.transport.write(b"DATA %d\n" % SIZE)
                 self.transport.registerProducer(self, True)
                 self.clock.callLater(0, self.pump)
+            elif line.startswith(b"CHECKPRESENT"):
+                self.transport.write(b"SUCCESS\n" if b"present" in line else b"FAILURE\n")
             elif line.startswith(b"PUT "):
                 self.transport.write(b"PUT-FROM 0\n")
             elif line.startswith(b"DATA"):
@@ -96,7 +98,7 @@ class FakeRequest:
         self.producer = None
         self.headers = {}
 
-    def setResponseCode(self, code):
+    def setResponseCode(self, code, message=None):
         self.code = code
 
     def setHeader(self, name, value):
@@ -141,7 +143,11 @@ class FakeTransport:
         self.paused = False
 
 
-class StreamingTests(unittest.TestCase):
+class _Linked(unittest.TestCase):
+    """
+    A link whose session side is a L{FakeServer}.
+    """
+
     def setUp(self):
         self.clock = Clock()
         self.server = FakeServer(self.clock)
@@ -156,6 +162,8 @@ class StreamingTests(unittest.TestCase):
         for _ in range(turns):
             self.clock.advance(0)
 
+
+class StreamingTests(_Linked):
     def test_slow_reader_pauses_the_sender(self):
         request = FakeRequest()
         request.full = True  # the client's TCP buffer is full
@@ -303,3 +311,46 @@ class StreamingTests(unittest.TestCase):
         request.body.end()
         self.spin()
         self.assertEqual(str(self.failureResultOf(d, NodeStalled).value), "the node took no data for 130 seconds")
+
+
+class HeadTests(_Linked):
+    """
+    C{HEAD} of a key answers from a C{CHECKPRESENT}: the node is never
+    asked for the content.
+    """
+
+    def head(self, key, offset=None):
+        request = FakeRequest()
+        request.verb = "HEAD"
+        params = {"key": key, "clientuuid": U, "bypass": ()}
+        if offset is not None:
+            params["offset"] = offset
+        route = Route("key", 4, U, params)
+        d = defer.ensureDeferred(download.get(FakeExchange(request), self.link, route))
+        self.spin()
+        self.assertEqual(self.successResultOf(d), 0)
+        self.assertEqual(b"".join(request.written), b"")
+        self.assertFalse([l for l in self.server.seen if l.startswith(b"GET")])
+        self.assertEqual(self.server.sent, 0)
+        self.assertEqual(self.server.seen[-1], b"CHECKPRESENT " + key)
+        return request
+
+    def test_present_with_size(self):
+        request = self.head(b"SHA256E-s12345--present")
+        self.assertEqual(request.code, 200)
+        self.assertEqual(request.headers[b"Content-Length"], b"12345")
+        self.assertEqual(request.headers[b"X-git-annex-data-length"], b"12345")
+
+    def test_offset(self):
+        request = self.head(b"SHA256E-s12345--present", offset=345)
+        self.assertEqual(request.headers[b"Content-Length"], b"12000")
+
+    def test_present_without_size(self):
+        request = self.head(b"WORM-m1--present")
+        self.assertEqual(request.code, 200)
+        self.assertNotIn(b"Content-Length", request.headers)
+        self.assertNotIn(b"X-git-annex-data-length", request.headers)
+
+    def test_absent(self):
+        request = self.head(b"SHA256E-s12345--gone")
+        self.assertEqual((request.code, request.headers[b"X-git-annex-data-length"]), (200, b"0"))
