@@ -5,14 +5,12 @@ Wiring for C{twistd annexrelay}: options, and the service tree they make.
 import os
 import re
 
-from twisted.application import service
 from twisted.internet import threads
-from twisted.internet.endpoints import quoteStringArgument, serverFromString
-from twisted.logger import ILogObserver, Logger
+from twisted.internet.endpoints import quoteStringArgument
+from twisted.logger import Logger
 from twisted.python import usage
 
 from prometheus_client import CollectorRegistry
-from twisted.web.server import Site
 
 from annexrelay.connectors.tor import DEFAULT_SOCKS
 from annexrelay import quota
@@ -33,6 +31,7 @@ from annexrelay.operator.status import DirectoryStatus, Status
 from annexrelay.operator.web import DirectoryOperatorResource, OperatorResource
 from annexrelay.paths import default_socket, private_dir, short_socket_path
 from annexrelay.repo import ProxyRepository, RepositoryError
+from annexrelay.services import ErrorWatch, Housekeeping, Listener, QuietSite, Top
 
 log = Logger()
 
@@ -182,101 +181,6 @@ class Options(usage.Options):
             raise usage.UsageError("--directory %s is not a directory" % (self["directory"],))
 
 
-class _Housekeeping(service.Service):
-    """
-    At shutdown (the listeners have stopped accepting): let the sessions
-    finish the requests in hand for at most C{grace} seconds, then close
-    idle nodes and commit pending location log updates.
-    """
-
-    def __init__(self, core, grace):
-        self.core = core
-        self.grace = grace
-
-    def stopService(self):
-        service.Service.stopService(self)
-        d = self.core.drain(self.grace)
-        d.addCallback(lambda _: self.core.close())
-        return d
-
-
-class _ErrorWatch(service.Service):
-    """
-    Keeps the last warnings and errors for the status page while the
-    daemon runs (an observer on the log publisher, removed at stop).
-    """
-
-    def __init__(self, publisher, metrics):
-        self.publisher = publisher
-        self.metrics = metrics
-
-    def startService(self):
-        service.Service.startService(self)
-        self.publisher.addObserver(self.metrics.observe)
-
-    def stopService(self):
-        service.Service.stopService(self)
-        self.publisher.removeObserver(self.metrics.observe)
-
-
-class _Top(service.MultiService):
-    """
-    The daemon's service tree.  With C{--log-format json} it gives twistd
-    the log observer to use, as a C{.tac} file would: an
-    L{ILogObserver} component on the application it joins.
-    """
-
-    logObserver = None
-
-    def setServiceParent(self, parent):
-        service.MultiService.setServiceParent(self, parent)
-        if self.logObserver is not None and hasattr(parent, "setComponent"):
-            parent.setComponent(ILogObserver, self.logObserver)
-
-
-class _QuietSite(Site):
-    """
-    The operator's site: scrapes every few seconds are not worth a log line
-    each.
-    """
-
-    def log(self, request):
-        pass
-
-
-class Listener(service.Service):
-    """
-    One front door listening on an endpoint.  A listener that cannot listen
-    stops the daemon at start-up (the endpoint's failure is raised from
-    L{startService} when it is already known, as it is for unix and tcp
-    endpoints).
-    """
-
-    def __init__(self, reactor, description, factory):
-        self.description = description
-        self.endpoint = serverFromString(reactor, description)
-        self.factory = factory
-        self._port = None
-
-    def startService(self):
-        service.Service.startService(self)
-        failed = []
-        d = self.endpoint.listen(self.factory)
-        d.addCallbacks(self._listening, failed.append)
-        if failed:
-            failed[0].raiseException()
-
-    def _listening(self, port):
-        self._port = port
-        log.info("listening on {endpoint}", endpoint=self.description)
-
-    def stopService(self):
-        service.Service.stopService(self)
-        port, self._port = self._port, None
-        if port is not None:
-            return port.stopListening()
-
-
 def _common(options, reactor):
     """
     What every daemon has: its service tree (logging as C{--log-format}
@@ -285,7 +189,7 @@ def _common(options, reactor):
 
     @return: C{(top service, registry, metrics, openCore)}.
     """
-    top = _Top()
+    top = Top()
     if options["log-format"] == "json":
         import sys
 
@@ -323,9 +227,9 @@ def makeService(options, reactor=None, logPublisher=None):
     core = openCore(repo)
     core.status = Status(core, metrics, reactor)
     registry.register(CoreCollector(core, core.status))
-    _Housekeeping(core, options["shutdown-grace"]).setServiceParent(top)
-    _ErrorWatch(logPublisher, metrics).setServiceParent(top)
-    site = _QuietSite(OperatorResource(core.status, registry))
+    Housekeeping(core, options["shutdown-grace"]).setServiceParent(top)
+    ErrorWatch(logPublisher, metrics).setServiceParent(top)
+    site = QuietSite(OperatorResource(core.status, registry))
     for description in options["metrics"]:
         Listener(reactor, description, site).setServiceParent(top)
     factory = HandoverFactory(core)
@@ -391,8 +295,8 @@ def _directoryService(options, reactor, logPublisher):
 
     directory = Directory(reactor, options["directory"], openLabelledCore, options["shutdown-grace"], metrics=metrics)
     directory.setServiceParent(top)
-    _ErrorWatch(logPublisher, metrics).setServiceParent(top)
-    site = _QuietSite(DirectoryOperatorResource(directory, registry, DirectoryStatus(directory, metrics, reactor)))
+    ErrorWatch(logPublisher, metrics).setServiceParent(top)
+    site = QuietSite(DirectoryOperatorResource(directory, registry, DirectoryStatus(directory, metrics, reactor)))
     for description in options["metrics"]:
         Listener(reactor, description, site).setServiceParent(top)
     # The door asks its "core" for the metrics and saturation of the whole:

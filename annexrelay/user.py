@@ -80,6 +80,8 @@ class Place:
             self.path = directory_state_path(self.directory, create=True)
             return
         first = repos[0] if repos else "."
+        if not os.path.exists(first):
+            raise GrantError("%s does not exist" % (os.path.abspath(first),))
         top, gitDir = find_repository(first)
         if not os.path.isdir(gitDir) or not os.path.exists(os.path.join(gitDir, "config")):
             raise GrantError("%s is not in a git repository (use --repo P or --directory D)" % (os.path.abspath(first),))

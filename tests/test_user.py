@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 
 from twisted.trial import unittest
 
@@ -121,7 +122,11 @@ class UserCommandTests(unittest.TestCase):
         with open(path) as f:
             self.assertEqual(json.load(f)["users"]["alice"]["grants"], {".": {"mode": "read-write"}})
         self.fails("grant", "alice", "--repo", repo, "--repo", self.root, match="is not the repository")
-        self.fails("list", "--repo", os.path.abspath(self.mktemp()), match="not in a git repository")
+        self.fails("list", "--repo", os.path.abspath(self.mktemp()), match="does not exist")
+        # Outside every git repository (the suite itself may run inside one).
+        outside = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, outside)
+        self.fails("list", "--repo", outside, match="not in a git repository")
 
     def test_console_command(self):
         annexrelay = os.path.join(os.path.dirname(sys.executable), "annexrelay")
