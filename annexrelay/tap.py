@@ -17,6 +17,7 @@ from annexrelay import quota
 from annexrelay.core import makeCore
 from annexrelay.directory.cores import Directory
 from annexrelay.frontdoor.http.door import HttpFrontDoor
+from annexrelay.frontdoor.http.gitroutes import check_public_url
 from annexrelay.frontdoor.http.grants import verify_password
 from annexrelay.frontdoor.http.signon import Access
 from annexrelay.frontdoor.http.userstore import UserStore, directory_state_path, repo_state_path
@@ -53,6 +54,7 @@ class Options(usage.Options):
         ["shutdown-grace", None, 10.0, "At SIGTERM, seconds the transfers in flight may take to finish before they are cut (new requests are refused at once).", float],
         ["tor-control", None, None, "Publish the onion services through the tor with this control port (an endpoint string: tcp:127.0.0.1:9051, unix:/run/tor/control)."],
         ["tor-binary", None, None, "The tor --tor-launch runs (default: tor on PATH)."],
+        ["public-url", None, None, "annex+http: the URL clients reach the listener at (behind a reverse proxy or in a container); /config's annex.url is built from it instead of the request's scheme and Host: https://example.org/annex advertises annex+https://example.org/annex/[PATH/]git-annex/."],
         ["tor-socks", None, DEFAULT_SOCKS, "The tor SOCKS port tor-annex nodes are reached through (an endpoint string)."],
     ] + HTTP_LIMITS
 
@@ -142,8 +144,13 @@ class Options(usage.Options):
         tor = [o for o in ("tor-control", "tor-launch", "onion-local-only") if self[o]]
         if len(tor) > 1:
             raise usage.UsageError("--%s and --%s do not go together" % tuple(tor[:2]))
-        if not self["p2phttp"] and any(self[f] for f in HTTP_FLAGS):
-            raise usage.UsageError("--%s needs --p2phttp" % ([f for f in HTTP_FLAGS if self[f]][0],))
+        if not self["p2phttp"] and any(self[f] for f in HTTP_FLAGS + ("public-url",)):
+            raise usage.UsageError("--%s needs --p2phttp" % ([f for f in HTTP_FLAGS + ("public-url",) if self[f]][0],))
+        if self["public-url"] is not None:
+            try:
+                self["public-url"] = check_public_url(self["public-url"])
+            except ValueError as e:
+                raise usage.UsageError(str(e))
         for endpoint in self["trusted-user-header"]:
             if endpoint not in self["p2phttp"]:
                 raise usage.UsageError(
@@ -273,6 +280,7 @@ def _httpDoor(options, reactor, top, core, cores=None):
     )
     door = HttpFrontDoor(reactor, core, policy, cores=cores, access=access)
     door.applyLimits(HttpLimits.fromOptions(options))
+    door.git.publicUrl = options["public-url"]
     door.setServiceParent(top)
     for description in options["p2phttp"]:
         Listener(reactor, description, door.factory(description)).setServiceParent(top)

@@ -132,6 +132,28 @@ class Directory(service.Service):
             return self.index.at(scope)
         return self.index.serving(uuid)
 
+    async def repositoryAt(self, scope, mayScan):
+        """
+        The git-annex repository at exactly C{scope} (git's requests:
+        clone, push, C{/config}), or None.  A miss scans only when
+        C{mayScan()}; no core is opened (git's side needs none).
+        """
+        if self.stopping:
+            return None
+        entry = self.index.entries.get(tuple(scope))
+        if (entry is None or not entry.uuid) and mayScan():
+            await self.scanner.refresh(self.reactor.seconds())
+            entry = self.index.entries.get(tuple(scope))
+        if entry is None or not entry.uuid or self.stopping:
+            return None
+        repo = self.scanner.repositories.get(entry.rel)
+        try:
+            if repo is not None:
+                repo.refresh()
+        except RepositoryError:
+            return None
+        return repo
+
     async def resolve(self, scope, uuid, mayScan):
         """
         @param scope: the repository's path under the directory (segments),

@@ -26,6 +26,8 @@ from twisted.logger import Logger
 from annexrelay.core import TargetUnknown
 from annexrelay.frontdoor.http import actions, download, replies, routes, users
 from annexrelay.frontdoor.http.admission import Admission, Refused
+from annexrelay.frontdoor.http.git import GitSide
+from annexrelay.frontdoor.http.gitroutes import GitRoute
 from annexrelay.frontdoor.http.limits import Limits, NodeStalled
 from annexrelay.frontdoor.http.link import openLink
 from annexrelay.frontdoor.http.locks import Locks
@@ -109,6 +111,7 @@ class HttpFrontDoor(service.Service):
         self.access = access or Access(reactor, policy, metrics=getattr(owner, "metrics", None))
         self.monotonic = monotonic or time.monotonic
         self.live = set()
+        self.git = GitSide(self)
         self.applyLimits(Limits())
 
     def applyLimits(self, limits):
@@ -153,14 +156,15 @@ class HttpFrontDoor(service.Service):
     def begin(self, request):
         exchange = Exchange(self, request)
         self.live.add(exchange)
-        d = defer.ensureDeferred(self._handle(exchange))
+        request.notifyFinish().addErrback(lambda f: self._gone(exchange))
+        handler = self.git.handle if isinstance(request.route, GitRoute) else self._handle
+        d = defer.ensureDeferred(handler(exchange))
         d.addErrback(self._crashed, exchange)
         d.addBoth(self._done, exchange)
 
     async def _handle(self, exchange):
         request = exchange.request
         route = request.route
-        request.notifyFinish().addErrback(lambda f: self._gone(exchange))
         if isinstance(route, Refusal):
             await exchange.respond(replies.Answer(route.status, route.body, json=False))
             return
@@ -200,7 +204,7 @@ class HttpFrontDoor(service.Service):
             target.close()
             await exchange.respond(await actions.keeplocked(exchange, route, self.locks))
             return
-        if not await self._admit(exchange, target):
+        if not await self.admit(exchange, target):
             return
         version = route.version
         bypass = route.params.get("bypass", ())
@@ -262,7 +266,7 @@ class HttpFrontDoor(service.Service):
         """
         return self.access.decide(request, actionClass, credentials, scope, target)
 
-    async def _admit(self, exchange, target):
+    async def admit(self, exchange, target):
         """
         Wait for the request's turn (L{Admission}); answer 503 when it is
         refused.
@@ -360,6 +364,8 @@ class HttpFrontDoor(service.Service):
         if isinstance(route, Route):
             key = route.params.get("key", route.params.get("lockid", b""))
             what = "%s v%d" % (route.action, route.version) if not route.generic else "key"
+        elif isinstance(route, GitRoute):
+            what = route.name
         else:
             what = "refused"
         log.info(

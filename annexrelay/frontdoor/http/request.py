@@ -30,6 +30,7 @@ from twisted.web import http
 
 from annexrelay.directory.tree import split_scope
 from annexrelay.frontdoor.http import routes
+from annexrelay.frontdoor.http.gitroutes import git_route
 
 log = Logger()
 
@@ -251,6 +252,12 @@ class StreamingRequest(http.Request):
         self.verb = verb.decode("latin-1")
         self.scope, path = split_scope(path) if self.door.scoped else ((), path)
         self.route = routes.route(self.verb, path, query, headers)
+        if isinstance(self.route, routes.Refusal) and self.route.status == 404:
+            # Not the annex side's: git's smart HTTP, or a 404 still.
+            git = git_route(self.verb, target.partition(b"?")[0], query, self.door.scoped)
+            if git is not None:
+                self.route = git
+                self.scope = getattr(git, "scope", ())
         # keeplocked's body lasts as long as the client holds its lock.
         idle = None if getattr(self.route, "action", None) == "keeplocked" else self.door.limits.bodyTimeout
         self.body = BodyStream(self.channel.transport, self.door.clock, idle)
