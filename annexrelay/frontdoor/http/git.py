@@ -75,7 +75,9 @@ class GitSide:
             await exchange.respond(Answer(404, b"", json=False))
             return
         if route.service == "config":
-            await exchange.respond(self._config(request, route, repo), [(b"Content-Type", b"text/plain; charset=utf-8")])
+            answer = self._config(request, route, repo)
+            exchange.bytes = len(answer.body)
+            await exchange.respond(answer, [(b"Content-Type", b"text/plain; charset=utf-8")])
             return
         if self.git is None:
             await exchange.respond(Answer(INTERNAL_SERVER_ERROR, b"git is not on the daemon's PATH\n", json=False))

@@ -171,8 +171,8 @@ class Backend(protocol.ProcessProtocol):
 
     def _finish(self):
         request = self.request
-        request.unregisterProducer()
         if not request.gone():
+            request.unregisterProducer()
             if self.killed is not None:
                 request.channel.transport.loseConnection()
             else:

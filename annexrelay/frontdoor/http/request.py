@@ -24,7 +24,7 @@ the P2P session it opened.
 
 from zope.interface import implementer
 from twisted.internet import defer
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
 from twisted.logger import Logger
 from twisted.web import http
 
@@ -366,12 +366,18 @@ class HeaderDeadlineChannel(http.HTTPChannel):
         self.transport.abortConnection()
 
 
+@implementer(IProtocolNegotiationFactory)
 class StreamingFactory(http.HTTPFactory):
     """
     The HTTP factory of one p2phttp listener: its requests are
     L{StreamingRequest}s of C{door}; access is logged by the door, one
-    structured line per request.
+    structured line per request.  Over TLS it answers ALPN with
+    C{http/1.1} (without it, a client offering ALPN, as curl and so git
+    do, gets an internal error alert from the handshake).
     """
+
+    def acceptableProtocols(self):
+        return [b"http/1.1"]
 
     def __init__(self, door, reactor, listener=None):
         http.HTTPFactory.__init__(self, reactor=reactor)
