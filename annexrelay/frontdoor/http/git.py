@@ -19,6 +19,7 @@ annex ones.
 
 import os
 import shutil
+import subprocess
 
 from twisted.web.http import INTERNAL_SERVER_ERROR
 
@@ -52,7 +53,7 @@ class GitSide:
     def __init__(self, door, environ=None, publicUrl=None):
         self.door = door
         self.environ = dict(os.environ if environ is None else environ)
-        self.git = shutil.which("git", path=self.environ.get("PATH"))
+        self.backend = http_backend(self.environ)
         self.publicUrl = publicUrl
 
     async def handle(self, exchange):
@@ -79,8 +80,8 @@ class GitSide:
             exchange.bytes = len(answer.body)
             await exchange.respond(answer, [(b"Content-Type", b"text/plain; charset=utf-8")])
             return
-        if self.git is None:
-            await exchange.respond(Answer(INTERNAL_SERVER_ERROR, b"git is not on the daemon's PATH\n", json=False))
+        if self.backend is None:
+            await exchange.respond(Answer(INTERNAL_SERVER_ERROR, b"git http-backend is not installed\n", json=False))
             return
         if not await door.admit(exchange, _Nothing()):
             return
@@ -89,7 +90,9 @@ class GitSide:
         backend = Backend(exchange, door.clock, door.limits.nodeTimeout, door.limits.bodyTimeout)
         exchange.link = backend
         env = self._environ(request, route, repo, credentials, mode)
-        door.reactor.spawnProcess(backend, self.git, [self.git, "http-backend"], env=env, path=repo.path)
+        # (No working directory: Twisted then spawns with posix_spawn,
+        # not fork; git finds the repository from GIT_PROJECT_ROOT.)
+        door.reactor.spawnProcess(backend, self.backend, [self.backend], env=env)
         await backend.finished
 
     async def _repository(self, scope, allowed):
@@ -125,6 +128,23 @@ class GitSide:
             config=gitcgi.run_config(write, mode is Mode.APPEND_ONLY),
             secure=request.isSecure(),
         )
+
+
+def http_backend(environ):
+    """
+    C{git-http-backend} in git's exec path, run as itself (as a web
+    server runs it: C{git http-backend} would be one more process
+    between), or None when git or it is missing.
+    """
+    git = shutil.which("git", path=environ.get("PATH"))
+    if git is None:
+        return None
+    try:
+        out = subprocess.run([git, "--exec-path"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = os.path.join(out.decode("utf-8", "surrogateescape").strip(), "git-http-backend")
+    return path if os.access(path, os.X_OK) else None
 
 
 def _headers(request):

@@ -62,7 +62,9 @@ class Backend(protocol.ProcessProtocol):
         self._earlySize = 0
         self.started = False
         self.paused = False
-        self.ended = False
+        self.outDone = False
+        self.exited = False
+        self.responded = False
         self.killed = None
         self.stderr = b""
         self._timer = None
@@ -79,12 +81,12 @@ class Backend(protocol.ProcessProtocol):
         self.request.bodyComplete.addCallback(lambda _: self._maybeStart())
 
     def _toStdin(self, data):
-        if not self.ended and self.killed is None:
+        if not self.exited and self.killed is None:
             self.transport.write(data)
 
     def _bodyEnded(self, _):
         self.request.body.watchConsumer(None, None, None)
-        if not self.ended and self.killed is None:
+        if not self.exited and self.killed is None:
             self.transport.unregisterProducer()
             self.transport.closeStdin()
         self._arm()
@@ -138,15 +140,34 @@ class Backend(protocol.ProcessProtocol):
             self._send(data)
         if not self.paused:
             self.transport.resumeProducing()
-        if self.ended:
+        if self.outDone:
             self._finish()
 
     def _send(self, data):
         self.exchange.bytes += len(data)
         self.request.write(data)
 
+    def childConnectionLost(self, childFD):
+        """
+        Its stdout ended: the response is complete (as a web server
+        finishes a CGI's response, without waiting for its exit).
+        """
+        if childFD != 1 or self.outDone:
+            return
+        self.outDone = True
+        self._disarm()
+        if self.killed is not None or self.head is None:
+            # (processEnded answers, with what it said on stderr.)
+            return
+        if self.started:
+            self._finish()
+        elif self.request.gone():
+            self._fire()
+        else:
+            self._maybeStart()
+
     def processEnded(self, reason):
-        self.ended = True
+        self.exited = True
         self._disarm()
         if self._hard is not None and self._hard.active():
             self._hard.cancel()
@@ -156,6 +177,8 @@ class Backend(protocol.ProcessProtocol):
                 "git http-backend for {peer} ended with {why}: {stderr}",
                 peer=self.exchange.peer(), why=str(reason.value), stderr=self.stderr.decode("utf-8", "replace").strip(),
             )
+        if self.responded or self.finished.called:
+            return
         if self.head is None and self.killed is None:
             self.killed = ("it ended without a response", 502)
         if self.started:
@@ -170,6 +193,9 @@ class Backend(protocol.ProcessProtocol):
             self._maybeStart()
 
     def _finish(self):
+        if self.responded:
+            return
+        self.responded = True
         request = self.request
         if not request.gone():
             request.unregisterProducer()
@@ -198,7 +224,7 @@ class Backend(protocol.ProcessProtocol):
         """
         End the run: SIGTERM, its pipes closed, SIGKILL later.
         """
-        if self.ended:
+        if self.exited:
             if not self.started and self.request.gone():
                 # (Its answer was waiting for a body that will not come.)
                 self._fire()
@@ -240,7 +266,7 @@ class Backend(protocol.ProcessProtocol):
 
     def resumeProducing(self):
         self.paused = False
-        if not self.ended:
+        if not self.exited:
             self.transport.resumeProducing()
         self._arm()
 
@@ -252,7 +278,7 @@ class Backend(protocol.ProcessProtocol):
 
     def _arm(self):
         self._disarm()
-        if self.ended or self.killed is not None or not self.request.body.ended:
+        if self.outDone or self.killed is not None or not self.request.body.ended:
             return
         if self.paused and self.bodyTimeout is not None:
             self._timer = self.clock.callLater(self.bodyTimeout, self._silentClient)
