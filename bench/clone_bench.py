@@ -8,7 +8,8 @@ C{git clone --no-checkout} (the server's own share) and a full C{git
 clone} (mostly the client writing the symlinks).  Then, in the clone made
 through the door, C{git annex get} of C{--get} files (1000) of a few
 bytes each, through annex+http found from C{/config} (target of issue 20:
-clone within 1.2x lighttpd).
+clone within 1.2x lighttpd), and the same get through C{git annex
+p2phttp} serving the same repository, for comparison.
 
 Without lighttpd installed (C{apt-get install lighttpd}) its column is
 skipped, with a message.
@@ -173,17 +174,37 @@ class CloneBench:
         self.get(kept)
 
     def get(self, clone):
+        """
+        C{git annex get} of C{--get} files in C{clone} (made through the
+        door: annex+http found from /config), then in a copy of it whose
+        annexUrl is C{git annex p2phttp}'s on the same repository.
+        """
         git(clone, "config", "annex.security.allowed-ip-addresses", "127.0.0.1", env=self.env)
         git(clone, "annex", "init", "-q", "bench", env=self.env)
+        other = clone + "-p2phttp"
+        subprocess.run(["cp", "-a", clone, other], check=True)
+        port = free_port()
+        log = open(os.path.join(self.base, "p2phttp.log"), "ab")
+        p2phttp = subprocess.Popen(["git-annex", "p2phttp", "--wideopen", "--bind", "127.0.0.1", "--port", str(port)],
+                                   cwd=self.repo, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs["p2phttp"] = p2phttp
+        wait_listening(port, p2phttp, 60)
         dirs = ["d%02d" % i for i in range(self.args.get // 100)]
-        t = time.monotonic()
-        subprocess.run(["git", "annex", "get", "-q"] + dirs, cwd=clone, env=self.env, check=True)
-        took = time.monotonic() - t
-        with open(os.path.join(clone, "d00", "f00000.txt"), "rb") as f:
-            assert f.read() == b"file 0\n"
+        took = {}
+        for which, repo in (("annexrelay", clone), ("git annex p2phttp", other)):
+            if which != "annexrelay":
+                git(repo, "config", "remote.origin.annexurl", "annex+http://127.0.0.1:%d/git-annex/" % (port,), env=self.env)
+            t = time.monotonic()
+            subprocess.run(["git", "annex", "get", "-q"] + dirs, cwd=repo, env=self.env, check=True)
+            took[which] = time.monotonic() - t
+            with open(os.path.join(repo, "d00", "f00000.txt"), "rb") as f:
+                assert f.read() == b"file 0\n"
         url = git(clone, "config", "remote.origin.annexurl", env=self.env).decode().strip()
-        sys.stdout.write("\ngit annex get of %d files through %s (found from /config): %.2f s, %.1f files/s\n"
-                         % (len(dirs) * 100, url, took, len(dirs) * 100 / took))
+        n = len(dirs) * 100
+        sys.stdout.write("\ngit annex get of %d files after the clone (annexUrl %s, found from /config)\n" % (n, url))
+        for which, t in took.items():
+            sys.stdout.write("%-18s %7.2f s %7.1f files/s\n" % (which, t, n / t))
+        sys.stdout.write("ratio annexrelay / git annex p2phttp: %.2fx\n" % (took["annexrelay"] / took["git annex p2phttp"],))
 
 
 def main():

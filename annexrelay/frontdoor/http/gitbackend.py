@@ -12,9 +12,12 @@ script; a push's pack would sit in memory or a temporary file.)
  - Its stdout's head is parsed (L{annexrelay.frontdoor.http.gitcgi.parse_head}),
    then the rest is streamed into the response, this object being the
    response's producer: a client that reads slowly pauses the pipe, so
-   the CGI blocks on its writes.  The response starts once the request
-   body is complete (twisted.web's channel wants it so); output before
-   that waits, at most L{EARLY} bytes, then the pipe is paused.
+   the CGI blocks on its writes.  The response starts as soon as the
+   head is in, even while the body still arrives (a CGI may answer as it
+   reads: holding its output back would stop it reading); it ends when
+   both its stdout and the request body have (twisted.web's channel
+   reads the next request after it), as a web server ends a CGI's
+   response, without waiting for its exit.
  - Bounds: a CGI that takes no input for the door's C{--node-timeout}
    while the body waits, or sends nothing for as long once the body is
    in, is killed (504 before the response started, else the response is
@@ -35,7 +38,6 @@ from annexrelay.frontdoor.http.replies import Answer
 
 log = Logger()
 
-EARLY = 65536
 KILL_AFTER = 5.0
 STDERR_KEPT = 4096
 
@@ -58,8 +60,6 @@ class Backend(protocol.ProcessProtocol):
         self.finished = defer.Deferred()
         self.head = None
         self._raw = b""
-        self._early = []
-        self._earlySize = 0
         self.started = False
         self.paused = False
         self.outDone = False
@@ -78,7 +78,7 @@ class Backend(protocol.ProcessProtocol):
         body.watchConsumer(self.clock, self.nodeTimeout, lambda: self.kill("it took no input for %g s" % (self.nodeTimeout,)))
         body.attach(self._toStdin)
         body.whenEnded().addCallbacks(self._bodyEnded, lambda f: self.kill("the client went away"))
-        self.request.bodyComplete.addCallback(lambda _: self._maybeStart())
+        self.request.bodyComplete.addCallback(lambda _: self._maybeFinish())
 
     def _toStdin(self, data):
         if not self.exited and self.killed is None:
@@ -107,23 +107,15 @@ class Backend(protocol.ProcessProtocol):
             if self.head is None:
                 return
             data, self._raw = self._raw[self.head.size :], b""
-        if self.started:
+            self._start()
+        if self.started and data:
             self._send(data)
-        else:
-            if data:
-                self._early.append(data)
-                self._earlySize += len(data)
-            if self._earlySize > EARLY:
-                self.transport.pauseProducing()
-            self._maybeStart()
         self._arm()
 
     def errReceived(self, data):
         self.stderr = (self.stderr + data)[-STDERR_KEPT:]
 
-    def _maybeStart(self):
-        if self.started or self.head is None or self.killed is not None or not self.request.bodyComplete.called:
-            return
+    def _start(self):
         if self.request.gone():
             self.kill("the client went away")
             return
@@ -135,13 +127,6 @@ class Backend(protocol.ProcessProtocol):
         for name, value in head.headers:
             request.responseHeaders.addRawHeader(name, value)
         request.registerProducer(self, True)
-        early, self._early, self._earlySize = self._early, [], 0
-        for data in early:
-            self._send(data)
-        if not self.paused:
-            self.transport.resumeProducing()
-        if self.outDone:
-            self._finish()
 
     def _send(self, data):
         self.exchange.bytes += len(data)
@@ -156,15 +141,9 @@ class Backend(protocol.ProcessProtocol):
             return
         self.outDone = True
         self._disarm()
-        if self.killed is not None or self.head is None:
-            # (processEnded answers, with what it said on stderr.)
-            return
         if self.started:
-            self._finish()
-        elif self.request.gone():
-            self._fire()
-        else:
-            self._maybeStart()
+            self._maybeFinish()
+        # (Else processEnded answers, with what it said on stderr.)
 
     def processEnded(self, reason):
         self.exited = True
@@ -182,15 +161,20 @@ class Backend(protocol.ProcessProtocol):
         if self.head is None and self.killed is None:
             self.killed = ("it ended without a response", 502)
         if self.started:
-            self._finish()
+            self._maybeFinish()
         elif self.request.gone():
             self._fire()
-        elif self.killed is not None:
-            self._answer(*self.killed)
         else:
-            # A complete response, waiting for the request body to end
-            # (what still comes of it is dropped).
-            self._maybeStart()
+            self._answer(*self.killed)
+
+    def _maybeFinish(self):
+        """
+        The response ends when the CGI's stdout has and the request body
+        is in (what still comes of it once the CGI is gone is dropped);
+        at once when it was killed (cut short).
+        """
+        if self.started and (self.killed is not None or (self.outDone and self.request.bodyComplete.called)):
+            self._finish()
 
     def _finish(self):
         if self.responded:
@@ -225,9 +209,9 @@ class Backend(protocol.ProcessProtocol):
         End the run: SIGTERM, its pipes closed, SIGKILL later.
         """
         if self.exited:
-            if not self.started and self.request.gone():
+            if self.request.gone():
                 # (Its answer was waiting for a body that will not come.)
-                self._fire()
+                self._finish() if self.started else self._fire()
             return
         if self.killed is not None:
             return

@@ -246,10 +246,13 @@ class StreamingRequest(http.Request):
     def gotLength(self, length):
         self.content = _NoContent()
         self.bodyComplete = defer.Deferred()
-        verb, target = _requestLine(self.channel)
+        verb, target, version = _requestLine(self.channel)
         path, _, query = target.partition(b"?")
         headers = {k.lower().decode("latin-1"): v[0] for k, v in self.requestHeaders.getAllRawHeaders()}
         self.verb = verb.decode("latin-1")
+        # (Set by twisted.web once the body is in; a response started
+        # before, git's CGI's, needs them.)
+        self.method, self.clientproto = verb, version
         self.scope, path = split_scope(path) if self.door.scoped else ((), path)
         self.route = routes.route(self.verb, path, query, headers)
         if isinstance(self.route, routes.Refusal) and self.route.status == 404:
@@ -286,11 +289,11 @@ class StreamingRequest(http.Request):
 
 def _requestLine(channel):
     """
-    The method and target of the request whose headers just ended.  The
+    The method, target and version of the request whose headers just ended.  The
     channel keeps them in private attributes until the body has arrived;
     this is the one place the door reads them.
     """
-    return channel._command, channel._path
+    return channel._command, channel._path, channel._version
 
 
 class HeaderDeadlineChannel(http.HTTPChannel):
