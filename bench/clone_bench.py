@@ -9,7 +9,7 @@ clone} (mostly the client writing the symlinks).  Then, in the clone made
 through the door, C{git annex get} of C{--get} files (1000) of a few
 bytes each, through annex+http found from C{/config} (target of issue 20:
 clone within 1.2x lighttpd), and the same get through C{git annex
-p2phttp} serving the same repository, for comparison.
+p2phttp -J8} serving the same repository, for comparison.
 
 Without lighttpd installed (C{apt-get install lighttpd}) its column is
 skipped, with a message.
@@ -185,7 +185,7 @@ class CloneBench:
         subprocess.run(["cp", "-a", clone, other], check=True)
         port = free_port()
         log = open(os.path.join(self.base, "p2phttp.log"), "ab")
-        p2phttp = subprocess.Popen(["git-annex", "p2phttp", "--wideopen", "--bind", "127.0.0.1", "--port", str(port)],
+        p2phttp = subprocess.Popen(["git-annex", "p2phttp", "-J8", "--wideopen", "--bind", "127.0.0.1", "--port", str(port)],
                                    cwd=self.repo, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.procs["p2phttp"] = p2phttp
         wait_listening(port, p2phttp, 60)

@@ -19,7 +19,8 @@ from tests.interop.test_http import HttpCase
 from tests.interop.test_http_directory import DirectoryCase
 
 USERS = {"GIT_ANNEX_P2PHTTP_PASSWORD_alice": "alice-pw", "GIT_ANNEX_P2PHTTP_PASSWORD_bob": "bob-pw",
-         "GIT_ANNEX_P2PHTTP_PERMISSIONS_bob": "readonly"}
+         "GIT_ANNEX_P2PHTTP_PERMISSIONS_bob": "readonly", "GIT_ANNEX_P2PHTTP_PASSWORD_carol": "carol-pw",
+         "GIT_ANNEX_P2PHTTP_PERMISSIONS_carol": "appendonly"}
 
 
 def descendants(pid):
@@ -180,6 +181,18 @@ class OneRepositoryTests(GitMixin, HttpCase):
         self.assertTrue([l for l in self.gitRequests("git refs receive-pack") if "-> 401" in l])
         self.assertCleanLog()
 
+    def test_append_only_user_adds_but_never_deletes_or_rewinds(self):
+        carol = self.clone("http://carol:carol-pw@127.0.0.1:%d/" % (self.port,), "carol")
+        self.s.addFile(carol, "c1.txt", b"one\n")
+        self.sh("git", "push", "origin", "main:refs/heads/carol", cwd=carol)
+        self.s.addFile(carol, "c2.txt", b"two\n")
+        self.sh("git", "push", "origin", "main:refs/heads/carol", cwd=carol)
+        head = self.s.git("rev-parse", "main", cwd=carol).strip()
+        self.assertIn("deletion prohibited", self.sh("git", "push", "origin", ":refs/heads/carol", cwd=carol, ok=False))
+        out = self.sh("git", "push", "--force", "origin", "main~2:refs/heads/carol", cwd=carol, ok=False)
+        self.assertIn("non-fast-forward", out)
+        self.assertEqual(self.s.git("rev-parse", "refs/heads/carol", cwd=self.s.proxy).strip(), head)
+
     def test_client_killed_mid_clone_leaves_no_backend(self):
         with open(os.path.join(self.s.proxy, "big.bin"), "wb") as f:
             f.write(os.urandom(48 << 20))
@@ -262,6 +275,11 @@ class DirectoryTests(GitMixin, DirectoryCase):
 
         alice = self.clone("http://alice:alice-pw@127.0.0.1:%d/lab/dataset" % (self.port,), "alice")
         self.s.addFile(alice, "new.txt", b"pushed by alice\n")
+        # A pack over http.postBuffer (1 MiB): git sends it chunked.
+        with open(os.path.join(alice, "big-in-git.bin"), "wb") as f:
+            f.write(os.urandom(3 << 20))
+        self.s.git("-c", "annex.gitaddtoannex=false", "add", "big-in-git.bin", cwd=alice)
+        self.s.git("commit", "-q", "-m", "big", cwd=alice)
         self.sh("git", "push", "origin", "main", cwd=alice)
         self.sh("git", "annex", "copy", "--to", "origin", "new.txt", cwd=alice)
         self.assertEqual(self.s.git("rev-parse", "main", cwd=self.dataset).strip(), self.s.git("rev-parse", "main", cwd=alice).strip())
