@@ -12,6 +12,7 @@ import http.client
 import os
 import signal
 import subprocess
+import sys
 import time
 
 from annexrelay.testing.ports import free_port
@@ -291,3 +292,27 @@ class DirectoryTests(GitMixin, DirectoryCase):
         self.assertIn("403", self.sh("git", "push", "origin", "main", cwd=bob, ok=False))
         self.assertIn("403", self.sh("git", "annex", "copy", "--to", "origin", "bob.txt", cwd=bob, ok=False))
         self.assertCleanLog()
+
+    def test_store_users_grants_per_repository_apply_to_git(self):
+        """
+        annexrelay's own users (C{annexrelay user}): a read-only grant on
+        the repository clones and is refused a push; granted read-write,
+        the next push goes through, without a restart.
+        """
+        annexrelay = os.path.join(os.path.dirname(sys.executable), "annexrelay")
+
+        def user(*args):
+            p = subprocess.run([annexrelay, "user"] + list(args) + ["--directory", self.root], input="dave-pw\n",
+                               env=self.s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+            self.assertEqual(p.returncode, 0, p.stdout)
+
+        user("add", "dave", "--password-stdin", "--repo", "lab/dataset", "--mode", "read-only")
+        dave = self.clone("http://dave:dave-pw@127.0.0.1:%d/lab/dataset" % (self.port,), "dave")
+        self.s.addFile(dave, "dave.txt", b"dave\n")
+        self.assertIn("403", self.sh("git", "push", "origin", "main", cwd=dave, ok=False))
+        self.assertTrue([l for l in self.gitRequests("git refs receive-pack") if "refused: dave" in l], self.daemonLog())
+        user("grant", "dave", "--repo", "lab/dataset", "--mode", "read-write")
+        self.sh("git", "push", "origin", "main", cwd=dave)
+        self.sh("git", "annex", "copy", "--to", "origin", "dave.txt", cwd=dave)
+        self.assertEqual(self.s.git("rev-parse", "main", cwd=self.dataset).strip(), self.s.git("rev-parse", "main", cwd=dave).strip())
+

@@ -65,10 +65,15 @@ class GitSide:
         if isinstance(credentials, Refusal):
             await exchange.respond(Answer(credentials.status, credentials.body, json=False))
             return
+        await door.access.prepare(request, credentials)
+        if request.gone():
+            # (Gone while its login waited.)
+            return
         decide = lambda: door.authorize(request, route.actionClass, credentials, route.scope, None)  # noqa: E731
         repo = await self._repository(route.scope, lambda: not isinstance(decide(), users.Refused))
         mode = decide()
         if isinstance(mode, users.Refused):
+            exchange.why = mode.why
             headers = [(b"WWW-Authenticate", users.CHALLENGE)] if mode.challenge else []
             await exchange.respond(Answer(mode.status, b"", json=False), headers)
             return
