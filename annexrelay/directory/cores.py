@@ -146,13 +146,9 @@ class Directory(service.Service):
             entry = self.index.entries.get(tuple(scope))
         if entry is None or not entry.uuid or self.stopping:
             return None
-        repo = self.scanner.repositories.get(entry.rel)
-        try:
-            if repo is not None:
-                repo.refresh()
-        except RepositoryError:
-            return None
-        return repo
+        # (A changed config is read again by a git process of its own.)
+        await self.scanner.reread(entry.rel)
+        return self.scanner.repositories.get(entry.rel)
 
     async def resolve(self, scope, uuid, mayScan):
         """
