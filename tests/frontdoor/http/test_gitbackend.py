@@ -19,6 +19,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from zope.interface import implementer
 
 from annexrelay.frontdoor.http.door import HttpFrontDoor
+from annexrelay.frontdoor.http.limits import Limits
 from annexrelay.frontdoor.http.users import Policy
 
 CGI = r'''#!%(python)s
@@ -49,6 +50,11 @@ elif mode == "early":
 elif mode == "env":
     out.write(b"Content-Type: text/plain\r\n\r\n")
     out.write("\n".join("%%s=%%s" %% kv for kv in sorted(os.environ.items())).encode())
+elif mode == "silent":
+    while os.read(0, 65536):
+        pass
+    import time
+    time.sleep(60)
 elif mode == "forever":
     with open(os.environ["HTTP_X_PIDFILE"], "w") as f:
         f.write(str(os.getpid()))
@@ -148,6 +154,13 @@ class BackendTests(unittest.TestCase):
         self.assertIn(b"not CGI", body)
         response, body = yield defer.ensureDeferred(self.request(b"nothing", method=b"GET", path=b"/info/refs"))
         self.assertEqual((response.code, body), (502, b"git http-backend failed: it ended without a response\n"))
+
+    @defer.inlineCallbacks
+    def test_a_silent_cgi_is_killed_504(self):
+        self.door.applyLimits(Limits(nodeTimeout=0.5))
+        response, body = yield defer.ensureDeferred(self.request(b"silent", body=Chunked(b"x" * 1000)))
+        self.assertEqual((response.code, body), (504, b"git http-backend failed: it sent nothing for 0.5 s\n"))
+        self.assertEqual(self.door.live, set())
 
     @defer.inlineCallbacks
     def test_environment(self):
