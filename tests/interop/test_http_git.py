@@ -155,6 +155,32 @@ class OneRepositoryTests(GitMixin, HttpCase):
         status, body = self.getConfig(host='evil"\\host')
         self.assertEqual(self.parseConfig(body)["annex.url"], "annex+http://127.0.0.1:%d/git-annex/" % (self.port,))
 
+    def test_gzip_request_body(self):
+        """
+        git gzips large upload-pack requests (Content-Encoding: gzip);
+        git-http-backend inflates them, told by HTTP_CONTENT_ENCODING.
+        """
+        import gzip
+
+        def pkt(b):
+            return b"%04x" % (len(b) + 4) + b
+
+        body = pkt(b"command=ls-refs\n") + b"0001" + pkt(b"ref-prefix refs/heads/\n") + b"0000"
+        answers = []
+        for encoding, data in ((None, body), ("gzip", gzip.compress(body))):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            headers = {"Content-Type": "application/x-git-upload-pack-request", "Git-Protocol": "version=2"}
+            if encoding:
+                headers["Content-Encoding"] = encoding
+            c.request("POST", "/git-upload-pack", body=data, headers=headers)
+            r = c.getresponse()
+            answers.append((r.status, r.read()))
+            c.close()
+        head = self.s.git("rev-parse", "main", cwd=self.s.proxy).strip().encode()
+        self.assertEqual(answers[0], answers[1])
+        self.assertEqual(answers[0][0], 200)
+        self.assertIn(head + b" refs/heads/main", answers[0][1])
+
     def test_push_and_copy_read_write_user_only(self):
         alice = self.clone("http://alice:alice-pw@127.0.0.1:%d/" % (self.port,), "alice")
         self.s.addFile(alice, "new.txt", b"from alice\n")
