@@ -149,10 +149,11 @@ def tor():
 
 def http():
     """
-    The annex+http demo: the daemon serves git annex p2phttp's protocol
-    with --unauth-readonly and one user from the environment; an
-    authenticated client stores through it, an anonymous one reads, and
-    its write is refused.
+    The annex+http demo: the daemon serves the repository over http, git
+    and annex on one URL, as git annex p2phttp would with
+    --unauth-readonly and one user from the environment.  Both clients
+    start from a plain C{git clone http://...}: the user stores through
+    it and pushes, an anonymous client reads, and its writes are refused.
     """
     from annexrelay.testing.ports import free_port
 
@@ -162,30 +163,35 @@ def http():
     s.makeCluster("c1", ["n1", "n2"])
     port = free_port()
     s.env["GIT_ANNEX_P2PHTTP_PASSWORD_alice"] = "demo-password"
-    url = "annex+http://127.0.0.1:%d/git-annex/" % (port,)
+    url = "http://127.0.0.1:%d/" % (port,)
     daemon = s.startDaemon(["--p2phttp", "tcp:%d:interface=127.0.0.1" % (port,), "--unauth-readonly", "--authenv-http"])
-    say("annexrelay serving annex+http on 127.0.0.1:%d (pid %d): --unauth-readonly --authenv-http, user alice" % (port, daemon.pid))
+    say("annexrelay serving git and annex+http on %s (pid %d): --unauth-readonly --authenv-http, user alice" % (url, daemon.pid))
     try:
-        alice = s.makeClient("alice")
-        anon = s.makeClient("anonymous")
         creds = os.path.join(base, "alice-credentials")
         with open(creds, "w") as f:
-            # git-annex asks git's credential helpers for the annex URL.
+            # git asks its credential helpers for the git URL, git-annex
+            # for the annex+http URL it learnt from the clone URL's /config.
+            f.write("http://alice:demo-password@127.0.0.1:%d\n" % (port,))
             f.write("annex+http://alice:demo-password@127.0.0.1:%d/git-annex\n" % (port,))
         os.chmod(creds, 0o600)
+        alice, anon = os.path.join(base, "alice"), os.path.join(base, "anonymous")
         for client in (alice, anon):
-            s.git("config", "remote.origin.annexUrl", url, cwd=client)
+            s.git("clone", "-q", url, client, cwd=base)
             s.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1", cwd=client)
+            s.git("annex", "init", "-q", os.path.basename(client), cwd=client)
         s.git("config", "credential.helper", "store --file=" + creds, cwd=alice)
         s.addFile(alice, "hello.txt", b"Hello over annex+http\n")
         steps = [
+            ("both clients: git clone %s (git-annex finds annex+http in its /config)" % (url,), anon, ("remote", "-v"), True),
+            ("", anon, ("config", "remote.origin.annexurl"), True),
             ("alice (a user) copies to the cluster over annex+http", alice, ("annex", "copy", "--to", "origin-c1", "hello.txt"), True),
-            ("", alice, ("push", "-q", "origin", "HEAD:refs/heads/alice", "git-annex:refs/heads/synced/git-annex"), True),
+            ("and pushes over http", alice, ("push", "-q", "origin", "HEAD:refs/heads/alice", "git-annex:refs/heads/synced/git-annex"), True),
             ("the anonymous client fetches alice's work", anon, ("fetch", "-q", "origin"), True),
             ("", anon, ("merge", "-q", "--ff-only", "origin/alice"), True),
             ("", anon, ("annex", "merge"), True),
             ("and reads it over annex+http (read-only is allowed)", anon, ("annex", "get", "--from", "origin-c1", "hello.txt"), True),
             ("the anonymous client tries to write: refused (401; without a user name git-annex gives up)", anon, ("annex", "copy", "--to", "origin-c1", "mine.txt"), False),
+            ("and to push: refused too", anon, ("push", "-q", "origin", "HEAD:refs/heads/anonymous"), False),
             ("where hello.txt is, as the anonymous client sees it", anon, ("annex", "whereis", "hello.txt"), True),
         ]
         for title, client, step, ok in steps:

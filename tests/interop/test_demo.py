@@ -1,7 +1,7 @@
 """
 The README's first command works: C{./dev demo} (a cluster over ssh) and
-C{./dev demo http} (annex+http: a user writes, an anonymous client reads
-and is refused a write) run to the end with the real client.
+C{./dev demo http} (clients cloned over http: a user writes and pushes, an
+anonymous client reads and is refused a write and a push) run to the end with the real client.
 """
 
 import subprocess
@@ -33,6 +33,10 @@ class DemoTests(InteropCase):
 
     def test_http_demo(self):
         out = self.demo("http")
+        # Cloned over http, the client found annex+http in /config.
+        self.assertRegex(out, r"annex\+http://127\.0\.0\.1:\d+/git-annex/")
         self.assertIn("get hello.txt (from origin-c1...)", out)
         self.assertIn("-> 401", out)
+        self.assertIn("POST git receive-pack / - -> 200", out)
+        self.assertIn("GET git refs receive-pack / - -> 401", out)
         self.assertNotIn("Traceback", out)
