@@ -117,9 +117,9 @@ class GitSide:
 
     def _environ(self, request, route, repo, credentials, mode):
         write = route.actionClass == "write"
-        user = None
-        if credentials is not None and users.check_password(self.door.policy.users, *credentials) is not None:
-            user = credentials[0].decode("utf-8", "replace")
+        # Whoever the door's sign-on let in: a store, environment or
+        # trusted-header user (git writes the name into reflogs).
+        user = self.door.access.signedOn(request)
         peer = request.getClientAddress()
         return gitcgi.environ(
             self.environ,

@@ -245,6 +245,7 @@ class Access:
             user = known.get(header)
             if user is None:
                 return self._anonymous(actionClass, secure, "header user %s is not a user" % (header,))
+            self._state(request)["user"] = user.name
             return self._granted(user, actionClass, scope, target, secure)
         if credentials is not None:
             name = credentials[0].decode("utf-8", "surrogateescape")
@@ -256,6 +257,13 @@ class Access:
         if isinstance(decided, Refused):
             return decided._replace(why="anonymous")
         return decided
+
+    def signedOn(self, request):
+        """
+        The name of the user L{decide} let the request's caller in as
+        (signed on with a password or named by a trusted header), or None.
+        """
+        return self._state(request).get("user")
 
     def _policyFor(self, secure, storeUsers):
         # A refused anonymous caller is challenged when a store user could
@@ -305,6 +313,7 @@ class Access:
             why = self._failed(request, "%s: wrong password" % (user.name,) if user.password else "%s: has no password" % (user.name,))
             return self._anonymous(actionClass, secure, why)
         self.throttle.succeeded(self.address(request))
+        state["user"] = user.name
         return self._granted(user, actionClass, scope, target, secure)
 
     def _granted(self, user, actionClass, scope, target, secure):
@@ -328,6 +337,7 @@ class Access:
             why = "%s: basic authentication not accepted over %s" % (name, "https" if secure else "plain http")
         elif users.check_password(policy.users, credentials[0], credentials[1]) is not None:
             self.throttle.succeeded(self.address(request))
+            self._state(request)["user"] = name
             why = "%s: mode too low" % (name,)
         elif credentials[0] in policy.users:
             why = self._failed(request, "%s: wrong password" % (name,))

@@ -426,3 +426,39 @@ class GoneWhileWaitingTests(SignOnCase):
         self.settle()
         self.assertEqual(self.opened, [])
         self.assertEqual(self.verified, [])
+
+
+class SignedOnTests(unittest.TestCase):
+    """
+    L{Access.signedOn}: the name the caller was let in as (what the git
+    side gives git-http-backend as C{REMOTE_USER}), for every kind of user.
+    """
+
+    def request(self, headers=(), listener="tcp:9417"):
+        from twisted.web.test.requesthelper import DummyRequest
+
+        r = DummyRequest([b""])
+        r.listener = listener
+        r.isSecure = lambda: False
+        for name, value in headers:
+            r.requestHeaders.addRawHeader(name, value)
+        return r
+
+    def test_each_kind_of_user(self):
+        store = UserStore(os.path.join(self.mktemp(), "users"))
+        os.makedirs(os.path.dirname(store.path))
+        store.update(lambda users: grants.grant(
+            grants.add_user(users, "dora", grants.hash_password(b"pw", **FAST)), "dora", ".", "read-write"))
+        access = Access(Clock(), Policy(authenvHttp=True, users=users_from({"GIT_ANNEX_P2PHTTP_PASSWORD_eve": "x"})),
+                        store=store, trusted={"unix:/run/forge.sock": "X-Forge-User"})
+        for credentials, headers, listener, who in (
+            ((b"dora", b"pw"), (), "tcp:9417", "dora"),
+            ((b"eve", b"x"), (), "tcp:9417", "eve"),
+            ((b"eve", b"wrong"), (), "tcp:9417", None),
+            (None, [(b"X-Forge-User", b"dora")], "unix:/run/forge.sock", "dora"),
+            (None, [(b"X-Forge-User", b"dora")], "tcp:9417", None),
+            (None, (), "tcp:9417", None),
+        ):
+            r = self.request(headers, listener)
+            access.decide(r, "read", credentials, (), None)
+            self.assertEqual(access.signedOn(r), who, (credentials, listener))
