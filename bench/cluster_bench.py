@@ -98,26 +98,33 @@ def main():
     try:
         b.make_files()
         big, small = ["big.bin"], ["small"]
-        scenarios = [
-            b.scenario(
-                "big object: copy --to",
-                big,
-                b.drop_everywhere(big),
-                ["git", "annex", "copy", "--to", "REMOTE"] + big,
-                lambda w: b.check_stored(big, w != "a"),
-            ),
+        scenarios = []
+        if args.big_mib:
+            scenarios.append(
+                b.scenario(
+                    "big object: copy --to",
+                    big,
+                    b.drop_everywhere(big),
+                    ["git", "annex", "copy", "--to", "REMOTE"] + big,
+                    lambda w: b.check_stored(big, w != "a"),
+                )
+            )
+        scenarios.append(
             b.scenario(
                 "small files: copy --to",
                 small,
                 b.drop_everywhere(small),
                 ["git", "annex", "copy", "--to", "REMOTE"] + small,
                 lambda w: b.check_stored(small, w != "a"),
-            ),
-            b.scenario("big object: get --from", big, b.drop_here(big), ["git", "annex", "get", "--from", "REMOTE"] + big),
-            b.scenario(
-                "small files: get --from", small, b.drop_here(small), ["git", "annex", "get", "--from", "REMOTE"] + small
-            ),
-        ]
+            )
+        )
+        if args.big_mib:
+            scenarios.append(
+                b.scenario("big object: get --from", big, b.drop_here(big), ["git", "annex", "get", "--from", "REMOTE"] + big)
+            )
+        scenarios.append(
+            b.scenario("small files: get --from", small, b.drop_here(small), ["git", "annex", "get", "--from", "REMOTE"] + small)
+        )
     finally:
         b.close()
     out.write(

@@ -85,6 +85,7 @@ class Bench(ThreeWay):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     scenario_arguments(ap)
+    ap.add_argument("--one-file-gets", type=int, default=20, help="files got one git annex get each (0: none)")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="annexrelay-bench-")
     out = sys.stdout
@@ -96,12 +97,22 @@ def main():
     try:
         b.make_files()
         small = ["small"]
-        scenarios = [
-            b.scenario("big object: copy --to", ["big.bin"], b.drop_from_node(["big.bin"]), ["git", "annex", "copy", "--to", "REMOTE", "big.bin"]),
-            b.scenario("big object: get --from", ["big.bin"], b.drop_here_after_copy(["big.bin"]), ["git", "annex", "get", "--from", "REMOTE", "big.bin"]),
+        scenarios = []
+        if args.big_mib:
+            scenarios += [
+                b.scenario("big object: copy --to", ["big.bin"], b.drop_from_node(["big.bin"]), ["git", "annex", "copy", "--to", "REMOTE", "big.bin"]),
+                b.scenario("big object: get --from", ["big.bin"], b.drop_here_after_copy(["big.bin"]), ["git", "annex", "get", "--from", "REMOTE", "big.bin"]),
+            ]
+        scenarios += [
             b.scenario("small files: copy --to", small, b.drop_from_node(small), ["git", "annex", "copy", "--to", "REMOTE"] + small),
             b.scenario("small files: get --from", small, b.drop_here_after_copy(small), ["git", "annex", "get", "--from", "REMOTE"] + small),
         ]
+        if args.one_file_gets:
+            few = ["small/f%05d" % i for i in range(min(args.one_file_gets, args.small_count))]
+            loop = "for f in %s; do git annex get -q --from REMOTE \"$f\" || exit 1; done" % " ".join(few)
+            scenarios.append(
+                b.scenario("%d one-file gets" % len(few), few, b.drop_here_after_copy(few), ["sh", "-c", loop])
+            )
         spawn = b.spawn_times()
     finally:
         b.close()
