@@ -16,6 +16,7 @@ from annexrelay.branch import locationlog
 from annexrelay.interfaces import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
+from annexrelay.streams.kernel import NothingSent
 from annexrelay.p2p.messages import Message, is_reply
 
 # Objects up to this size are accepted from the client (PUT-FROM 0) while
@@ -204,6 +205,9 @@ async def download(streams, transfers, session, conn, msg, reply, verdict=None):
         else:
             session.sendMessage(reply)
             session.sendMessage(verdict)
+    except NothingSent as e:
+        # The client got nothing of it: the request fails, the session goes on.
+        raise NodeLost(" in the middle of GET data: %s" % (e,))
     except ShortData as e:
         raise SessionAborted(
             "node %s stopped sending in the middle of GET data: %s" % (transfers.nodeName, e), midPayload=True

@@ -10,6 +10,7 @@ from twisted.trial import unittest
 
 from annexrelay.requests import Mode
 from annexrelay.interfaces import ITarget
+from annexrelay.streams import SPLICE_FROM
 from annexrelay.testing.memory import FRONT_DOORS, KEY, NODE_UUID, RelayPair
 
 OTHER = b"bb7f77b7-e29f-45fa-bd52-824b160e6907"
@@ -556,14 +557,49 @@ class NodeFailureTests(_OverFrontDoor):
         self.assertFalse(p.client.disconnecting)
 
     def test_node_dies_mid_get(self):
+        """
+        A payload streamed to the client (one of at least SPLICE_FROM
+        bytes) and cut: the session ends, the client being mid-payload.
+        """
         p = self.pair()
-        p.send(b"GET 0 f " + KEY + b"\n")
-        p.nodeSays(b"DATA 10\n01234")
+        p.send(b"GET 0 f " + BIG_KEY + b"\n")
+        p.nodeSays(b"DATA %d\n01234" % (SPLICE_FROM,))
         p.nodeConn.connectionLost(Failure(ConnectionLost()))
-        self.assertEqual(p.take(), b"DATA 10\n01234")
+        self.assertEqual(p.take(), b"DATA %d\n01234" % (SPLICE_FROM,))
         self.assertTrue(p.client.disconnecting)
         self.assertTrue(p.session.done.called)
         self.assertIn("GET data", p.session.done.result)
+
+    def test_node_dies_mid_small_get(self):
+        """
+        A small payload is gathered before it is sent: cut, the client has
+        had none of it, gets an ERROR, and the session goes on.
+        """
+        p = self.pair()
+        p.send(b"GET 0 f " + KEY + b"\n")
+        first = p.nodeConn
+        p.nodeSays(b"DATA 10\n01234")
+        first.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(p.take(), b"ERROR node n1 closed the connection in the middle of GET data: connection ended after 5 of 10 bytes\n")
+        self.assertFalse(p.client.disconnecting)
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertIsNot(p.nodeConn, first)
+        self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
+
+    def test_small_get_gathered(self):
+        """
+        A node that writes the DATA line on its own: the client still gets
+        header, payload and verdict in one write.
+        """
+        p = self.pair()
+        p.send(b"GET 0 f " + KEY + b"\n")
+        writes = []
+        original = p.client.write
+        p.client.write = lambda data: (writes.append(data), original(data))
+        p.nodeSays(b"DATA 10\n")
+        p.nodeSays(b"01234")
+        p.nodeSays(b"56789VALID\n")
+        self.assertEqual(writes, [b"DATA 10\n0123456789VALID\n"])
 
     def test_node_dies_before_reply(self):
         """
@@ -598,8 +634,8 @@ class BackpressureTests(_OverFrontDoor):
         stops reading from the node, and starts again when it drains.
         """
         p = self.pair()
-        p.send(b"GET 0 f " + KEY + b"\n")
-        p.nodeSays(b"DATA 10\n01")
+        p.send(b"GET 0 f " + BIG_KEY + b"\n")
+        p.nodeSays(b"DATA %d\n01" % (SPLICE_FROM,))
         producer = p.client.producer
         self.assertIsNotNone(producer)
         self.assertTrue(p.client.streaming)
@@ -607,14 +643,14 @@ class BackpressureTests(_OverFrontDoor):
         self.assertEqual(p.nodeConn.transport.producerState, "paused")
         producer.resumeProducing()
         self.assertEqual(p.nodeConn.transport.producerState, "producing")
-        p.nodeSays(b"23456789VALID\n")
+        p.nodeSays(b"x" * (SPLICE_FROM - 2) + b"VALID\n")
         self.assertIsNone(p.client.producer)
 
     def test_put_node_not_reading_pauses_client(self):
         p = self.pair()
-        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
-        p.send(b"DATA 10\n01")
+        p.send(b"DATA %d\n01" % (SPLICE_FROM,))
         producer = p.nodeConn.transport.producer
         producer.pauseProducing()
         self.assertEqual(p.client.producerState, "paused")
