@@ -133,12 +133,13 @@ def main():
     )
     for name, r in scenarios:
         (aw, _, _), (bw, bc, br), (cw, cc, cr) = r["a"], r["b"], r["c"]
+        ca, cb = r["ratios"]
         cpu = ""
         if bc and cc is not None:
             cpu = "  (cpu c/b %.2f)" % (cc / bc)
         out.write(
             "%-26s %8.2fs %8.2fs %8.2fs | %8s %8s | %7.1fM %7.1fM | %6.2f %6.2f%s\n"
-            % (name, aw, bw, cw, fmt(bc, "s"), fmt(cc, "s"), (br or 0) / 1024, (cr or 0) / 1024, cw / aw, cw / bw, cpu)
+            % (name, aw, bw, cw, fmt(bc, "s"), fmt(cc, "s"), (br or 0) / 1024, (cr or 0) / 1024, ca, cb, cpu)
         )
     out.write("\na = one direct copy to one node; b = git-annex's gateway; c = annexrelay (gateway CPU only, not nodes)\n")
     out.write("daemon peak RSS over the whole run: %.1f MiB\n" % (b.peak / 1024))

@@ -120,8 +120,9 @@ def main():
         "scenario", "a wall", "b wall", "c wall", "b cpu", "c cpu", "b rss", "c rss", "c/a", "c/b"))
     for name, r in scenarios:
         (aw, _, _), (bw, bc, br), (cw, cc, cr) = r["a"], r["b"], r["c"]
+        ca, cb = r["ratios"]
         out.write("%-26s %8.2fs %8.2fs %8.2fs | %8s %8s | %7.1fM %7.1fM | %6.2f %6.2f\n" % (
-            name, aw, bw, cw, fmt(bc, "s"), fmt(cc, "s"), (br or 0) / 1024, (cr or 0) / 1024, cw / aw, cw / bw))
+            name, aw, bw, cw, fmt(bc, "s"), fmt(cc, "s"), (br or 0) / 1024, (cr or 0) / 1024, ca, cb))
     out.write("\nrelay side: b = the proxying git-annex-shell; c = annexrelay daemon + annexrelay-shell (own CPU, not node processes)\n")
     out.write("daemon peak RSS over the whole run: %.1f MiB\n" % (b.peak / 1024))
     out.write("\nspawn to AUTH-SUCCESS (median of 15):\n")
