@@ -59,6 +59,8 @@ class ClientSession(P2PFramer):
     def __init__(self, authenticator, peer="client", door="ssh", metrics=None, repository=None):
         P2PFramer.__init__(self)
         self.door = door
+        # The annex+http door answers putoffset with the node's offset.
+        self.exactOffsets = door == "http"
         self.repository = repository
         self.metrics = metrics
         self._transfer = None

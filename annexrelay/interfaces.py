@@ -72,6 +72,10 @@ class IClientSession(Interface):
     bypass = Attribute("The client's BYPASS set (a tuple of UUIDs).")
     peer = Attribute("A short description of the client, for logs.")
     transport = Attribute("The transport payloads are streamed from and to (by L{annexrelay.streams}).")
+    exactOffsets = Attribute(
+        "Whether PUT-FROM must carry the node's own resume offset (the annex+http door learns putoffset from it);"
+        " otherwise a target may accept a small object from offset 0 before the node answers."
+    )
 
     def sendMessage(msg):
         """

@@ -11,7 +11,13 @@ c: the daemon plus annexrelay-shell) CPU seconds and peak RSS, then the
 ratios c/a and c/b.  It also times spawn-to-AUTH-SUCCESS of annexrelay-shell
 (daemon running) against git-annex-shell.
 
-Usage: ./dev bench [--big-mib 512] [--small-count 1000] [--small-kib 4] [--repeat 3]
+A third scenario gets --one-file-gets files (20) with one git annex get
+each, a new session every time (0 leaves it out); --big-mib 0 leaves the
+big object out.  c/a and c/b are the medians of the ratios taken run by
+run, and the targets of issue 18 are checked: small-file copy c/a <= 1.0,
+one-file gets c/b <= 0.8.
+
+Usage: ./dev bench [--big-mib 512] [--small-count 1000] [--small-kib 4] [--repeat 3] [--one-file-gets 20]
 
 Machines are shared and noisy: read the ratios, not the absolute times.
 CPU of the proxying git-annex-shell in (b) is sampled from /proc every
@@ -85,6 +91,7 @@ class Bench(ThreeWay):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     scenario_arguments(ap)
+    ap.add_argument("--one-file-gets", type=int, default=20, help="files got one git annex get each (0: none)")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="annexrelay-bench-")
     out = sys.stdout
@@ -96,12 +103,22 @@ def main():
     try:
         b.make_files()
         small = ["small"]
-        scenarios = [
-            b.scenario("big object: copy --to", ["big.bin"], b.drop_from_node(["big.bin"]), ["git", "annex", "copy", "--to", "REMOTE", "big.bin"]),
-            b.scenario("big object: get --from", ["big.bin"], b.drop_here_after_copy(["big.bin"]), ["git", "annex", "get", "--from", "REMOTE", "big.bin"]),
+        scenarios = []
+        if args.big_mib:
+            scenarios += [
+                b.scenario("big object: copy --to", ["big.bin"], b.drop_from_node(["big.bin"]), ["git", "annex", "copy", "--to", "REMOTE", "big.bin"]),
+                b.scenario("big object: get --from", ["big.bin"], b.drop_here_after_copy(["big.bin"]), ["git", "annex", "get", "--from", "REMOTE", "big.bin"]),
+            ]
+        scenarios += [
             b.scenario("small files: copy --to", small, b.drop_from_node(small), ["git", "annex", "copy", "--to", "REMOTE"] + small),
             b.scenario("small files: get --from", small, b.drop_here_after_copy(small), ["git", "annex", "get", "--from", "REMOTE"] + small),
         ]
+        if args.one_file_gets:
+            few = ["small/f%05d" % i for i in range(min(args.one_file_gets, args.small_count))]
+            loop = "for f in %s; do git annex get -q --from REMOTE \"$f\" || exit 1; done" % " ".join(few)
+            scenarios.append(
+                b.scenario("%d one-file gets" % len(few), few, b.drop_here_after_copy(few), ["sh", "-c", loop])
+            )
         spawn = b.spawn_times()
     finally:
         b.close()
@@ -109,8 +126,16 @@ def main():
         "scenario", "a wall", "b wall", "c wall", "b cpu", "c cpu", "b rss", "c rss", "c/a", "c/b"))
     for name, r in scenarios:
         (aw, _, _), (bw, bc, br), (cw, cc, cr) = r["a"], r["b"], r["c"]
+        ca, cb = r["ratios"]
         out.write("%-26s %8.2fs %8.2fs %8.2fs | %8s %8s | %7.1fM %7.1fM | %6.2f %6.2f\n" % (
-            name, aw, bw, cw, fmt(bc, "s"), fmt(cc, "s"), (br or 0) / 1024, (cr or 0) / 1024, cw / aw, cw / bw))
+            name, aw, bw, cw, fmt(bc, "s"), fmt(cc, "s"), (br or 0) / 1024, (cr or 0) / 1024, ca, cb))
+    targets = {"small files: copy --to": ("c/a", 0, 1.0), "one-file gets": ("c/b", 1, 0.8)}
+    out.write("\ntargets (issue 18):\n")
+    for name, r in scenarios:
+        for suffix, (label, i, limit) in targets.items():
+            if name.endswith(suffix):
+                got = r["ratios"][i]
+                out.write("  %-26s %s %.2f (target <= %.2f: %s)\n" % (name, label, got, limit, "met" if got <= limit else "missed"))
     out.write("\nrelay side: b = the proxying git-annex-shell; c = annexrelay daemon + annexrelay-shell (own CPU, not node processes)\n")
     out.write("daemon peak RSS over the whole run: %.1f MiB\n" % (b.peak / 1024))
     out.write("\nspawn to AUTH-SUCCESS (median of 15):\n")

@@ -99,7 +99,7 @@ class BranchReader:
             env.pop("GIT_WORK_TREE", None)
             self._catfile = _CatFile()
             self.reactor.spawnProcess(
-                self._catfile, "git", ["git", "cat-file", "--batch"], env=env, path=self.repoPath
+                self._catfile, "git", ["git", "-C", self.repoPath, "cat-file", "--batch"], env=env
             )
         return self._catfile
 

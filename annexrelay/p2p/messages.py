@@ -222,6 +222,7 @@ VALID = Message("VALID")
 INVALID = Message("INVALID")
 UNLOCKCONTENT = Message("UNLOCKCONTENT")
 ALREADY_HAVE = Message("ALREADY-HAVE")
+PUT_FROM_0 = Message("PUT-FROM", (0,))
 
 # The exact texts git-annex sends, so clients recognise them.
 UNKNOWN_COMMAND = error("unknown command")

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from annexrelay.streams import kernel, pipes
-from annexrelay.streams.kernel import ShortData
+from annexrelay.streams.kernel import NothingSent, ShortData
 from annexrelay.streams.fanout import Fanout, available as _canFanOut
 from annexrelay.streams.memory import Relay
 from annexrelay.streams.splice import Splice
@@ -151,10 +151,22 @@ class Streams:
 
         @return: the C{VALID}/C{INVALID} passed on with the payload, or None
             if it is still to be read.
-        @raise ShortData: C{src} ended early.
+        @raise ShortData: C{src} ended early (L{NothingSent} when nothing
+            of the payload had been passed on).
         @raise OSError: C{dst} broke while a payload was spliced to it.
         """
         whole = src.takePayload(n, withVerdict)
+        if whole is None and n < SPLICE_FROM:
+            # A small payload that has not all arrived (peers often write
+            # the DATA line on its own): gathered first, so the receiver
+            # gets header, payload and verdict in one write and wakes up
+            # once, not three times.  At most one read's worth is held.
+            chunks = []
+            try:
+                await src.readData(n, chunks.append)
+            except ShortData as e:
+                raise NothingSent(n, e.received)
+            whole = b"".join(chunks), (src.takeVerdict() if withVerdict else None)
         if whole is not None:
             payload, verdict = whole
             dst.sendPayload(payload, verdict)

@@ -45,6 +45,14 @@ class ShortData(Exception):
         self.received = received
 
 
+class NothingSent(ShortData):
+    """
+    L{ShortData} for a payload of which nothing had been passed on yet (a
+    small one is gathered before it is sent): the receiver is not in the
+    middle of a payload.
+    """
+
+
 # Descriptors behind transports
 
 

@@ -24,7 +24,7 @@ from annexrelay.targets import relaying, replies
 
 # Objects up to this size are uploaded without waiting for the nodes'
 # resume offsets (see ClusterPut._small).
-SMALL_OBJECT = 1 << 20
+SMALL_OBJECT = relaying.SMALL_OBJECT
 
 log = Logger()
 

@@ -152,6 +152,9 @@ class ProxiedRemote:
 
     async def _PUT(self, session, conn, msg):
         key = msg.args[1]
+        if relaying.acceptsEarly(session, key):
+            await self._earlyPut(session, conn, msg)
+            return
         reply = await ask(conn, msg)
         if not is_reply(reply, "PUT-FROM"):
             if is_reply(reply, "ALREADY-HAVE-PLUS"):
@@ -160,14 +163,85 @@ class ProxiedRemote:
             self._relayReply(session, reply)
             return
         session.sendMessage(reply)
-        nxt = await session.nextMessage()
+        await self._upload(session, conn, key, await session.nextMessage(), reply.args[0], 0)
+
+    async def _earlyPut(self, session, conn, msg):
+        """
+        A small object: the node is asked C{PUT} and the client is told
+        C{PUT-FROM 0} at once, so the client sends while the node is still
+        answering (a round trip to the node off every small upload).  What
+        the node already has of it is skipped when the payload is passed
+        on; a node that takes nothing gets nothing, and the client, whose
+        payload is dropped, is answered as after an upload.
+        """
+        key = msg.args[1]
+        asked = defer.ensureDeferred(ask(conn, msg))
+        session.sendMessage(messages.PUT_FROM_0)
+        try:
+            nxt = await session.nextMessage()
+        except BaseException:
+            asked.addErrback(lambda f: None)
+            raise
+        try:
+            reply = await asked
+        except NodeLost:
+            if await self._dropUpload(session, nxt):
+                raise
+            # The client gave up on this PUT: it expects no answer.
+            conn.close()
+            return
+        if is_reply(reply, "PUT-FROM"):
+            await self._upload(session, conn, key, nxt, reply.args[0], reply.args[0])
+            return
+        if not await self._dropUpload(session, nxt):
+            return
+        if is_reply(reply, "ALREADY-HAVE", "ALREADY-HAVE-PLUS"):
+            # The node has it: the upload the client made is not needed.
+            have = reply.args[0] if reply.name == "ALREADY-HAVE-PLUS" else ()
+            for u in have:
+                self.locationLog.record(key, u, True)
+            self._relayReply(session, messages.plus_or_plain("SUCCESS", have, session.version))
+            return
+        what = messages.format(reply).strip() if isinstance(reply, Message) else b"an unparsable line"
+        self.log.info("node {node} answered PUT with {reply}", node=self.node.name, reply=what.decode("utf-8", "replace"))
+        self._relayReply(session, reply)
+
+    async def _dropUpload(self, session, nxt):
+        """
+        The client's answer C{nxt} to an early C{PUT-FROM 0} when the node
+        takes nothing: its payload and verdict are read and dropped.
+
+        @return: whether the client now waits for the PUT's outcome (it
+            sent C{DATA} or C{DATA-PRESENT}); otherwise it gave up or was
+            told C{ERROR expected DATA}.
+        """
+        if is_reply(nxt, "DATA"):
+            if nxt.args[0] < 0:
+                raise SessionAborted("client announced DATA %d" % (nxt.args[0],))
+            await session.readData(nxt.args[0], None)
+            if session.version >= 1:
+                await relaying.clientVerdict(session)
+            return True
+        if is_reply(nxt, "DATA-PRESENT") and session.version >= 4:
+            return True
+        if not is_reply(nxt, "ERROR"):
+            session.sendMessage(messages.EXPECTED_DATA)
+        return False
+
+    async def _upload(self, session, conn, key, nxt, offset, skip):
+        """
+        The client's answer C{nxt} to C{PUT-FROM}: pass its payload on
+        without its first C{skip} bytes (the node resumes from C{offset}),
+        then the node's verdict back.
+        """
         if is_reply(nxt, "DATA"):
             n = nxt.args[0]
             if n < 0:
                 raise SessionAborted("client announced DATA %d" % (n,))
-            self.transfers.note("PUT", key, reply.args[0], n)
+            skip = min(skip, n)
+            self.transfers.note("PUT", key, offset, n - skip)
             try:
-                verdict = await self.streams.forward(session, conn, nxt, n, session.version >= 1)
+                verdict = await self._passOn(session, conn, nxt, n, skip)
             except ShortData as e:
                 # The node got a partial object; it keeps it for resume.
                 conn.close()
@@ -194,3 +268,21 @@ class ProxiedRemote:
                 if self.sizes is not None:
                     self.sizes.stored(key, u, False)
         self._relayReply(session, final)
+
+    async def _passOn(self, session, conn, header, n, skip):
+        """
+        The client's C{DATA n} payload to the node, less its first C{skip}
+        bytes.
+
+        @return: the verdict passed on with it, or None.
+        """
+        if not skip:
+            return await self.streams.forward(session, conn, header, n, session.version >= 1)
+        whole = session.takePayload(n, session.version >= 1)
+        if whole is not None:
+            payload, verdict = whole
+            conn.sendPayload(payload[skip:], verdict)
+            return verdict
+        conn.sendMessage(messages.data(n - skip))
+        await self.streams.payload(session, n, [(conn, skip)])
+        return None

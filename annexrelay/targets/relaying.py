@@ -12,10 +12,16 @@ target's L{annexrelay.streams.Streams}; nothing writes to a transport.
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from annexrelay.branch import locationlog
 from annexrelay.interfaces import SessionAborted
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
+from annexrelay.streams.kernel import NothingSent
 from annexrelay.p2p.messages import Message, is_reply
+
+# Objects up to this size are accepted from the client (PUT-FROM 0) while
+# the nodes are still answering PUT: see acceptsEarly.
+SMALL_OBJECT = 1 << 20
 
 # Transfers this large, or resumed, get a log line each.
 LOG_TRANSFERS_FROM = 1 << 20
@@ -53,6 +59,21 @@ def handlerFor(target, msg):
     The target's method for request C{msg} (C{_PUT}, C{_REMOVE_BEFORE}, ...).
     """
     return getattr(target, "_" + msg.name.replace("-", "_"))
+
+
+def acceptsEarly(session, key):
+    """
+    Whether a C{PUT} of C{key} is answered C{PUT-FROM 0} at once, before
+    the node says how much of it it has: the key says it is at most
+    L{SMALL_OBJECT} bytes (resuming does not matter at that size, and the
+    node's answer is a round trip off every small upload), and the client
+    does not need the node's own offset (L{IClientSession.exactOffsets}:
+    the annex+http door learns C{putoffset} from it).
+    """
+    if getattr(session, "exactOffsets", False):
+        return False
+    size = locationlog.key_size(key)
+    return size is not None and size <= SMALL_OBJECT
 
 
 def refuseNotRelayed(session, msg):
@@ -184,6 +205,9 @@ async def download(streams, transfers, session, conn, msg, reply, verdict=None):
         else:
             session.sendMessage(reply)
             session.sendMessage(verdict)
+    except NothingSent as e:
+        # The client got nothing of it: the request fails, the session goes on.
+        raise NodeLost(" in the middle of GET data: %s" % (e,))
     except ShortData as e:
         raise SessionAborted(
             "node %s stopped sending in the middle of GET data: %s" % (transfers.nodeName, e), midPayload=True

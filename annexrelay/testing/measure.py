@@ -145,7 +145,10 @@ class ThreeWay:
         """
         Run C{argv} the three ways, interleaved, C{--repeat} times
         (C{prepare(which)} before each, C{verify(which)} after); keep the
-        median of each measure.
+        median of each measure, and under C{"ratios"} the medians of the
+        ratios c/a and c/b taken round by round (a round's three runs meet
+        the same load on a shared machine, so these drift less than the
+        ratio of two medians).
         """
         runs = {w: [] for w in "abc"}
         for _ in range(self.args.repeat):
@@ -157,6 +160,9 @@ class ThreeWay:
         results = {}
         for which, rs in runs.items():
             results[which] = tuple(statistics.median(v) if all(x is not None for x in v) else None for v in zip(*rs))
+        results["ratios"] = tuple(
+            statistics.median(c[0] / other[0] for c, other in zip(runs["c"], runs[w])) for w in "ab"
+        )
         return name, results
 
     def make_files(self):

@@ -3,7 +3,9 @@ Tier 2: front doors: the shell's hand-over to the daemon.
 """
 
 import json
+import shlex
 
+from hypothesis import given, settings, strategies as st
 from zope.interface.verify import verifyClass, verifyObject
 from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -12,6 +14,7 @@ from twisted.trial import unittest
 from annexrelay.clientside import ClientSession
 from annexrelay.repo import Node
 from annexrelay.core import RelayCore
+from annexrelay.frontdoor.ssh import shell
 from annexrelay.frontdoor.ssh.handover import HandoverProtocol
 from annexrelay.streams import Streams
 from annexrelay.testing.memory import CLIENT_UUID, KEY, NODE_UUID, MemoryPool, RecordingLog, RelayPair
@@ -196,3 +199,49 @@ class AuthenticatorTests(unittest.TestCase):
         self.assertEqual([limiter.failed() for _ in range(4)], [0, 0, 0, 1.0])
         clock.advance(10)
         self.assertEqual(limiter.failed(), 0)
+
+
+class ShellWordsTests(unittest.TestCase):
+    """
+    The shell's own splitting and header formatting (it avoids importing
+    shlex and json on the path of a hand-over) agree with shlex and json.
+    """
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text(alphabet="ab /'-_.:~ \"\\\t\u00e9", max_size=40))
+    def test_split_as_shlex(self, cmd):
+        try:
+            expected = shlex.split(cmd)
+        except ValueError:
+            self.assertRaises(shell.ShellError, shell._split, cmd)
+            return
+        self.assertEqual(shell._split(cmd), expected)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.text(alphabet="ab /'-_.:~ ", max_size=12), max_size=6))
+    def test_split_quoted_words(self, words):
+        """
+        git-annex quotes every word; a quote inside a word becomes '"'"'.
+        """
+        self.assertEqual(shell._split(" ".join(shlex.quote(w) for w in words)), words)
+
+    def test_git_annex_command(self):
+        self.assertEqual(
+            shell._unwrap(["-c", "git-annex-shell 'p2pstdio' '/srv/my repo' 'c1a2' '--uuid' 'n1u'"])[0],
+            ["p2pstdio", "/srv/my repo", "c1a2", "--uuid", "n1u"],
+        )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(st.text(), st.text(), max_size=5))
+    def test_header_is_json(self, header):
+        line = shell._json_line(header)
+        self.assertTrue(line.endswith(b"\n"))
+        self.assertEqual(json.loads(line), header)
+
+    def test_header_undecodable_path(self):
+        """
+        A path with bytes that are not UTF-8 (surrogate escapes) arrives as
+        the daemon's json reads it from json.dumps.
+        """
+        header = {"directory": "/srv/a\udcff\U0001f600"}
+        self.assertEqual(json.loads(shell._json_line(header)), json.loads(json.dumps(header)))

@@ -10,9 +10,12 @@ from twisted.trial import unittest
 
 from annexrelay.requests import Mode
 from annexrelay.interfaces import ITarget
+from annexrelay.streams import SPLICE_FROM
 from annexrelay.testing.memory import FRONT_DOORS, KEY, NODE_UUID, RelayPair
 
 OTHER = b"bb7f77b7-e29f-45fa-bd52-824b160e6907"
+# Larger than SMALL_OBJECT: the client gets the node's own PUT-FROM.
+BIG_KEY = b"SHA256E-s2000000--84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882.txt"
 
 
 class _OverFrontDoor:
@@ -147,8 +150,8 @@ class RequestTests(_OverFrontDoor):
 
     def test_put(self):
         p = self.pair()
-        p.send(b"PUT f " + KEY + b"\n")
-        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"PUT-FROM 4\n")
         self.assertEqual(p.take(), b"PUT-FROM 4\n")
         p.send(b"DATA 6\n45")
@@ -157,35 +160,35 @@ class RequestTests(_OverFrontDoor):
         self.assertEqual(p.log.records, [])
         p.nodeSays(b"SUCCESS\n")
         self.assertEqual(p.take(), b"SUCCESS\n")
-        self.assertEqual(p.log.records, [(KEY, NODE_UUID, True)])
+        self.assertEqual(p.log.records, [(BIG_KEY, NODE_UUID, True)])
 
     def test_put_already_have(self):
         p = self.pair()
-        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"ALREADY-HAVE\n")
         self.assertEqual(p.take(), b"ALREADY-HAVE\n")
 
     def test_put_plus_downgraded_for_v1(self):
         p = self.pair(version=1, nodeVersion=4)
-        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.send(b"DATA 1\nxVALID\n")
         p.nodeSays(b"SUCCESS-PLUS " + OTHER + b"\n")
         self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS\n")
-        self.assertEqual(p.log.records, [(KEY, NODE_UUID, True), (KEY, OTHER, True)])
+        self.assertEqual(p.log.records, [(BIG_KEY, NODE_UUID, True), (BIG_KEY, OTHER, True)])
 
     def test_put_data_present(self):
         p = self.pair()
-        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.send(b"DATA-PRESENT\n")
-        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\nDATA-PRESENT\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + BIG_KEY + b"\nDATA-PRESENT\n")
         p.nodeSays(b"SUCCESS\n")
         self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS\n")
 
     def test_put_client_gives_up(self):
         p = self.pair()
-        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.nodeGot()
         p.send(b"ERROR changed my mind\n")
@@ -195,7 +198,7 @@ class RequestTests(_OverFrontDoor):
 
     def test_put_not_data(self):
         p = self.pair()
-        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.take()
         p.nodeGot()
@@ -208,12 +211,12 @@ class RequestTests(_OverFrontDoor):
         Like a direct server: complain, and have the node verify anyway.
         """
         p = self.pair()
-        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
         p.take()
         p.send(b"DATA 1\nxSUCCESS\n")
         self.assertEqual(p.take(), b"ERROR expected VALID or INVALID\n")
-        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\nDATA 1\nxINVALID\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + BIG_KEY + b"\nDATA 1\nxINVALID\n")
 
     def test_remove_records_absent(self):
         p = self.pair()
@@ -240,6 +243,156 @@ class RequestTests(_OverFrontDoor):
         p.send(b"REMOVE " + KEY + b"\n")
         p.nodeSays(b"ERROR cannot\n")
         self.assertEqual(p.take(), b"ERROR cannot\n")
+
+
+class EarlyPutTests(_OverFrontDoor):
+    """
+    A PUT of a small object (the key says at most SMALL_OBJECT bytes) is
+    answered PUT-FROM 0 at once; the node's own answer decides what it is
+    sent.
+    """
+
+    def test_answered_before_the_node(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\n")
+        p.send(b"DATA 10\n0123456789VALID\n")
+        self.assertEqual(p.nodeGot(), b"")
+        p.nodeSays(b"PUT-FROM 0\n")
+        self.assertEqual(p.nodeGot(), b"DATA 10\n0123456789VALID\n")
+        self.assertEqual(p.take(), b"")
+        p.nodeSays(b"SUCCESS\n")
+        self.assertEqual(p.take(), b"SUCCESS\n")
+        self.assertEqual(p.log.records, [(KEY, NODE_UUID, True)])
+
+    def test_node_answers_first(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.nodeSays(b"PUT-FROM 0\n")
+        p.send(b"DATA 10\n01234")
+        p.send(b"56789VALID\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\nDATA 10\n0123456789VALID\n")
+        p.nodeSays(b"SUCCESS\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS\n")
+
+    def test_node_has_part(self):
+        """
+        The node resumes from 4: it gets the client's payload from there.
+        """
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"DATA 10\n0123456789VALID\n")
+        p.nodeGot()
+        p.nodeSays(b"PUT-FROM 4\n")
+        self.assertEqual(p.nodeGot(), b"DATA 6\n456789VALID\n")
+        p.nodeSays(b"SUCCESS\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS\n")
+
+    def test_node_has_part_streamed(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"DATA 10\n01")
+        p.nodeGot()
+        p.nodeSays(b"PUT-FROM 4\n")
+        p.send(b"2345")
+        p.send(b"6789VALID\n")
+        self.assertEqual(p.nodeGot(), b"DATA 6\n456789VALID\n")
+        p.nodeSays(b"SUCCESS\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS\n")
+        self.assertEqual(p.log.records, [(KEY, NODE_UUID, True)])
+
+    def test_node_has_it(self):
+        """
+        The client's upload is dropped; it is told the content is stored,
+        and the session goes on in step.
+        """
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.nodeSays(b"ALREADY-HAVE\n")
+        p.send(b"DATA 10\n01234")
+        p.send(b"56789VALID\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\n")
+        self.assertEqual(p.log.records, [])
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
+
+    def test_node_has_it_plus(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.nodeSays(b"ALREADY-HAVE-PLUS " + OTHER + b"\n")
+        p.send(b"DATA 10\n0123456789VALID\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nSUCCESS-PLUS " + OTHER + b"\n")
+        self.assertEqual(p.log.records, [(KEY, OTHER, True)])
+
+    def test_node_refuses(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.nodeSays(b"ERROR no room\n")
+        p.send(b"DATA 10\n0123456789VALID\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nERROR no room\n")
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\nCHECKPRESENT " + KEY + b"\n")
+
+    def test_client_gives_up(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"ERROR changed my mind\n")
+        p.nodeSays(b"PUT-FROM 0\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\nERROR changed my mind\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\n")
+
+    def test_client_gives_up_node_has_it(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"ERROR changed my mind\n")
+        p.nodeSays(b"ALREADY-HAVE\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\n")
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
+
+    def test_not_data(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        p.nodeSays(b"PUT-FROM 0\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nERROR expected DATA\n")
+        self.assertEqual(p.nodeGot(), b"PUT f " + KEY + b"\nERROR expected DATA\n")
+
+    def test_client_dies_before_the_node_answers(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"DATA 10\n0123")
+        conn = p.nodeConn
+        p.session.connectionLost(Failure(ConnectionLost()))
+        p.nodeSays(b"PUT-FROM 0\n")
+        self.assertTrue(conn.transport.disconnecting)
+        self.assertNotIn(conn, p.pool.released)
+        self.assertEqual(p.log.records, [])
+
+    def test_node_dies_before_it_answers(self):
+        p = self.pair()
+        p.send(b"PUT f " + KEY + b"\n")
+        conn = p.nodeConn
+        conn.connectionLost(Failure(ConnectionLost()))
+        p.send(b"DATA 10\n0123456789VALID\n")
+        self.assertEqual(p.take(), b"PUT-FROM 0\nERROR node n1 closed the connection: Connection to the other side was lost in a non-clean fashion.\n")
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertIsNot(p.nodeConn, conn)
+
+    def test_exact_offsets(self):
+        """
+        A session whose client needs the node's own offset (the annex+http
+        door's putoffset) is not answered before the node.
+        """
+        p = self.pair()
+        p.session.exactOffsets = True
+        p.send(b"PUT f " + KEY + b"\n")
+        self.assertEqual(p.take(), b"")
+        p.nodeSays(b"PUT-FROM 4\n")
+        self.assertEqual(p.take(), b"PUT-FROM 4\n")
 
 
 class LockTests(_OverFrontDoor):
@@ -404,14 +557,49 @@ class NodeFailureTests(_OverFrontDoor):
         self.assertFalse(p.client.disconnecting)
 
     def test_node_dies_mid_get(self):
+        """
+        A payload streamed to the client (one of at least SPLICE_FROM
+        bytes) and cut: the session ends, the client being mid-payload.
+        """
         p = self.pair()
-        p.send(b"GET 0 f " + KEY + b"\n")
-        p.nodeSays(b"DATA 10\n01234")
+        p.send(b"GET 0 f " + BIG_KEY + b"\n")
+        p.nodeSays(b"DATA %d\n01234" % (SPLICE_FROM,))
         p.nodeConn.connectionLost(Failure(ConnectionLost()))
-        self.assertEqual(p.take(), b"DATA 10\n01234")
+        self.assertEqual(p.take(), b"DATA %d\n01234" % (SPLICE_FROM,))
         self.assertTrue(p.client.disconnecting)
         self.assertTrue(p.session.done.called)
         self.assertIn("GET data", p.session.done.result)
+
+    def test_node_dies_mid_small_get(self):
+        """
+        A small payload is gathered before it is sent: cut, the client has
+        had none of it, gets an ERROR, and the session goes on.
+        """
+        p = self.pair()
+        p.send(b"GET 0 f " + KEY + b"\n")
+        first = p.nodeConn
+        p.nodeSays(b"DATA 10\n01234")
+        first.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(p.take(), b"ERROR node n1 closed the connection in the middle of GET data: connection ended after 5 of 10 bytes\n")
+        self.assertFalse(p.client.disconnecting)
+        p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertIsNot(p.nodeConn, first)
+        self.assertEqual(p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
+
+    def test_small_get_gathered(self):
+        """
+        A node that writes the DATA line on its own: the client still gets
+        header, payload and verdict in one write.
+        """
+        p = self.pair()
+        p.send(b"GET 0 f " + KEY + b"\n")
+        writes = []
+        original = p.client.write
+        p.client.write = lambda data: (writes.append(data), original(data))
+        p.nodeSays(b"DATA 10\n")
+        p.nodeSays(b"01234")
+        p.nodeSays(b"56789VALID\n")
+        self.assertEqual(writes, [b"DATA 10\n0123456789VALID\n"])
 
     def test_node_dies_before_reply(self):
         """
@@ -446,8 +634,8 @@ class BackpressureTests(_OverFrontDoor):
         stops reading from the node, and starts again when it drains.
         """
         p = self.pair()
-        p.send(b"GET 0 f " + KEY + b"\n")
-        p.nodeSays(b"DATA 10\n01")
+        p.send(b"GET 0 f " + BIG_KEY + b"\n")
+        p.nodeSays(b"DATA %d\n01" % (SPLICE_FROM,))
         producer = p.client.producer
         self.assertIsNotNone(producer)
         self.assertTrue(p.client.streaming)
@@ -455,14 +643,14 @@ class BackpressureTests(_OverFrontDoor):
         self.assertEqual(p.nodeConn.transport.producerState, "paused")
         producer.resumeProducing()
         self.assertEqual(p.nodeConn.transport.producerState, "producing")
-        p.nodeSays(b"23456789VALID\n")
+        p.nodeSays(b"x" * (SPLICE_FROM - 2) + b"VALID\n")
         self.assertIsNone(p.client.producer)
 
     def test_put_node_not_reading_pauses_client(self):
         p = self.pair()
-        p.send(b"PUT f " + KEY + b"\n")
+        p.send(b"PUT f " + BIG_KEY + b"\n")
         p.nodeSays(b"PUT-FROM 0\n")
-        p.send(b"DATA 10\n01")
+        p.send(b"DATA %d\n01" % (SPLICE_FROM,))
         producer = p.nodeConn.transport.producer
         producer.pauseProducing()
         self.assertEqual(p.client.producerState, "paused")
@@ -478,4 +666,4 @@ def _overEveryFrontDoor(namespace, mixins):
             namespace[name] = type(name, (mixin, unittest.TestCase), {"frontdoor": door, "__module__": __name__})
 
 
-_overEveryFrontDoor(globals(), [SessionStartTests, RequestTests, LockTests, ModeTests, BadInputTests, NodeFailureTests, BackpressureTests])
+_overEveryFrontDoor(globals(), [SessionStartTests, RequestTests, EarlyPutTests, LockTests, ModeTests, BadInputTests, NodeFailureTests, BackpressureTests])

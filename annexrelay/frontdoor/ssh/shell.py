@@ -17,12 +17,16 @@ forced-command form C{-c "git-annex-shell 'p2pstdio' 'DIR' 'UUID' --uuid T"}.
 
 This module is on the path of every ssh session, so it uses the standard
 library only: importing Twisted would cost ten times the rest of the start.
+It avoids even C{json}, C{shlex} and C{socket} (which import C{re} and
+C{enum}: half of the start) on the path of a hand-over: the header is
+formatted here, git-annex's quoted command line split here (L{_split}
+falls back to C{shlex} for anything else), and the descriptors sent with
+C{_socket} itself.
 """
 
-import json
+import _socket
+import array
 import os
-import shlex
-import socket
 import sys
 
 from annexrelay import paths
@@ -73,12 +77,73 @@ def _unwrap(argv):
     return argv, None
 
 
+# Command lines made only of these are split by L{_split_plain}, exactly
+# as C{shlex.split} would: what git-annex sends ('p2pstdio' '/srv/repo' ...).
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_~ '")
+
+
 def _split(cmd):
+    if _PLAIN.issuperset(cmd):
+        return _split_plain(cmd)
+    import shlex
+
     try:
         return shlex.split(cmd)
     except ValueError as e:
         # As git-annex-shell, which hands such a line to git-shell: refused.
         raise ShellError("unrecognized command %r: %s" % (cmd, e))
+
+
+def _split_plain(cmd):
+    """
+    C{shlex.split(cmd)} for a C{cmd} of L{_PLAIN} characters only: words
+    separated by spaces, single quotes taken literally up to the next one.
+    """
+    words, word, inWord, quoted = [], [], False, False
+    for ch in cmd:
+        if quoted:
+            if ch == "'":
+                quoted = False
+            else:
+                word.append(ch)
+        elif ch == "'":
+            quoted = inWord = True
+        elif ch == " ":
+            if inWord:
+                words.append("".join(word))
+                word, inWord = [], False
+        else:
+            word.append(ch)
+            inWord = True
+    if quoted:
+        raise ShellError("unrecognized command %r: No closing quotation" % (cmd,))
+    if inWord:
+        words.append("".join(word))
+    return words
+
+
+def _json_line(header):
+    """
+    C{json.dumps(header) + "\\n"} for a dict of strings, as ASCII bytes.
+    """
+    return ("{" + ", ".join(_json_string(k) + ": " + _json_string(v) for k, v in header.items()) + "}\n").encode("ascii")
+
+
+def _json_string(text):
+    out = ['"']
+    for ch in text:
+        o = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif 0x20 <= o < 0x7F:
+            out.append(ch)
+        elif o > 0xFFFF:
+            o -= 0x10000
+            out.append("\\u%04x\\u%04x" % (0xD800 | (o >> 10), 0xDC00 | (o & 0x3FF)))
+        else:
+            out.append("\\u%04x" % (o,))
+    out.append('"')
+    return "".join(out)
 
 
 def _parse(words):
@@ -171,7 +236,11 @@ def _git_shell(words, original, env):
             raise ShellError("Action blocked by GIT_ANNEX_SHELL_APPENDONLY")
     if len(words) > 1:
         _check_directory(_expand_dir(words[1]), env)
-    command = original if original is not None else " ".join(shlex.quote(w) for w in words)
+    if original is None:
+        import shlex
+
+        original = " ".join(shlex.quote(w) for w in words)
+    command = original
     _exec(["git-shell", "-c", command])
 
 
@@ -203,14 +272,13 @@ def handover(path, header):
     if not os.path.exists(path):
         return None
     path = short_socket_path(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
     except OSError:
         sock.close()
         return None
-    payload = (json.dumps(header) + "\n").encode("utf-8")
-    socket.send_fds(sock, [payload], [0, 1])
+    sock.sendmsg([_json_line(header)], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [0, 1]))])
     line, buf = _recv_line(sock, b"")
     if line is None:
         raise ShellError("the annexrelay daemon closed the connection")
