@@ -255,6 +255,10 @@ class QuotaSessionTests(unittest.TestCase):
         p.send(b"PUT f " + BIG + b"\n")
         p.nodeGot()
         self.assertEqual(p.core._reserved, 600)
+        # A small object: the client is told PUT-FROM 0 at once, and its
+        # upload is dropped when the node turns out to have it.
+        self.assertEqual(p.take(), b"PUT-FROM 0\n")
         p.nodeSays(b"ALREADY-HAVE\n")
-        self.assertEqual(p.take(), b"ALREADY-HAVE\n")
+        p.send(b"DATA 600\n" + b"x" * 600 + b"VALID\n")
+        self.assertEqual(p.take(), b"SUCCESS\n")
         self.assertEqual(p.core._reserved, 0)
