@@ -4,13 +4,17 @@ p2phttp}), from inside the reactor: seeded objects whose content is made
 as it is sent (never held whole), raw p2phttp requests through
 L{twisted.web.client.Agent} (put, putoffset, the key GET), some cut off
 at a seeded random byte, and the real git-annex client as a process.
+Outside the reactor (blocking sockets): one big object put and got, made
+and hashed as it goes.
 
-Used by C{tests/interop/test_http_sidebyside.py}.
+Used by C{tests/interop/test_http_sidebyside.py},
+C{tests/interop/test_http_load.py} and C{bench/http_big_bench.py}.
 """
 
 import hashlib
 import json
 import random
+import socket
 
 from zope.interface import implementer
 from twisted.internet import defer, task
@@ -220,3 +224,102 @@ class Run(ProcessProtocol):
             self.transport.signalProcess("KILL")
         except Exception:
             pass
+
+
+# Blocking, for a benchmark or a test outside the reactor: one big object
+# through raw sockets, made and checked as it goes.
+
+
+def big_chunks(size, seed=0, block=1 << 20):
+    """
+    C{size} bytes, one C{block} at a time: a random block with its index
+    in the first bytes (cheap to make, no two blocks alike).
+    """
+    base = random.Random(seed).randbytes(block)
+    i = 0
+    while i * block < size:
+        n = min(block, size - i * block)
+        yield (b"%016d" % (i,) + base[16:])[:n]
+        i += 1
+
+
+def worm_key(size, name="big.bin"):
+    """
+    A WORM key: the node stores it without hashing it (no checksum).
+    """
+    return "WORM-s%d-m1700000000--%s" % (size, name)
+
+
+def stream_put(port, uuid, key, size, chunks):
+    """
+    A put of C{chunks} (C{size} bytes) on a fresh connection.
+
+    @return: C{(status, reply body, SHA-256 hex digest of what was sent)}.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+    try:
+        path = "/git-annex/%s/v4/put?key=%s&clientuuid=%s" % (uuid, key, CU)
+        head = "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-git-annex-data-length: %d\r\nContent-Length: %d\r\n\r\n" % (path, size, size)
+        sock.sendall(head.encode())
+        h = hashlib.sha256()
+        for chunk in chunks:
+            h.update(chunk)
+            sock.sendall(chunk)
+        f = sock.makefile("rb")
+        status, headers = _head(f)
+        return status, _body(f, headers), h.hexdigest()
+    finally:
+        sock.close()
+
+
+def stream_get(port, uuid, key, pause=None):
+    """
+    The key GET on a fresh connection, hashed as it is read.  With
+    C{pause=(n, f)}: after C{n} bytes, C{f()} runs before reading on (a
+    reader that stops).
+
+    @return: C{(status, bytes read, SHA-256 hex digest)}.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+    try:
+        sock.sendall(("GET /git-annex/%s/v4/key/%s?clientuuid=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % (uuid, key, CU)).encode())
+        f = sock.makefile("rb")
+        status, headers = _head(f)
+        left = int(headers.get("content-length", "0"))
+        h = hashlib.sha256()
+        count = 0
+        while left:
+            data = f.read1(min(left, 1 << 20))
+            if not data:
+                break
+            if pause is not None and count + len(data) >= pause[0]:
+                pause[1]()
+                pause = None
+            h.update(data)
+            count += len(data)
+            left -= len(data)
+        return status, count, h.hexdigest()
+    finally:
+        sock.close()
+
+
+def _head(f):
+    status = int(f.readline().split()[1])
+    headers = {}
+    while True:
+        line = f.readline().decode("latin-1").strip()
+        if not line:
+            return status, headers
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+
+
+def _body(f, headers):
+    if "content-length" in headers:
+        return f.read(int(headers["content-length"]))
+    out = b""
+    while True:
+        n = int(f.readline().strip(), 16)
+        out += f.read(n + 2)[:n]
+        if n == 0:
+            return out
