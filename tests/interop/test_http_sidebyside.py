@@ -17,7 +17,8 @@ Sizes (CI defaults; the full run, ANNEXRELAY_SIDEBYSIDE=full, is 100
 clients with 20 objects of 32 MiB, 8 files a git client and a 600 s
 deadline):
   ANNEXRELAY_SIDEBYSIDE_CLIENTS (100), ANNEXRELAY_SIDEBYSIDE_BIG (2),
-  ANNEXRELAY_SIDEBYSIDE_FILES (6), ANNEXRELAY_SIDEBYSIDE_DEADLINE (40 s).
+  ANNEXRELAY_SIDEBYSIDE_FILES (6), ANNEXRELAY_SIDEBYSIDE_DEADLINE (40 s);
+  ANNEXRELAY_SIDEBYSIDE_JOBS (8) is p2phttp's -J (forges run -J2).
 """
 
 import hashlib
@@ -39,8 +40,8 @@ from tests.interop.test_interop import _have_git_annex
 
 log = Logger()
 MIB = 1 << 20
-FULL = {"CLIENTS": 100, "BIG": 20, "FILES": 8, "DEADLINE": 600}
-CI = {"CLIENTS": 100, "BIG": 2, "FILES": 6, "DEADLINE": 40}
+FULL = {"CLIENTS": 100, "BIG": 20, "FILES": 8, "DEADLINE": 600, "JOBS": 8}
+CI = {"CLIENTS": 100, "BIG": 2, "FILES": 6, "DEADLINE": 40, "JOBS": 8}
 
 
 def size(name):
@@ -69,7 +70,7 @@ class Side:
         else:
             out = open(os.path.join(s.base, "p2phttp.log"), "ab")
             self.proc = subprocess.Popen(
-                ["git", "annex", "p2phttp", "-J8", "--wideopen", "--bind", "127.0.0.1", "--port", str(self.port)],
+                ["git", "annex", "p2phttp", "-J%d" % (size("JOBS"),), "--wideopen", "--bind", "127.0.0.1", "--port", str(self.port)],
                 cwd=s.proxy, env=s.env, stdout=out, stderr=subprocess.STDOUT,
             )
             out.close()
@@ -214,7 +215,7 @@ class SideBySideTests(unittest.TestCase):
         rng.shuffle(blobs)
         ours = yield defer.ensureDeferred(self.side("annexrelay", blobs, seed))
         theirs = yield defer.ensureDeferred(self.side("p2phttp", blobs, seed))
-        summary = "annexrelay %r; git annex p2phttp -J8 %r" % (ours, theirs)
+        summary = "annexrelay %r; git annex p2phttp -J%d %r" % (ours, size("JOBS"), theirs)
         log.info("side by side: {summary}", summary=summary)
         with open(os.path.join(self.base, "summary.txt"), "w") as f:
             f.write(summary + "\n")
