@@ -22,6 +22,8 @@ byte fails the body's reader and C{notifyFinish}, and the handler ends
 the P2P session it opened.
 """
 
+import socket
+
 from zope.interface import implementer
 from twisted.internet import defer
 from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
@@ -323,6 +325,7 @@ class HeaderDeadlineChannel(http.HTTPChannel):
         http.HTTPChannel.connectionMade(self)
 
     def dataReceived(self, data):
+        quickAck(self.transport)
         if self._headerCall is None and self._inHeaders and self.headerTimeout is not None and data:
             self._headerCall = self.callLater(self.headerTimeout, self._headersTooSlow)
         http.HTTPChannel.dataReceived(self, data)
@@ -398,3 +401,17 @@ class StreamingFactory(http.HTTPFactory):
 
     def log(self, request):
         pass
+
+
+def quickAck(transport):
+    """
+    ACK at once: git-annex's client sends a put body in writes under a
+    segment with Nagle on, each waiting for the last one's (delayed) ACK;
+    asked again after each read (Linux leaves quick-ACK mode by itself).
+    """
+    sock = getattr(transport, "socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_QUICKACK", 12), 1)
+        except OSError:
+            pass
