@@ -237,7 +237,7 @@ class HttpFrontDoor(service.Service):
                 if sent is not None:
                     exchange.status = 200
                     exchange.bytes = sent
-                    clean = not exchange.cut and request.verb != "HEAD"
+                    clean = not exchange.cut
                     self._endResponse(exchange)
                 return
             if route.action == "put":
