@@ -22,8 +22,6 @@ byte fails the body's reader and C{notifyFinish}, and the handler ends
 the P2P session it opened.
 """
 
-import socket
-
 from zope.interface import implementer
 from twisted.internet import defer
 from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
@@ -33,6 +31,7 @@ from twisted.web import http
 from annexrelay.directory.tree import split_scope
 from annexrelay.frontdoor.http import routes
 from annexrelay.frontdoor.http.gitroutes import git_route
+from annexrelay.streams import kernel
 
 log = Logger()
 
@@ -325,7 +324,7 @@ class HeaderDeadlineChannel(http.HTTPChannel):
         http.HTTPChannel.connectionMade(self)
 
     def dataReceived(self, data):
-        quickAck(self.transport)
+        kernel.quickAck(self.transport)
         if self._headerCall is None and self._inHeaders and self.headerTimeout is not None and data:
             self._headerCall = self.callLater(self.headerTimeout, self._headersTooSlow)
         http.HTTPChannel.dataReceived(self, data)
@@ -402,16 +401,3 @@ class StreamingFactory(http.HTTPFactory):
     def log(self, request):
         pass
 
-
-def quickAck(transport):
-    """
-    ACK at once: git-annex's client sends a put body in writes under a
-    segment with Nagle on, each waiting for the last one's (delayed) ACK;
-    asked again after each read (Linux leaves quick-ACK mode by itself).
-    """
-    sock = getattr(transport, "socket", None)
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_QUICKACK", 12), 1)
-        except OSError:
-            pass
