@@ -333,6 +333,18 @@ class ProcessTransport:
         self.process.unregisterProducer()
 
 
+def noDelay(transport):
+    """
+    C{TCP_NODELAY} on a transport that has it (not all do: TLS, unix).
+    """
+    set_ = getattr(transport, "setTcpNoDelay", None)
+    if set_ is not None:
+        try:
+            set_(True)
+        except (OSError, AttributeError):
+            pass
+
+
 def quickAck(transport):
     """
     Have the kernel ACK what a TCP transport received at once, not after

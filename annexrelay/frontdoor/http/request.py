@@ -315,12 +315,7 @@ class HeaderDeadlineChannel(http.HTTPChannel):
     def connectionMade(self):
         # Small answers to small requests, back and forth: they must not
         # wait for the peer's delayed ACK (Nagle), 40 ms a request.
-        noDelay = getattr(self.transport, "setTcpNoDelay", None)
-        if noDelay is not None:
-            try:
-                noDelay(True)
-            except (OSError, AttributeError):
-                pass
+        kernel.noDelay(self.transport)
         http.HTTPChannel.connectionMade(self)
 
     def dataReceived(self, data):
@@ -400,4 +395,3 @@ class StreamingFactory(http.HTTPFactory):
 
     def log(self, request):
         pass
-
