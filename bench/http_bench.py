@@ -5,7 +5,8 @@ p2phttp -J2} (how forges run it, one process per repository) and (c)
 annexrelay's C{--p2phttp}, all serving the same proxy repository (a
 proxied remote n1 and a cluster c1 of n1..n3), interleaved, C{--repeat}
 times; medians and the ratios c/a and c/b (below 1: faster than
-git-annex), and each server's peak RSS over the run.
+git-annex), each server process's own CPU seconds in each scenario (not
+its nodes'), and each server's peak RSS over the run.
 
 Scenarios (the targets of issue 17 in brackets): get of one big object
 [c/a <= 0.8], copy of many small files [<= 0.7], 8 clients copying at once
@@ -95,13 +96,19 @@ class HttpBench:
 
     def timed(self, prepare, run):
         runs = {w: [] for w in "abc"}
+        cpu = {w: [] for w in "abc"}
         for _ in range(self.args.repeat):
             for which in "abc":
                 prepare(which)
+                c0 = (proc_cpu(self.servers[which].pid) or (0, 0))[0]
                 t0 = time.monotonic()
                 run(which)
                 runs[which].append(time.monotonic() - t0)
-        return {w: statistics.median(v) for w, v in runs.items()}
+                cpu[which].append((proc_cpu(self.servers[which].pid) or (0, 0))[0] - c0)
+        result = {w: statistics.median(v) for w, v in runs.items()}
+        # The server process's own CPU seconds (not its nodes'), median.
+        result.update({w + "cpu": statistics.median(v) for w, v in cpu.items()})
+        return result
 
     def big_get(self):
         c = self.clients[0]
@@ -195,9 +202,10 @@ def main():
             out.flush()
     finally:
         b.close()
-    out.write("\n%-30s %9s %9s %9s | %6s %6s\n" % ("scenario", "a -J8", "b -J2", "c relay", "c/a", "c/b"))
+    out.write("\n%-30s %9s %9s %9s | %6s %6s | %s\n" % ("scenario", "a -J8", "b -J2", "c relay", "c/a", "c/b", "server CPU s a/b/c"))
     for name, r in rows:
-        out.write("%-30s %8.2fs %8.2fs %8.2fs | %6.2f %6.2f\n" % (name, r["a"], r["b"], r["c"], r["c"] / r["a"], r["c"] / r["b"]))
+        out.write("%-30s %8.2fs %8.2fs %8.2fs | %6.2f %6.2f | %.2f/%.2f/%.2f\n" % (
+            name, r["a"], r["b"], r["c"], r["c"] / r["a"], r["c"] / r["b"], r["acpu"], r["bcpu"], r["ccpu"]))
     out.write("\npeak RSS: git annex p2phttp -J8 %.1f MiB, -J2 %.1f MiB, annexrelay daemon %.1f MiB\n" % tuple(
         b.rss[w].peak / 1024 for w in "abc"))
     if not args.keep:

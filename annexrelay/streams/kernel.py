@@ -19,6 +19,7 @@ Twisted's own.
 import errno
 import functools
 import os
+import socket
 
 from zope.interface import implementer
 from twisted.internet import error, process
@@ -338,3 +339,32 @@ class ProcessTransport:
 
     def unregisterProducer(self):
         self.process.unregisterProducer()
+
+
+def noDelay(transport):
+    """
+    C{TCP_NODELAY} on a transport that has it (not all do: TLS, unix).
+    """
+    set_ = getattr(transport, "setTcpNoDelay", None)
+    if set_ is not None:
+        try:
+            set_(True)
+        except (OSError, AttributeError):
+            pass
+
+
+def quickAck(transport):
+    """
+    Have the kernel ACK what a TCP transport received at once, not after
+    the delayed-ACK timer: a peer writing less than a segment at a time
+    with Nagle on (git-annex's client sending a put body) otherwise waits
+    for each ACK, up to 40 ms.  Linux leaves quick-ACK mode by itself, so
+    it is asked for again after each read.  Not TCP: nothing.
+    """
+    sock = getattr(transport, "socket", None)
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_QUICKACK", 12), 1)
+    except OSError:
+        pass

@@ -107,6 +107,7 @@ class ClusterPut:
         self.stores = 0
         self.conns = {}
         self._leases = {}
+        self.clientInvalid = False
 
     def _keyText(self):
         return self.key.decode("utf-8", "replace")
@@ -194,6 +195,7 @@ class ClusterPut:
             payload = b"".join(chunks)
             if session.version >= 1:
                 verdict = await relaying.clientVerdict(session)
+                self.clientInvalid = is_reply(verdict, "INVALID")
         answers = self._sort(reachable, await asked)
         if payload is None:
             if not self._otherThanData(nxt, answers.wanting):
@@ -251,8 +253,11 @@ class ClusterPut:
         stored, refused = replies.stored_by(zip([n for n, _ in alive], finals))
         succeeded = sum(1 for f in finals if is_reply(f, "SUCCESS", "SUCCESS-PLUS"))
         self.stores += succeeded
+        # After the client's own INVALID (an annex+http putoffset sends
+        # DATA 0 and INVALID) a node's FAILURE is expected, not news.
+        say = self.log.debug if self.clientInvalid else self.log.warn
         for node, final in refused:
-            self.log.warn(
+            say(
                 "node {node} did not store {key}: {reply}",
                 node=node.name,
                 key=self._keyText(),
@@ -319,8 +324,10 @@ class ClusterPut:
                 for _, conn, _ in conns:
                     conn.close()
                 raise SessionAborted("PUT data could not be relayed: %s" % (e,))
+        self.clientInvalid = is_reply(verdict, "INVALID")
         if session.version >= 1 and verdict is None:
             verdict = await relaying.clientVerdict(session)
+            self.clientInvalid = is_reply(verdict, "INVALID")
             for _, conn, _ in conns:
                 if conn.version >= 1 and not conn.broken:
                     conn.sendMessage(verdict)

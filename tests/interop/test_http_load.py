@@ -6,8 +6,10 @@ connection whose headers never end closed after C{--header-timeout} while
 the others are served; a node stopped (SIGSTOP) in the middle of the
 pool answered 504 within C{--node-timeout}, and the next request served
 by a fresh node connection; a put body that stops cut after
-C{--body-timeout}, then resumed from what the node kept.  Every wait is on an event (a reply, a closed
-socket), bounded in time.
+C{--body-timeout}, then resumed from what the node kept; a 512 MiB put
+and a GET whose reader stops half-way keep the daemon's peak RSS within
+32 MiB of its baseline.  Every wait is on an event (a reply, a closed
+socket) or a bounded poll.
 """
 
 import json
@@ -17,6 +19,7 @@ import socket
 import time
 import urllib.request
 
+from annexrelay.testing import httpload
 from annexrelay.testing.ports import free_port
 from tests.frontdoor.http import test_faults as faults
 from tests.frontdoor.http.test_faults import Raw
@@ -185,4 +188,56 @@ class StalledBodyTests(HttpCase):
         self.assertFalse(self.nodeHas("n1", faults.KEY))
         self.assertEqual(self.put(faults.CONTENT[offset:], faults.SIZE - offset, offset), {"plusuuids": [], "stored": True})
         self.assertTrue(self.nodeHas("n1", faults.KEY))
+        self.assertCleanLog()
+
+
+def _proc(pid, name, field):
+    """
+    A field of /proc/PID/status (KiB) or /proc/PID/io (bytes).
+    """
+    with open("/proc/%d/%s" % (pid, name)) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+class FlatMemoryTests(HttpCase):
+    """
+    A 512 MiB put, then its GET by a reader that stops half-way until the
+    daemon has stopped sending (backpressure reached the node): the
+    daemon's peak RSS grows by less than 32 MiB over a warmed-up baseline,
+    and the content comes back intact.  (./dev bench http-big does 5 GiB.)
+    """
+
+    SIZE = 512 << 20
+    BOUND = 32 << 10  # KiB
+
+    def test_big_put_and_stopped_reader_keep_memory_flat(self):
+        n1, pid = self.uuids["n1"], self.proc.pid
+        small = httpload.worm_key(1 << 20, "small.bin")
+        self.assertEqual(httpload.stream_put(self.port, n1, small, 1 << 20, httpload.big_chunks(1 << 20))[0], 200)
+        self.assertEqual(httpload.stream_get(self.port, n1, small)[:2], (200, 1 << 20))
+        baseline = _proc(pid, "status", "VmHWM")
+        key = httpload.worm_key(self.SIZE)
+        status, reply, sent = httpload.stream_put(self.port, n1, key, self.SIZE, httpload.big_chunks(self.SIZE))
+        self.assertEqual((status, json.loads(reply)), (200, {"plusuuids": [], "stored": True}))
+        self.assertLess(_proc(pid, "status", "VmHWM") - baseline, self.BOUND)
+        held = []
+
+        def stopped():
+            # Bounded polling: until the daemon's written byte count stays
+            # put for 20 samples in a row (it is waiting for the reader).
+            last, same, end = None, 0, time.monotonic() + 60
+            while same < 20 and time.monotonic() < end:
+                now = _proc(pid, "io", "wchar")
+                same = same + 1 if now == last else 0
+                last = now
+                time.sleep(0.02)
+            held.append((same, _proc(pid, "status", "VmRSS")))
+
+        status, count, got = httpload.stream_get(self.port, n1, key, pause=(self.SIZE // 2, stopped))
+        self.assertEqual((status, count, got), (200, self.SIZE, sent))
+        self.assertEqual(held[0][0], 20, "the daemon never stopped sending to a reader that stopped")
+        self.assertLess(_proc(pid, "status", "VmHWM") - baseline, self.BOUND)
         self.assertCleanLog()

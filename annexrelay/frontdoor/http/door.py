@@ -30,6 +30,7 @@ from annexrelay.frontdoor.http.git import GitSide
 from annexrelay.frontdoor.http.gitroutes import GitRoute
 from annexrelay.frontdoor.http.limits import Limits, NodeStalled
 from annexrelay.frontdoor.http.link import openLink
+from annexrelay.frontdoor.http.linkpool import LinkPool
 from annexrelay.frontdoor.http.locks import Locks
 from annexrelay.frontdoor.http.request import StreamingFactory
 from annexrelay.frontdoor.http.routes import Refusal, Route
@@ -112,6 +113,8 @@ class HttpFrontDoor(service.Service):
         self.monotonic = monotonic or time.monotonic
         self.live = set()
         self.git = GitSide(self)
+        self.links = LinkPool(reactor)
+        self.stopping = False
         self.applyLimits(Limits())
 
     def applyLimits(self, limits):
@@ -145,8 +148,10 @@ class HttpFrontDoor(service.Service):
 
     def stopService(self):
         service.Service.stopService(self)
+        self.stopping = True
         self.admission.refuseAll()
         self.locks.releaseAll()
+        self.links.closeAll()
         for exchange in list(self.live):
             if exchange.link is not None:
                 exchange.link.abort()
@@ -208,25 +213,31 @@ class HttpFrontDoor(service.Service):
             return
         version = route.version
         bypass = route.params.get("bypass", ())
-        try:
-            exchange.link = await openLink(
-                self.reactor, core, target, mode, version, bypass, exchange.peer(), self.limits.nodeTimeout
-            )
-        except NodeStalled as e:
-            await self._stalled(exchange, e)
-            return
+        poolKey = self.links.key(core, target, mode, version, bypass)
+        exchange.link = self.links.take(poolKey, exchange.peer())
+        if exchange.link is not None:
+            target.close()
+        else:
+            try:
+                exchange.link = await openLink(
+                    self.reactor, core, target, mode, version, bypass, exchange.peer(), self.limits.nodeTimeout
+                )
+            except NodeStalled as e:
+                await self._stalled(exchange, e)
+                return
         if request.gone():
             # Gone while the session was being opened: nobody else will
             # end it (its _gone found no link yet).
             exchange.link.abort()
             raise actions.ClientGone()
-        kept = False
+        kept = clean = False
         try:
             if route.action == "key":
                 sent = await download.get(exchange, exchange.link, route)
                 if sent is not None:
                     exchange.status = 200
                     exchange.bytes = sent
+                    clean = not exchange.cut
                     self._endResponse(exchange)
                 return
             if route.action == "put":
@@ -236,11 +247,16 @@ class HttpFrontDoor(service.Service):
                 answer, kept = await actions.lockcontent(exchange, exchange.link, route, self.locks)
             else:
                 answer = await actions.simple(exchange, exchange.link, route)
+            clean = route.action != "lockcontent"
             await exchange.respond(answer)
         except NodeStalled as e:
             await self._stalled(exchange, e)
         finally:
-            if not kept:
+            if not kept and clean and not exchange.cut and not request.gone() and not self.stopping:
+                # Between requests, as an ssh session is: the next request
+                # for the same target takes it (L{LinkPool}).
+                self.links.give(poolKey, exchange.link)
+            elif not kept:
                 exchange.link.close()
 
     def authorize(self, request, actionClass, credentials, scope=(), target=None):

@@ -73,8 +73,12 @@ class _Pacer:
         C{nodeTimeout} seconds for the next ones, unless the client is
         the slow one.
         """
-        self._disarmNode()
-        if not self.paused and self.nodeTimeout is not None:
+        if self.paused or self.nodeTimeout is None:
+            self._disarmNode()
+        elif self._node is not None and self._node.active():
+            # Once per chunk: moving the deadline is cheaper than a new call.
+            self._node.reset(self.nodeTimeout)
+        else:
             self._node = self.clock.callLater(self.nodeTimeout, self._nodeStalled)
 
     def _disarm(self):

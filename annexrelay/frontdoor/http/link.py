@@ -36,10 +36,13 @@ class P2PLink:
     @ivar end: the client's L{annexrelay.frontdoor.http.pipe.PipeEnd}.
     """
 
-    def __init__(self, conn, session, end):
+    def __init__(self, conn, session, end, opened=0.0):
         self.conn = conn
         self.session = session
         self.end = end
+        self.opened = opened
+        # Whether close() or abort() was called: never to be reused.
+        self.ended = False
 
     @property
     def version(self):
@@ -52,6 +55,7 @@ class P2PLink:
         one (a client cut off) the core closes the node connection, and the
         node keeps what it got.
         """
+        self.ended = True
         self.end.loseConnection()
 
     def abort(self):
@@ -59,6 +63,7 @@ class P2PLink:
         The HTTP client went away: end the session now.  A node connection
         in the middle of a request is closed by the core, never reused.
         """
+        self.ended = True
         self.end.abortConnection()
 
 
@@ -90,7 +95,7 @@ async def openLink(reactor, core, target, mode, version, bypass, peer, replyTime
     conn = _BoundedConnection(Node(peer, target.uuid, "annex+http"))
     conn.clock, conn.replyTimeout = reactor, replyTimeout
     end, _ = pipe(reactor, conn, session, (peer, "session"))
-    link = P2PLink(conn, session, end)
+    link = P2PLink(conn, session, end, reactor.seconds())
     try:
         await within(reactor, replyTimeout, conn.handshake(version, tuple(bypass)), "the handshake")
     except BaseException:

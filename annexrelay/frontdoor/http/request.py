@@ -31,6 +31,7 @@ from twisted.web import http
 from annexrelay.directory.tree import split_scope
 from annexrelay.frontdoor.http import routes
 from annexrelay.frontdoor.http.gitroutes import git_route
+from annexrelay.streams import kernel
 
 log = Logger()
 
@@ -314,15 +315,11 @@ class HeaderDeadlineChannel(http.HTTPChannel):
     def connectionMade(self):
         # Small answers to small requests, back and forth: they must not
         # wait for the peer's delayed ACK (Nagle), 40 ms a request.
-        noDelay = getattr(self.transport, "setTcpNoDelay", None)
-        if noDelay is not None:
-            try:
-                noDelay(True)
-            except (OSError, AttributeError):
-                pass
+        kernel.noDelay(self.transport)
         http.HTTPChannel.connectionMade(self)
 
     def dataReceived(self, data):
+        kernel.quickAck(self.transport)
         if self._headerCall is None and self._inHeaders and self.headerTimeout is not None and data:
             self._headerCall = self.callLater(self.headerTimeout, self._headersTooSlow)
         http.HTTPChannel.dataReceived(self, data)
