@@ -13,7 +13,10 @@ Scenarios (the targets of issue 17 in brackets): get of one big object
 [<= 0.5], a cluster of 3 nodes, 1 MiB files copied [<= 0.5].
 
 Usage: ./dev bench http [--big-mib 256] [--small-count 300] [--small-kib 4]
-       [--clients 8] [--cluster-count 100] [--repeat 3] [--keep]
+       [--clients 8] [--cluster-count 100] [--repeat 3] [--keep] [--metrics]
+
+With --metrics the daemon also serves --metrics and is scraped once a
+second: the ratio of its c/a to a run's without is what metrics cost.
 """
 
 import argparse
@@ -51,6 +54,29 @@ class PeakRSS(threading.Thread):
             self.stop.wait(0.2)
 
 
+class Scraper(threading.Thread):
+    """
+    With C{--metrics}: what a Prometheus server and an open status page
+    ask of the daemon, once a second each (/metrics, /status.json).
+    """
+
+    def __init__(self, port):
+        threading.Thread.__init__(self, daemon=True)
+        self.port = port
+        self.scrapes = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        import urllib.request
+
+        while not self.stop.is_set():
+            for path in ("/metrics", "/status.json"):
+                with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=10) as r:
+                    r.read()
+            self.scrapes += 1
+            self.stop.wait(1.0)
+
+
 class HttpBench:
     def __init__(self, base, args):
         self.args = args
@@ -65,9 +91,18 @@ class HttpBench:
                 cwd=s.proxy, env=s.env, stdout=log, stderr=subprocess.STDOUT,
             )
             self.servers[which] = p
+        extra = []
+        if args.metrics:
+            self.metricsPort = free_port()
+            extra = ["--metrics", "tcp:%d:interface=127.0.0.1" % (self.metricsPort,)]
         self.servers["c"] = s.startDaemon(
-            ["--wideopen", "--p2phttp", "tcp:%d:interface=127.0.0.1" % (self.ports["c"],), "--idle-timeout", "60"]
+            ["--wideopen", "--p2phttp", "tcp:%d:interface=127.0.0.1" % (self.ports["c"],), "--idle-timeout", "60"] + extra
         )
+        self.scraper = None
+        if args.metrics:
+            wait_listening(self.metricsPort, self.servers["c"], 60)
+            self.scraper = Scraper(self.metricsPort)
+            self.scraper.start()
         for which, p in self.servers.items():
             wait_listening(self.ports[which], p, 60)
         self.rss = {w: PeakRSS(p.pid) for w, p in self.servers.items()}
@@ -168,6 +203,8 @@ class HttpBench:
         return self.timed(prepare, lambda w: self.annex(c, "copy", "--to", "origin-c1", "mib"))
 
     def close(self):
+        if self.scraper is not None:
+            self.scraper.stop.set()
         for r in self.rss.values():
             r.stop.set()
         for p in self.servers.values():
@@ -184,10 +221,13 @@ def main():
     ap.add_argument("--cluster-count", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--metrics", action="store_true",
+                    help="annexrelay with --metrics, scraped (/metrics and /status.json) once a second: compare its c/a with a run without")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="annexrelay-http-bench-")
     out = sys.stdout
-    out.write("annexrelay annex+http benchmark in %s (median of %d)\n" % (base, args.repeat))
+    out.write("annexrelay annex+http benchmark in %s (median of %d)%s\n" % (
+        base, args.repeat, ", annexrelay with --metrics scraped once a second" if args.metrics else ""))
     b = HttpBench(base, args)
     rows = []
     try:
@@ -208,6 +248,8 @@ def main():
             name, r["a"], r["b"], r["c"], r["c"] / r["a"], r["c"] / r["b"], r["acpu"], r["bcpu"], r["ccpu"]))
     out.write("\npeak RSS: git annex p2phttp -J8 %.1f MiB, -J2 %.1f MiB, annexrelay daemon %.1f MiB\n" % tuple(
         b.rss[w].peak / 1024 for w in "abc"))
+    if b.scraper is not None:
+        out.write("--metrics: %d scrapes of /metrics and /status.json during the run\n" % (b.scraper.scrapes,))
     if not args.keep:
         subprocess.run(["rm", "-rf", base])
 

@@ -113,7 +113,7 @@ class UnknownTargetTests(unittest.TestCase):
         e = self.assertRaises(TargetUnknown, self.core.targetFor, OTHER)
         self.assertEqual(str(e), "expected repository UUID %s but found UUID %s" % (OTHER.decode(), _OneNodeRepository.uuid.decode()))
         [(protocol, args)] = self.clock.spawned
-        self.assertEqual(args, ["git", "cat-file", "blob", "refs/heads/git-annex:uuid.log"])
+        self.assertEqual(args, ["git", "-C", "/srv/proxy", "cat-file", "blob", "refs/heads/git-annex:uuid.log"])
         protocol.childDataReceived(1, OTHER + b" a lab's laptop timestamp=1700000000.0s\n")
         protocol.processEnded(Failure(ProcessDone(0)))
         e = self.assertRaises(TargetUnknown, self.core.targetFor, OTHER)
