@@ -45,7 +45,12 @@ def request(port, method, path, body=None, headers=None):
     """
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        c.request(method, path, body=body, headers=headers or {})
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+        except (BrokenPipeError, ConnectionResetError):
+            # The server answered before it read the whole body, and
+            # closed (git-annex's, under load): its answer is still there.
+            pass
         r = c.getresponse()
         data = r.read()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
