@@ -31,27 +31,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from annexrelay.testing.lab import Setup  # noqa: E402
-from annexrelay.testing.measure import proc_cpu  # noqa: E402
+from annexrelay.testing.measure import PeakRSS, proc_cpu  # noqa: E402
 from annexrelay.testing.ports import free_port, wait_listening  # noqa: E402
-
-
-class PeakRSS(threading.Thread):
-    """
-    The peak RSS (KiB) of a process, sampled from /proc (VmHWM).
-    """
-
-    def __init__(self, pid):
-        threading.Thread.__init__(self, daemon=True)
-        self.pid = pid
-        self.peak = 0
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            r = proc_cpu(self.pid)
-            if r is not None:
-                self.peak = max(self.peak, r[1])
-            self.stop.wait(0.2)
 
 
 class Scraper(threading.Thread):

@@ -17,38 +17,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from annexrelay.testing import httpload  # noqa: E402
 from annexrelay.testing.lab import Setup  # noqa: E402
+from annexrelay.testing.measure import PeakRSS, status_kib  # noqa: E402
 from annexrelay.testing.ports import free_port, wait_listening  # noqa: E402
-
-
-def status_kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-class Rss(threading.Thread):
-    def __init__(self, pid):
-        threading.Thread.__init__(self, daemon=True)
-        self.pid = pid
-        self.peak = 0
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                self.peak = max(self.peak, status_kib(self.pid, "VmRSS"))
-            except OSError:
-                return
-            self.stop.wait(0.2)
 
 
 def main():
@@ -71,7 +47,7 @@ def main():
         httpload.stream_put(port, n1, small, 1 << 20, httpload.big_chunks(1 << 20))
         httpload.stream_get(port, n1, small)
         before = status_kib(proc.pid, "VmHWM")
-        rss = Rss(proc.pid)
+        rss = PeakRSS(proc.pid, "VmRSS")
         rss.start()
         key = httpload.worm_key(size)
         t0 = time.monotonic()

@@ -1,6 +1,6 @@
 """
 What the benchmarks (C{bench/}) measure with: CPU seconds and peak RSS of
-processes from C{/proc}, a sampler that follows short-lived processes by
+processes from C{/proc} (L{PeakRSS} follows one while it runs), a sampler that follows short-lived processes by
 command line, the options every transfer benchmark takes, and
 L{ThreeWay}: one client reaching the same content three ways, measured
 interleaved.
@@ -31,6 +31,40 @@ def proc_cpu(pid):
         return cpu, hwm
     except (OSError, IndexError, ValueError):
         return None
+
+
+def status_kib(pid, field):
+    """
+    A field of C{/proc/PID/status} in KiB (C{VmRSS}, C{VmHWM}), 0 if absent.
+    """
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class PeakRSS(threading.Thread):
+    """
+    The largest C{field} (KiB) of one process while it runs, sampled every
+    0.2 s: C{VmHWM} (the kernel's own peak, so nothing between two
+    samples is missed) or C{VmRSS}.
+    """
+
+    def __init__(self, pid, field="VmHWM"):
+        threading.Thread.__init__(self, daemon=True)
+        self.pid = pid
+        self.field = field
+        self.peak = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.peak = max(self.peak, status_kib(self.pid, self.field))
+            except OSError:
+                return
+            self.stop.wait(0.2)
 
 
 class Sampler(threading.Thread):
