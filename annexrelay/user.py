@@ -202,6 +202,12 @@ def run(argv, out, err, stdin):
         return users
 
     users = store.update(change)
+    for k in keys:
+        if place.directory is not None and not _isRepository(place.repository(k)):
+            # Granted all the same (a forge may grant before it creates
+            # the repository), but a typo should not pass unseen.
+            err.write("annexrelay user: warning: %s is not a git repository under %s (yet); granted all the same\n"
+                      % (k, place.directory))
     if args.command == "add":
         out.write("added %s\n" % (args.name,))
         if password is not None and not args.password_stdin:
@@ -211,6 +217,11 @@ def run(argv, out, err, stdin):
     else:
         out.write(_table(_describe(users[args.name])))
     return 0
+
+
+def _isRepository(path):
+    top, gitDir = find_repository(path)
+    return os.path.realpath(top) == os.path.realpath(path) and os.path.exists(os.path.join(gitDir, "config"))
 
 
 def main(argv, out=None, err=None, stdin=None):

@@ -83,6 +83,18 @@ class UserCommandTests(unittest.TestCase):
         self.assertIsNone(self.stored()["forge-user"].password)
         self.fails("add", "carol", "--directory", self.root, "--password-stdin", stdin="", match="no password on standard input")
 
+    def test_a_repository_not_there_is_warned_of(self):
+        """
+        A grant for a path that is no repository under the directory (yet)
+        is kept (a forge may grant first), with a warning that shows a typo.
+        """
+        code, out, err = self.run_("add", "bob", "--directory", self.root, "--repo", "lab/nope", "--no-password")
+        self.assertEqual(code, 0, err)
+        self.assertIn("warning: lab/nope is not a git repository under", err)
+        self.assertIn("lab/nope", self.stored()["bob"].grants)
+        code, out, err = self.run_("grant", "bob", "--directory", self.root, "--repo", "lab/a")
+        self.assertEqual((code, err), (0, ""))
+
     def test_grant_revoke_targets_remove(self):
         self.ok("add", "alice", "--directory", self.root, "--no-password")
         self.ok("grant", "alice", "--directory", self.root, "--repo", os.path.join(self.root, "lab", "a"), "--mode", "append-only")
