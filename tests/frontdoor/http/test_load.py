@@ -103,6 +103,20 @@ class Core:
         return s
 
 
+def connect(factory, clock, host):
+    """
+    A client at C{host} connected to the door's C{factory} over a
+    L{StringTransport}, its timers on C{clock}: C{(protocol, transport)}.
+    """
+    address = IPv4Address("TCP", host, 40000)
+    proto = factory.buildProtocol(address)
+    proto.callLater = clock.callLater
+    t = StringTransport(peerAddress=address)
+    t.connected = True
+    proto.makeConnection(t)
+    return proto, t
+
+
 class LoadTests(unittest.TestCase):
     def door(self, sessions=Session, **limits):
         self.clock = Clock()
@@ -115,13 +129,7 @@ class LoadTests(unittest.TestCase):
         return door
 
     def connect(self, host="10.0.0.1"):
-        address = IPv4Address("TCP", host, 40000)
-        proto = self.factory.buildProtocol(address)
-        proto.callLater = self.clock.callLater
-        t = StringTransport(peerAddress=address)
-        t.connected = True
-        proto.makeConnection(t)
-        return proto, t
+        return connect(self.factory, self.clock, host)
 
     def request(self, path, host="10.0.0.1", headers=b"", body=b""):
         proto, t = self.connect(host)

@@ -27,9 +27,8 @@ from annexrelay.frontdoor.http.users import Policy, users_from
 from annexrelay.frontdoor.http.userstore import UserStore
 from annexrelay.operator.metrics import Metrics
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import StringTransport
 
-from tests.frontdoor.http.test_load import CU, K, Session, U
+from tests.frontdoor.http.test_load import CU, K, Session, U, connect
 
 N1 = b"aaaaaaaa-0000-4000-8000-000000000001"
 C1 = b"cccccccc-0000-4000-8000-000000000001"
@@ -148,13 +147,7 @@ class SignOnCase(unittest.TestCase):
         return self.factories[listener]
 
     def connect(self, host):
-        address = IPv4Address("TCP", host, 40000)
-        proto = self.factory.buildProtocol(address)
-        proto.callLater = self.clock.callLater
-        t = StringTransport(peerAddress=address)
-        t.connected = True
-        proto.makeConnection(t)
-        return proto, t
+        return connect(self.factory, self.clock, host)
 
     def settle(self):
         for _ in range(10):
