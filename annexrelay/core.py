@@ -80,6 +80,10 @@ class RelayCore:
         self._descriptions = {}
         self._describing = None
         self._described = float("-inf")
+        # The daemon's L{annexrelay.localnode.nodes.LocalNodes} (--local-store)
+        # or None, and the repository itself as a local node (made once).
+        self.localNodes = None
+        self._ownLocal = None
 
     def servedUUIDs(self):
         """
@@ -131,7 +135,8 @@ class RelayCore:
         repo = self.repository
         node = repo.target(uuid)
         if node is not None:
-            return ProxiedRemote(node, self.pool, self.locationLog, self.streams, self.sizes)
+            local = self.localNodes.forNode(node, repo) if self.localNodes is not None else None
+            return ProxiedRemote(node, self.pool, self.locationLog, self.streams, self.sizes, local)
         cluster = repo.cluster(uuid)
         if cluster is not None:
             return ClusterGateway(
@@ -140,7 +145,7 @@ class RelayCore:
             )
         if uuid == repo.uuid:
             if own:
-                return OwnRepository(repo, self.pool, self.streams, self.refs, self.git, self.sizes)
+                return OwnRepository(repo, self.pool, self.streams, self.refs, self.git, self.sizes, self.ownLocal())
             return None
         desc = self.describe(uuid)
         if desc:
@@ -148,6 +153,16 @@ class RelayCore:
         raise TargetUnknown(
             "expected repository UUID %s but found UUID %s" % (uuid.decode("utf-8", "replace"), repo.uuid.decode())
         )
+
+    def ownLocal(self):
+        """
+        The repository itself as a local node (C{--local-store}), or None.
+        """
+        if self.localNodes is None:
+            return None
+        if self._ownLocal is None:
+            self._ownLocal = self.localNodes.forRepository(self.repository, self.locationLog) or False
+        return self._ownLocal or None
 
     def describe(self, uuid):
         """
@@ -241,12 +256,14 @@ class RelayCore:
         if self.refs is not None:
             self.refs.close()
         ended.addCallback(lambda _: self.locationLog.close())
+        if self.localNodes is not None:
+            ended.addCallback(lambda _: self.localNodes.close())
         return defer.gatherResults([self.branch.close(), ended])
 
 
 def makeCore(
     reactor, repository, idleTimeout=60.0, commitDelay=1.0, splice=True, monotonic=None, torSocks=DEFAULT_SOCKS, metrics=None,
-    quota=None,
+    quota=None, localNodes=None,
 ):
     """
     A L{RelayCore} for C{repository}: its node pool (connectors chosen by
@@ -269,4 +286,5 @@ def makeCore(
         metrics,
     )
     core.quota = quota
+    core.localNodes = localNodes
     return core

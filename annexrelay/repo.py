@@ -85,7 +85,7 @@ class RepositoryError(Exception):
     """
 
 
-def _read_config(path):
+def read_config(path):
     try:
         return parse_config(subprocess.run(
             ["git", "config", "-z", "--list"],
@@ -144,7 +144,7 @@ class ProxyRepository:
         """
         self._stamp = self._statStamp()
         if config is None:
-            config = _read_config(self.path)
+            config = read_config(self.path)
         uuid = config.get("annex.uuid", [""])[-1]
         if not uuid:
             raise RepositoryError("%s is not a git-annex repository (no annex.uuid)" % (self.path,))

@@ -26,6 +26,7 @@ from annexrelay.frontdoor.http.users import FLAGS as HTTP_FLAGS, Policy as HttpP
 from annexrelay.frontdoor.ssh.handover import HandoverFactory
 from annexrelay.frontdoor.tor.onion import OnionFrontDoor
 from annexrelay.frontdoor.tor.publish import Publisher
+from annexrelay.localnode.nodes import LocalNodes
 from annexrelay.operator.logs import JSONLines
 from annexrelay.operator.metrics import CoreCollector, Metrics
 from annexrelay.operator.status import DirectoryStatus, Status
@@ -60,6 +61,7 @@ class Options(usage.Options):
 
     optFlags = [
         ["no-splice", None, "Copy DATA payloads through the relay's memory instead of splicing them in the kernel."],
+        ["local-store", None, "Store uploads into nodes that are local bare repositories (and a bare proxy repository) directly, as git-annex would, instead of through their git-annex-shell."],
         ["tor-launch", None, "Launch a tor of the daemon's own (txtorcon) to publish the onion services."],
         ["onion-local-only", None, "Listen for the onion services on 127.0.0.1 without publishing them (a tor set up by hand, tests)."],
         ["wideopen", None, "annex+http: give unauthenticated users full read+write access (as git annex p2phttp)."],
@@ -203,6 +205,11 @@ def _common(options, reactor):
         top.logObserver = JSONLines(sys.stdout)
     registry = CollectorRegistry()
     metrics = Metrics(registry, reactor, logEveryRequest=options["log-format"] == "json")
+    localNodes = None
+    if options["local-store"]:
+        root = options["directory"] and os.path.realpath(options["directory"])
+        served = (lambda path: (path + os.sep).startswith(root + os.sep)) if root else None
+        localNodes = LocalNodes(reactor, options["commit-delay"], served)
 
     def openCore(repository):
         return makeCore(
@@ -214,6 +221,7 @@ def _common(options, reactor):
             torSocks=options["tor-socks"],
             metrics=metrics,
             quota=options.get("quotas", {}).get(os.path.realpath(repository.path)),
+            localNodes=localNodes,
         )
 
     return top, registry, metrics, openCore

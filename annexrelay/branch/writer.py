@@ -324,12 +324,13 @@ class LocationLogWriter:
         self.recordsWritten += len(batch)
         if journalled:
             log.info(
-                "recorded {n} location log update(s) and {j} file(s) of git-annex's journal in the git-annex branch",
+                "recorded {n} location log update(s) and {j} file(s) of git-annex's journal in {repo}'s git-annex branch",
                 n=len(batch),
                 j=journalled,
+                repo=self.repoPath,
             )
         elif batch:
-            log.info("recorded {n} location log update(s) in the git-annex branch", n=len(batch))
+            log.info("recorded {n} location log update(s) in {repo}'s git-annex branch", n=len(batch), repo=self.repoPath)
         if self._recovered:
             self._recovered = False
             try:

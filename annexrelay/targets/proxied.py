@@ -17,6 +17,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.interfaces import ITarget, SessionAborted
+from annexrelay.localnode import serve as localserve
 from annexrelay.nodeside import NodeError
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
@@ -36,12 +37,16 @@ class ProxiedRemote:
     @param streams: the L{annexrelay.streams.Streams} payloads move with.
     @param sizes: the L{annexrelay.branch.sizes.RepoSizes} kept current
         with what this remote stores and removes (quotas), or None.
+    @param local: the node as a L{annexrelay.localnode.objects.LocalNode}
+        when annexrelay writes it itself (C{--local-store}): C{CHECKPRESENT}
+        and C{PUT} are then answered without its git-annex-shell.
     """
 
     log = Logger()
 
-    def __init__(self, node, pool, locationLog, streams, sizes=None):
+    def __init__(self, node, pool, locationLog, streams, sizes=None, local=None):
         self.node = node
+        self.local = local
         self.sizes = sizes
         self.uuid = node.uuid
         self.pool = pool
@@ -97,6 +102,9 @@ class ProxiedRemote:
     async def _handle(self, session, msg):
         if relaying.refuseNotRelayed(session, msg):
             return
+        if localserve.serves(self.local, msg):
+            await self._served(session, msg)
+            return
         try:
             conn = await self._node()
         except NodeError as e:
@@ -114,6 +122,27 @@ class ProxiedRemote:
             session.sendMessage(messages.error(why))
         except ShortData as e:
             raise SessionAborted("%s" % (e,), midPayload=True)
+
+    async def _served(self, session, msg):
+        """
+        A request annexrelay answers itself for a local node.
+        """
+        if msg.name == "CHECKPRESENT":
+            session.sendMessage(localserve.checkPresent(self.local, msg))
+            return
+        key = msg.args[1]
+        final = await localserve.put(self.local, session, msg, self.transfers)
+        if final is None:
+            return
+        if is_reply(final, "SUCCESS"):
+            self._stored(key, [self.node.uuid])
+        session.sendMessage(final)
+
+    def _stored(self, key, uuids):
+        for u in uuids:
+            self.locationLog.record(key, u, True)
+            if self.sizes is not None:
+                self.sizes.stored(key, u, False)
 
     def _relayReply(self, session, reply):
         relayReply(session, reply, self.node.name)
@@ -263,10 +292,7 @@ class ProxiedRemote:
             return
         final = await read(conn)
         if is_reply(final, "SUCCESS", "SUCCESS-PLUS"):
-            for u in [self.node.uuid] + list(plus_uuids(final)):
-                self.locationLog.record(key, u, True)
-                if self.sizes is not None:
-                    self.sizes.stored(key, u, False)
+            self._stored(key, [self.node.uuid] + list(plus_uuids(final)))
         self._relayReply(session, final)
 
     async def _passOn(self, session, conn, header, n, skip):

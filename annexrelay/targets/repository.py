@@ -83,17 +83,19 @@ class OwnRepository:
     @param refs: the L{annexrelay.branch.refs.RefsWatcher} of the repository.
     @param git: the L{annexrelay.connectors.process.GitServices} that runs
         C{git upload-pack}/C{receive-pack} for C{CONNECT}.
+    @param local: the repository as a L{annexrelay.localnode.objects.LocalNode}
+        (C{--local-store}), or None.
     """
 
     log = Logger()
 
-    def __init__(self, repository, pool, streams, refs, git, sizes=None):
+    def __init__(self, repository, pool, streams, refs, git, sizes=None, local=None):
         self.repository = repository
         self.uuid = repository.uuid
         self.git = git
         self.streams = streams
         self.refs = refs
-        self.inner = ProxiedRemote(ownNode(repository), pool, _NoRecords(), streams, sizes)
+        self.inner = ProxiedRemote(ownNode(repository), pool, _NoRecords(), streams, sizes, local)
         self._known = None
         self._waiting = None
         self._git = None

@@ -95,11 +95,13 @@ def write_fake_ssh(bindir):
 
 class Setup:
     """
-    A proxy repository C{proxy} with nodes C{n1..nN} on local paths, and
-    helpers to make clients of it.
+    A proxy repository C{proxy} with nodes C{n1..nN} on local paths
+    (bare repositories with C{bare=True}), and helpers to make clients of
+    it.
     """
 
-    def __init__(self, base, nodes=2, env=None):
+    def __init__(self, base, nodes=2, env=None, bare=False):
+        self.bare = bare
         self.base = os.path.abspath(base)
         os.makedirs(self.base, exist_ok=True)
         self.bindir = os.path.join(self.base, "bin")
@@ -116,7 +118,7 @@ class Setup:
 
     def addNode(self, name, proxied=True):
         path = os.path.join(self.base, name)
-        self.git("init", "-q", "-b", "main", path, cwd=self.base)
+        self.git("init", "-q", "-b", "main", *(["--bare"] if self.bare else []), path, cwd=self.base)
         self.git("annex", "init", "-q", name, cwd=path)
         self.git("remote", "add", name, path, cwd=self.proxy)
         self.git("fetch", "-q", name, cwd=self.proxy)

@@ -1,0 +1,96 @@
+"""
+The requests annexrelay answers for a node it writes itself, in the P2P
+protocol as git-annex's server answers them (C{P2P.Protocol}
+C{serverHandler}): C{CHECKPRESENT} and C{PUT}.  Everything else (C{GET},
+C{REMOVE}, C{LOCKCONTENT}, ...) still goes to the node's git-annex-shell,
+which takes git-annex's content locks.
+
+A C{PUT}:
+ 1. the node has the object: C{ALREADY-HAVE};
+ 2. the transfer locks and the free space (L{objects.LocalNode.receiving});
+    either failing is an C{ERROR} saying so;
+ 3. C{PUT-FROM <size of the partial object>}, then the client's C{DATA n},
+    its payload written as it arrives, and (version 1 and up) its
+    C{VALID}/C{INVALID}; C{DATA-PRESENT} (version 4) is answered by whether
+    the object is there;
+ 4. C{SUCCESS} once the object is checked and in place, else C{FAILURE}.
+"""
+
+from twisted.logger import Logger
+
+from annexrelay.interfaces import SessionAborted
+from annexrelay.localnode.objects import Busy
+from annexrelay.p2p import messages
+from annexrelay.p2p.framing import ShortData
+from annexrelay.p2p.messages import is_reply
+from annexrelay.targets.relaying import clientVerdict
+
+# Requests a local node answers itself.
+SERVED = frozenset(["CHECKPRESENT", "PUT"])
+
+log = Logger()
+
+
+def serves(local, msg):
+    """
+    Whether C{msg} is answered by annexrelay for C{local} (a
+    L{annexrelay.localnode.objects.LocalNode}, or None).
+    """
+    if local is None or msg.name not in SERVED:
+        return False
+    return msg.name == "CHECKPRESENT" or local.takes(msg.args[-1])
+
+
+def checkPresent(local, msg):
+    """
+    @return: C{SUCCESS} or C{FAILURE}.
+    """
+    return messages.SUCCESS if local.present(msg.args[-1]) else messages.FAILURE
+
+
+async def put(local, session, msg, transfers):
+    """
+    Serve the client's C{PUT}.
+
+    @param transfers: the target's L{annexrelay.targets.relaying.Transfers}.
+    @return: the reply that ends the PUT, for the caller to record and send
+        (C{SUCCESS}, C{FAILURE}, C{ALREADY-HAVE}, an C{ERROR}), or None
+        when the client gave up and expects none.
+    """
+    key = msg.args[1]
+    if local.present(key):
+        return messages.ALREADY_HAVE
+    try:
+        receiving = local.receiving(key)
+    except Busy as e:
+        log.info("node {node}: {key}: {why}", node=local.name, key=key.decode("utf-8", "replace"), why=str(e))
+        return messages.error(str(e))
+    except OSError as e:
+        log.warn("node {node}: cannot receive {key}: {error}", node=local.name, key=key.decode("utf-8", "replace"), error=e)
+        return messages.error("node %s cannot receive it: %s" % (local.name, e.strerror or e))
+    try:
+        offset = receiving.offset()
+        await receiving.start(offset)
+        session.sendMessage(messages.Message("PUT-FROM", (offset,)))
+        nxt = await session.nextMessage()
+        if is_reply(nxt, "DATA"):
+            n = nxt.args[0]
+            if n < 0:
+                raise SessionAborted("client announced DATA %d" % (n,))
+            transfers.note("PUT", key, offset, n)
+            try:
+                await session.readData(n, receiving.write)
+            except ShortData as e:
+                # What arrived stays in annex/tmp, for the client to resume.
+                raise SessionAborted("client stopped sending in the middle of PUT data: %s" % (e,))
+            verdict = await clientVerdict(session) if session.version >= 1 else None
+            bad = n == 0 and is_reply(verdict, "INVALID")
+            ok = receiving.finish(offset + n, verdictKnownBad=bad)
+            return messages.SUCCESS if ok else messages.FAILURE
+        if is_reply(nxt, "DATA-PRESENT") and session.version >= 4:
+            return messages.SUCCESS if local.present(key) else messages.FAILURE
+        if is_reply(nxt, "ERROR"):
+            return None
+        return messages.EXPECTED_DATA
+    finally:
+        receiving.close()
