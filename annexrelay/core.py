@@ -135,13 +135,12 @@ class RelayCore:
         repo = self.repository
         node = repo.target(uuid)
         if node is not None:
-            local = self.localNodes.forNode(node, repo) if self.localNodes is not None else None
-            return ProxiedRemote(node, self.pool, self.locationLog, self.streams, self.sizes, local)
+            return ProxiedRemote(node, self.pool, self.locationLog, self.streams, self.sizes, self._localFor(node))
         cluster = repo.cluster(uuid)
         if cluster is not None:
             return ClusterGateway(
                 cluster, repo.uuid, self.pool, self.locationLog, self.branch, self.reactor, self.monotonic, self.streams,
-                sizes=self.sizes,
+                sizes=self.sizes, localFor=self._localFor,
             )
         if uuid == repo.uuid:
             if own:
@@ -153,6 +152,11 @@ class RelayCore:
         raise TargetUnknown(
             "expected repository UUID %s but found UUID %s" % (uuid.decode("utf-8", "replace"), repo.uuid.decode())
         )
+
+    def _localFor(self, node):
+        if self.localNodes is None:
+            return None
+        return self.localNodes.forNode(node, self.repository)
 
     def ownLocal(self):
         """

@@ -41,6 +41,42 @@ def serves(local, msg):
     return msg.name == "CHECKPRESENT" or local.takes(msg.args[-1])
 
 
+def ask(local, key):
+    """
+    C{PUT} of C{key} asked of C{local}, for a payload the caller already
+    holds (a cluster's small upload).
+
+    @return: C{(reply, receiving)}: C{PUT-FROM} with a
+        L{annexrelay.localnode.objects.Receiving} to L{storeWhole} with and
+        close, or C{ALREADY-HAVE}/an C{ERROR} with None.
+    """
+    if local.present(key):
+        return messages.ALREADY_HAVE, None
+    try:
+        receiving = local.receiving(key)
+    except Busy as e:
+        log.info("node {node}: {key}: {why}", node=local.name, key=key.decode("utf-8", "replace"), why=str(e))
+        return messages.error(str(e)), None
+    except OSError as e:
+        log.warn("node {node}: cannot receive {key}: {error}", node=local.name, key=key.decode("utf-8", "replace"), error=e)
+        return messages.error("node %s cannot receive it: %s" % (local.name, e.strerror or e)), None
+    return messages.Message("PUT-FROM", (receiving.offset(),)), receiving
+
+
+async def storeWhole(receiving, payload, offset, verdict):
+    """
+    Store C{payload} (the whole object) from C{offset}, as after a
+    client's C{DATA} and C{verdict} (None below version 1).
+
+    @return: C{SUCCESS} or C{FAILURE}.
+    """
+    offset = min(offset, len(payload))
+    await receiving.start(offset)
+    receiving.write(payload[offset:])
+    bad = not payload and is_reply(verdict, "INVALID")
+    return messages.SUCCESS if receiving.finish(len(payload), verdictKnownBad=bad) else messages.FAILURE
+
+
 def checkPresent(local, msg):
     """
     @return: C{SUCCESS} or C{FAILURE}.
@@ -58,20 +94,13 @@ async def put(local, session, msg, transfers):
         when the client gave up and expects none.
     """
     key = msg.args[1]
-    if local.present(key):
-        return messages.ALREADY_HAVE
+    first, receiving = ask(local, key)
+    if receiving is None:
+        return first
     try:
-        receiving = local.receiving(key)
-    except Busy as e:
-        log.info("node {node}: {key}: {why}", node=local.name, key=key.decode("utf-8", "replace"), why=str(e))
-        return messages.error(str(e))
-    except OSError as e:
-        log.warn("node {node}: cannot receive {key}: {error}", node=local.name, key=key.decode("utf-8", "replace"), error=e)
-        return messages.error("node %s cannot receive it: %s" % (local.name, e.strerror or e))
-    try:
-        offset = receiving.offset()
+        offset = first.args[0]
         await receiving.start(offset)
-        session.sendMessage(messages.Message("PUT-FROM", (offset,)))
+        session.sendMessage(first)
         nxt = await session.nextMessage()
         if is_reply(nxt, "DATA"):
             n = nxt.args[0]

@@ -72,7 +72,7 @@ class ClusterGateway:
     # hold up a PUT fan-out by taking no data.
     replyTimeout = 120.0
 
-    def __init__(self, cluster, me, pool, locationLog, branch, clock, monotonic, streams, rng=None, sizes=None):
+    def __init__(self, cluster, me, pool, locationLog, branch, clock, monotonic, streams, rng=None, sizes=None, localFor=None):
         self.cluster = cluster
         # The repositories' sizes (L{annexrelay.branch.sizes.RepoSizes}),
         # for balanced placement under maxsize; None: not tracked.
@@ -85,7 +85,7 @@ class ClusterGateway:
         self.monotonic = monotonic
         self.streams = streams
         self.rng = rng or random.Random()
-        self.nodes = NodeSet(cluster, pool, clock, self.replyTimeout, self._connectionParams)
+        self.nodes = NodeSet(cluster, pool, clock, self.replyTimeout, self._connectionParams, localFor)
         self._session = None
         self._view = None
         self._timestamps = {}

@@ -9,6 +9,10 @@ by the slowest (L{annexrelay.streams}); a node that breaks or stalls is
 dropped and the others complete.  The nodes' verdicts are combined
 (L{annexrelay.targets.replies.stored_by}, L{annexrelay.targets.replies.put_reply}) and
 every node that stored the key is recorded in the location log.
+
+A small object's nodes that annexrelay writes itself (C{--local-store},
+L{annexrelay.localnode}) take part without a connection: they are asked
+and store the payload in the daemon, beside the others.
 """
 
 from twisted.internet import defer
@@ -16,6 +20,7 @@ from twisted.logger import Logger
 
 from annexrelay.branch import locationlog, metadata as branchmetadata
 from annexrelay.interfaces import SessionAborted
+from annexrelay.localnode import serve as localserve
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import Message, is_reply
@@ -123,13 +128,20 @@ class ClusterPut:
         """
         session = self.session
         size = locationlog.key_size(self.key)
-        reachable = await self.nodes.connectAll(self.candidates)
+        small = size is not None and size <= SMALL_OBJECT
+        local = self._localNodes() if small else {}
+        reachable = await self.nodes.connectAll([n for n in self.candidates if n not in local])
         for _, conn in reachable:
             self._leases[conn] = conn.lease()
         self.conns = dict(reachable)
         asked = defer.gatherResults([defer.ensureDeferred(self.nodes.ask(n, c, self.msg)) for n, c in reachable])
-        if reachable and size is not None and size <= SMALL_OBJECT:
-            await self._small(reachable, asked)
+        if (reachable or local) and small:
+            receiving = {}
+            try:
+                await self._small(reachable, asked, local, receiving)
+            finally:
+                for r in receiving.values():
+                    r.close()
             return self.stores
         answers = self._sort(reachable, await asked)
         if not answers.wanting:
@@ -174,15 +186,31 @@ class ClusterPut:
         self.log.warn("{why}: {key}", why=why, key=self._keyText())
         session.sendMessage(messages.error(why))
 
-    async def _small(self, reachable, asked):
+    def _localNodes(self):
+        """
+        The candidates annexrelay writes itself that take this key:
+        C{{node: LocalNode}}.
+        """
+        localFor = self.nodes.localFor
+        if localFor is None:
+            return {}
+        found = {node: localFor(node) for node in self.candidates}
+        return {node: ln for node, ln in found.items() if ln is not None and ln.takes(self.key)}
+
+    async def _small(self, reachable, asked, local, receiving):
         """
         A small object: the client is told C{PUT-FROM 0} at once and sends
         while the nodes are still answering C{PUT}; the payload (at most
         L{SMALL_OBJECT} bytes) is then written to each node from its own
         offset.  This takes a round trip to the nodes off every small
-        upload; resuming does not matter at this size.
+        upload; resuming does not matter at this size.  The C{local} nodes
+        are asked in the daemon (C{receiving} gets what they receive with).
         """
         session = self.session
+        localAnswers = []
+        for node, ln in local.items():
+            reply, receiving[node] = localserve.ask(ln, self.key)
+            localAnswers.append((node, reply))
         session.sendMessage(Message("PUT-FROM", (0,)))
         nxt = await session.nextMessage()
         payload = verdict = None
@@ -196,23 +224,30 @@ class ClusterPut:
             if session.version >= 1:
                 verdict = await relaying.clientVerdict(session)
                 self.clientInvalid = is_reply(verdict, "INVALID")
-        answers = self._sort(reachable, await asked)
+        answers = self._sort(reachable, await asked, localAnswers)
+        localFinals = []
         if payload is None:
             if not self._otherThanData(nxt, answers.wanting):
                 return
+            for node, _ in answers.wanting:
+                if node in local:
+                    localFinals.append((node, messages.SUCCESS if local[node].present(self.key) else messages.FAILURE))
         else:
             for node, offset in answers.wanting:
                 offset = min(offset, len(payload))
                 self.nodes.transfers(node).note("PUT", self.key, offset, len(payload) - offset)
+                if node in local:
+                    localFinals.append((node, await localserve.storeWhole(receiving[node], payload, offset, verdict)))
+                    continue
                 conn = self.conns[node]
                 conn.sendPayload(payload[offset:], verdict if conn.version >= 1 else None)
-        await self._stored(answers)
+        await self._stored(answers, localFinals)
 
-    def _sort(self, reachable, answered):
+    def _sort(self, reachable, answered, localAnswers=()):
         """
         The nodes' answers to C{PUT}; those not taking the upload are done.
         """
-        answers = replies.put_answers(zip([n for n, _ in reachable], answered))
+        answers = replies.put_answers(list(zip([n for n, _ in reachable], answered)) + list(localAnswers))
         wanting = {node for node, _ in answers.wanting}
         for node, conn in reachable:
             if node not in wanting:
@@ -227,6 +262,7 @@ class ClusterPut:
 
         @return: True if the nodes' verdicts are to be awaited (C{DATA-PRESENT}).
         """
+        wanting = [(node, o) for node, o in wanting if node in self.conns]
         if is_reply(nxt, "DATA-PRESENT"):
             for node, _ in wanting:
                 conn = self.conns[node]
@@ -241,17 +277,19 @@ class ClusterPut:
             self._finish(conn)
         return False
 
-    async def _stored(self, answers):
+    async def _stored(self, answers, localFinals=()):
         """
-        Gather the nodes' verdicts on the upload, record who has the key,
-        and answer the client.
+        Gather the nodes' verdicts on the upload (with C{localFinals}, those
+        of the nodes annexrelay wrote), record who has the key, and answer
+        the client.
         """
-        alive = [(n, self.conns[n]) for n, _ in answers.wanting if not self.conns[n].broken]
+        alive = [(n, self.conns[n]) for n, _ in answers.wanting if n in self.conns and not self.conns[n].broken]
         finals = await defer.gatherResults([defer.ensureDeferred(self.nodes.read(n, c)) for n, c in alive])
         for _, conn in alive:
             self._finish(conn)
-        stored, refused = replies.stored_by(zip([n for n, _ in alive], finals))
-        succeeded = sum(1 for f in finals if is_reply(f, "SUCCESS", "SUCCESS-PLUS"))
+        finals = list(zip([n for n, _ in alive], finals)) + list(localFinals)
+        stored, refused = replies.stored_by(finals)
+        succeeded = sum(1 for _, f in finals if is_reply(f, "SUCCESS", "SUCCESS-PLUS"))
         self.stores += succeeded
         # After the client's own INVALID (an annex+http putoffset sends
         # DATA 0 and INVALID) a node's FAILURE is expected, not news.

@@ -22,12 +22,16 @@ class NodeSet:
     @param replyTimeout: seconds a node has to answer a request.
     @param params: called when a node is connected to, returns the
         C{(version, bypass)} to open it with.
+    @param localFor: called with a node, returns its
+        L{annexrelay.localnode.objects.LocalNode} or None (C{--local-store});
+        None: no node is written by annexrelay.
     """
 
     log = Logger()
 
-    def __init__(self, cluster, pool, clock, replyTimeout, params):
+    def __init__(self, cluster, pool, clock, replyTimeout, params, localFor=None):
         self.cluster = cluster
+        self.localFor = localFor
         self.pool = pool
         self.clock = clock
         self.replyTimeout = replyTimeout
