@@ -16,7 +16,7 @@ processes are not counted for either), and the ratios c/a and c/b.
 the ratios taken run by run; the target of issue 18 is checked: small-file
 copy c/b <= 0.5.
 
-Usage: ./dev bench cluster [--big-mib 512] [--small-count 1000] [--small-kib 4] [--repeat 3]
+Usage: ./dev bench cluster [--big-mib 512] [--small-count 1000] [--small-kib 4] [--repeat 3] [--local-store]
 
 Machines are shared and noisy: read the ratios, not the absolute times.
 """
@@ -35,9 +35,10 @@ from annexrelay.testing.measure import ThreeWay, fmt, scenario_arguments  # noqa
 
 class ClusterBench(ThreeWay):
     def __init__(self, base, args):
-        s = Setup(base, nodes=3)
+        s = Setup(base, nodes=3, bare=args.local_store)
         s.makeCluster("c1", ["n1", "n2", "n3"])
-        daemon = s.startDaemon(["--idle-timeout", "30"] + os.environ.get("BENCH_DAEMON_ARGS", "").split())
+        extra = ["--local-store"] if args.local_store else []
+        daemon = s.startDaemon(["--idle-timeout", "30"] + extra + os.environ.get("BENCH_DAEMON_ARGS", "").split())
         client = s.makeClient()
         node = s.nodes["n1"]
         s.git("remote", "add", "direct", "localhost:" + node, cwd=client)
@@ -95,8 +96,8 @@ def main():
     base = tempfile.mkdtemp(prefix="annexrelay-cluster-bench-")
     out = sys.stdout
     out.write(
-        "annexrelay cluster benchmark in %s: 3 nodes; big object %d MiB, %d small files of %d KiB, median of %d runs\n"
-        % (base, args.big_mib, args.small_count, args.small_kib, args.repeat)
+        "annexrelay cluster benchmark in %s: 3 nodes; big object %d MiB, %d small files of %d KiB, median of %d runs%s\n"
+        % (base, args.big_mib, args.small_count, args.small_kib, args.repeat, ", --local-store" if args.local_store else "")
     )
     b = ClusterBench(base, args)
     try:

@@ -141,7 +141,8 @@ class ClusterPut:
                 await self._small(reachable, asked, local, receiving)
             finally:
                 for r in receiving.values():
-                    r.close()
+                    if r is not None:
+                        r.close()
             return self.stores
         answers = self._sort(reachable, await asked)
         if not answers.wanting:
@@ -243,11 +244,18 @@ class ClusterPut:
                 conn.sendPayload(payload[offset:], verdict if conn.version >= 1 else None)
         await self._stored(answers, localFinals)
 
+    def _inOrder(self, pairs):
+        """
+        C{[(node, reply)]} in the candidates' order (cheapest first).
+        """
+        order = {node: i for i, node in enumerate(self.candidates)}
+        return sorted(pairs, key=lambda pair: order.get(pair[0], len(order)))
+
     def _sort(self, reachable, answered, localAnswers=()):
         """
         The nodes' answers to C{PUT}; those not taking the upload are done.
         """
-        answers = replies.put_answers(list(zip([n for n, _ in reachable], answered)) + list(localAnswers))
+        answers = replies.put_answers(self._inOrder(list(zip([n for n, _ in reachable], answered)) + list(localAnswers)))
         wanting = {node for node, _ in answers.wanting}
         for node, conn in reachable:
             if node not in wanting:
@@ -287,7 +295,7 @@ class ClusterPut:
         finals = await defer.gatherResults([defer.ensureDeferred(self.nodes.read(n, c)) for n, c in alive])
         for _, conn in alive:
             self._finish(conn)
-        finals = list(zip([n for n, _ in alive], finals)) + list(localFinals)
+        finals = self._inOrder(list(zip([n for n, _ in alive], finals)) + list(localFinals))
         stored, refused = replies.stored_by(finals)
         succeeded = sum(1 for _, f in finals if is_reply(f, "SUCCESS", "SUCCESS-PLUS"))
         self.stores += succeeded

@@ -119,6 +119,9 @@ def scenario_arguments(ap, big_mib=512, small_count=1000, small_kib=4):
     ap.add_argument("--small-kib", type=int, default=small_kib)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each scenario; medians are shown")
     ap.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    ap.add_argument(
+        "--local-store", action="store_true", help="bare nodes, and the daemon run with --local-store (it stores uploads into them itself)"
+    )
 
 
 class ThreeWay:

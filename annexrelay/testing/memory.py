@@ -116,8 +116,11 @@ class RelayPair:
     """
 
     def __init__(
-        self, mode=Mode.READ_WRITE, nodeVersion=4, reachable=True, version=4, frontdoor="session", metrics=None, quota=None, sizes=None
+        self, mode=Mode.READ_WRITE, nodeVersion=4, reachable=True, version=4, frontdoor="session", metrics=None, quota=None, sizes=None,
+        local=None,
     ):
+        # local: the node as a LocalNode (--local-store; the "session" door).
+        self.local = local
         # quota, sizes: the core's (the handover door only).
         self.metrics = metrics
         self.quota, self.sizes = quota, sizes
@@ -132,7 +135,7 @@ class RelayPair:
             self.take()
 
     def _open_session(self, mode):
-        target = ProxiedRemote(self.node, self.pool, self.log, Streams())
+        target = ProxiedRemote(self.node, self.pool, self.log, Streams(), local=self.local)
         self.session = ClientSession(Preauthenticated(target, mode), metrics=self.metrics)
         self.session.makeConnection(self.client)
         self.greeting = self.take()
@@ -232,7 +235,7 @@ class ClusterPair:
     unless given), all in memory.
     """
 
-    def __init__(self, nodes=3, version=4, costs=None, files=None, gateways=()):
+    def __init__(self, nodes=3, version=4, costs=None, files=None, gateways=(), localFor=None):
         from annexrelay.repo import Cluster
         from annexrelay.targets.cluster import ClusterGateway
 
@@ -249,7 +252,8 @@ class ClusterPair:
         self.clock = [1000]
         self.reactor = Clock()
         self.target = ClusterGateway(
-            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, self.reactor, lambda: self.clock[0], Streams()
+            self.cluster, GATEWAY_UUID, self.pool, self.log, self.branch, self.reactor, lambda: self.clock[0], Streams(),
+            localFor=localFor,
         )
         self.session = ClientSession(Preauthenticated(self.target, Mode.READ_WRITE))
         self.client = StringTransport()
