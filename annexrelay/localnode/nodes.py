@@ -78,6 +78,12 @@ class LocalNodes:
         if path in self._nodes:
             return self._nodes[path]
         gitDir, config, why = self._examine(node.name, node.uuid, path)
+        if gitDir is None:
+            # Not there now (moved away, a disk not mounted): its
+            # git-annex-shell serves it, and it is examined again next time.
+            if self.refused.get(path) != why:
+                self._decided(node.name, path, why)
+            return None
         if why is None and self.served is not None and self.served(gitDir):
             why = "this daemon serves it as a repository too"
         local = None
