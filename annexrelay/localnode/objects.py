@@ -111,6 +111,14 @@ class LocalNode:
         """
         return any(os.path.exists(p) for p in layout.object_paths(self.gitDir, key))
 
+    def there(self):
+        """
+        Whether the repository is still where it was (not moved away, its
+        disk mounted): otherwise requests go to its git-annex-shell, which
+        says why it cannot be reached, and nothing is made at the old path.
+        """
+        return os.path.isdir(os.path.join(self.gitDir, b"annex")) and os.path.isfile(os.path.join(self.gitDir, b"config"))
+
     def takes(self, key):
         """
         Whether a PUT of C{key} is received here (its content can be
@@ -300,7 +308,19 @@ class Receiving:
             )
             os.unlink(self.tmp)
             return False
-        self.node.install(self.key, self.tmp)
+        if not self.node.there():
+            log.warn("node {node} went away while {key} was received", node=self.node.name, key=self.key.decode("utf-8", "replace"))
+            return False
+        try:
+            self.node.install(self.key, self.tmp)
+        except OSError as e:
+            log.warn(
+                "could not move {key} into node {node}'s annex: {error}",
+                key=self.key.decode("utf-8", "replace"),
+                node=self.node.name,
+                error=e,
+            )
+            return False
         return True
 
     def _closeFile(self):

@@ -36,7 +36,7 @@ def serves(local, msg):
     Whether C{msg} is answered by annexrelay for C{local} (a
     L{annexrelay.localnode.objects.LocalNode}, or None).
     """
-    if local is None or msg.name not in SERVED:
+    if local is None or msg.name not in SERVED or not local.there():
         return False
     return msg.name == "CHECKPRESENT" or local.takes(msg.args[-1])
 

@@ -38,6 +38,7 @@ class LocalNodeTests(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="annexrelay-localnode-").encode()
         self.addCleanup(self.cleanup)
         os.makedirs(os.path.join(self.dir, b"annex", b"objects"))
+        open(os.path.join(self.dir, b"config"), "wb").close()
         self.records = RecordingLog()
         self.node = LocalNode(Clock(), "n1", UUID, self.dir, SENDER, self.records, diskReserve=0)
         self.content = os.urandom(5000)
@@ -58,6 +59,7 @@ class LocalNodeTests(unittest.TestCase):
 
     def test_stored_as_git_annex_stores(self):
         self.assertFalse(self.node.present(self.key))
+        self.assertTrue(self.node.there())
         self.assertTrue(self.receive(self.content))
         dest = layout.object_paths(self.dir, self.key)[0]
         with open(dest, "rb") as f:

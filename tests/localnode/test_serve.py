@@ -21,11 +21,20 @@ CONTENT = b"some content, locally stored\n"
 KEY = b"SHA256E-s%d--%s.txt" % (len(CONTENT), hashlib.sha256(CONTENT).hexdigest().encode())
 
 
+def bare(path):
+    """
+    Enough of a bare repository for LocalNode.there.
+    """
+    os.makedirs(os.path.join(path, b"annex"))
+    open(os.path.join(path, b"config"), "wb").close()
+
+
 class LocalStoreSessionTests(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="annexrelay-serve-").encode()
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.dir]) and None)
         self.addCleanup(lambda: subprocess.run(["chmod", "-R", "u+w", self.dir]) and None)
+        bare(self.dir)
         self.nodeRecords = RecordingLog()
         self.local = LocalNode(Clock(), "n1", NODE_UUID, self.dir, SENDER, self.nodeRecords, diskReserve=0)
         self.p = RelayPair(local=self.local)
@@ -98,6 +107,13 @@ class LocalStoreSessionTests(unittest.TestCase):
         self.p.send(b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(self.p.take(), b"FAILURE\n")
 
+    def test_node_moved_away(self):
+        os.rename(self.dir, self.dir + b".gone")
+        self.addCleanup(os.rename, self.dir + b".gone", self.dir)
+        self.p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertEqual(self.p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
+        self.assertFalse(os.path.exists(self.dir))
+
     def test_other_requests_and_other_keys_go_to_the_node(self):
         self.p.send(b"REMOVE " + KEY + b"\n")
         self.assertEqual(self.p.nodeGot(), b"REMOVE " + KEY + b"\n")
@@ -118,6 +134,7 @@ class LocalClusterNodeTests(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="annexrelay-serve-").encode()
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.dir]) and None)
         self.addCleanup(lambda: subprocess.run(["chmod", "-R", "u+w", self.dir]) and None)
+        bare(self.dir)
         self.local = LocalNode(Clock(), "n1", NODE_UUIDS["n1"], self.dir, SENDER, RecordingLog(), diskReserve=0)
         self.p = ClusterPair(nodes=2, localFor=lambda node: self.local if node.name == "n1" else None)
 
