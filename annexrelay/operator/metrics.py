@@ -294,3 +294,9 @@ class CoreCollector:
         writer = core.locationLog
         yield CounterMetricFamily("annexrelay_branch_commits", "Commits to the git-annex branch.", value=writer.commits)
         yield CounterMetricFamily("annexrelay_branch_records", "Location log records written.", value=writer.recordsWritten)
+        stored = CounterMetricFamily(
+            "annexrelay_node_local_stores", "Objects annexrelay stored into a node itself (--local-store).", labels=["node"]
+        )
+        for local in core.localNodes.all() if core.localNodes is not None else ():
+            stored.add_metric([local.name], local.stored)
+        yield stored
