@@ -100,8 +100,11 @@ class Setup:
     it.
     """
 
-    def __init__(self, base, nodes=2, env=None, bare=False):
-        self.bare = bare
+    def __init__(self, base, nodes=2, env=None, bare=None):
+        # ANNEXRELAY_TEST_LOCAL_STORE=1: bare nodes and every daemon run
+        # with --local-store (the interop suite with it on).
+        self.localStore = os.environ.get("ANNEXRELAY_TEST_LOCAL_STORE") == "1"
+        self.bare = self.localStore if bare is None else bare
         self.base = os.path.abspath(base)
         os.makedirs(self.base, exist_ok=True)
         self.bindir = os.path.join(self.base, "bin")
@@ -140,6 +143,13 @@ class Setup:
             self.git("config", "remote.%s.annex-cluster-node" % node, name, cwd=self.proxy)
         self.git("annex", "updatecluster", cwd=self.proxy)
         return self.git("config", "annex.cluster." + name, cwd=self.proxy).strip()
+
+    def gitDirOf(self, name):
+        """
+        The git directory of node C{name} (the node itself when bare).
+        """
+        path = self.nodes[name]
+        return path if self.bare else os.path.join(path, ".git")
 
     def uuidOf(self, repo):
         return self.git("config", "annex.uuid", cwd=repo).strip()
@@ -192,7 +202,7 @@ class Setup:
         log = open(logfile or os.path.join(self.base, "annexrelay.log"), "ab")
         twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
         p = subprocess.Popen(
-            [twistd, "-n", "--pidfile=", "annexrelay", "--repo", repo] + list(extra),
+            [twistd, "-n", "--pidfile=", "annexrelay", "--repo", repo] + list(extra) + (["--local-store"] if self.localStore else []),
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
