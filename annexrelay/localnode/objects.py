@@ -154,7 +154,9 @@ class LocalNode:
         """
         C{moveAnnex}: the checked object at C{tmp} into C{annex/objects},
         frozen (unless the node got the key meanwhile: C{tmp} goes), and
-        the node's location log told.
+        the node's location log told; a record of an earlier failed
+        download of the key from the same sender goes, as git-annex removes
+        it when a download succeeds.
         """
         paths = layout.object_paths(self.gitDir, key)
         if any(os.path.exists(p) for p in paths):
@@ -172,6 +174,12 @@ class LocalNode:
                 os.chmod(dest, (mode | stat.S_IRUSR) & ~0o222)
             finally:
                 os.chmod(keydir, stat.S_IMODE(os.stat(keydir).st_mode) & ~0o222)
+        try:
+            os.unlink(layout.failed_transfer_file(self.gitDir, self.senderUUID, key))
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warn("node {node}: cannot remove the record of a failed transfer: {error}", node=self.name, error=e)
         self.stored += 1
         self.records.record(key, self.uuid, True)
 
