@@ -104,6 +104,18 @@ class LocalNode:
         self._receiving = set()
         self.stored = 0
 
+    def gone(self):
+        """
+        Why the node's repository cannot be reached now (moved away, its
+        disk not mounted), or None.  Then nothing is created there, and
+        nothing is said about what it holds.  (Its git config, which
+        nothing here makes: the node's location log writer makes
+        C{annex/journal.lck} to take the lock, wherever the repository is.)
+        """
+        if os.path.isfile(os.path.join(self.gitDir, b"config")) and os.path.isdir(os.path.join(self.gitDir, b"annex")):
+            return None
+        return "cannot reach node %s (%s): its repository is gone" % (self.name, self.gitDir.decode("utf-8", "replace"))
+
     def present(self, key):
         """
         Whether the node has C{key}'s object (git-annex's C{inAnnex} for a

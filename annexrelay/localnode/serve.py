@@ -6,6 +6,10 @@ C{REMOVE}, C{LOCKCONTENT}, ...) still goes to the node's git-annex-shell,
 which takes git-annex's content locks.
 
 A C{PUT}:
+ 0. the node's repository is gone (moved away, its disk not mounted): an
+    C{ERROR} saying so, as for a node its git-annex-shell cannot reach
+    (to C{CHECKPRESENT} too: a C{FAILURE} would have C{fsck --from} record
+    the content lost);
  1. the node has the object: C{ALREADY-HAVE};
  2. the transfer locks and the free space (L{objects.LocalNode.receiving});
     either failing is an C{ERROR} saying so;
@@ -41,10 +45,21 @@ def serves(local, msg):
     return msg.name == "CHECKPRESENT" or local.takes(msg.args[-1])
 
 
+def _gone(local):
+    why = local.gone()
+    if why is not None:
+        log.warn("{why}", why=why)
+        return messages.error(why)
+    return None
+
+
 def checkPresent(local, msg):
     """
-    @return: C{SUCCESS} or C{FAILURE}.
+    @return: C{SUCCESS}, C{FAILURE}, or an C{ERROR} when the node is gone.
     """
+    gone = _gone(local)
+    if gone is not None:
+        return gone
     return messages.SUCCESS if local.present(msg.args[-1]) else messages.FAILURE
 
 
@@ -58,6 +73,9 @@ async def put(local, session, msg, transfers):
         when the client gave up and expects none.
     """
     key = msg.args[1]
+    gone = _gone(local)
+    if gone is not None:
+        return gone
     if local.present(key):
         return messages.ALREADY_HAVE
     try:

@@ -17,6 +17,7 @@ import signal
 import stat
 import subprocess
 
+from annexrelay.testing.gitrepos import restore_node
 from annexrelay.testing.lab import Setup
 from annexrelay.testing.ports import free_port, wait_listening
 from tests.interop import test_testremote
@@ -358,6 +359,39 @@ class UglyPathTests(LocalStoreCase):
         self.assertEqual(self.objectContent("n1", k), content)
         self.assertEqual(self.leftovers("n1"), [])
         self.fsck(self.node("n1"))
+
+    def test_node_gone(self):
+        """
+        The node's repository is moved away after annexrelay chose to write
+        it: requests get an error saying so (not "not present": fsck would
+        record the content lost), nothing is made where it was, and once
+        it is back, uploads go on.
+        """
+        self.s.addFile(self.client, "a.txt", b"stored before\n")
+        self.s.addFile(self.client, "b.txt", b"stored after\n")
+        ka, kb = self.key("a.txt"), self.key("b.txt")
+        self.annex("copy", "--to", "origin-n1", "a.txt")
+        self.waitBranchLog(self.node("n1"), ka, " 1 " + self.uuids["n1"])
+        path = self.node("n1")
+        os.rename(path, path + ".gone")
+        try:
+            gone = "cannot reach node n1 (%s): its repository is gone" % (os.path.realpath(path),)
+            out = self.annex("copy", "--to", "origin-n1", "b.txt", ok=False)
+            self.assertIn(gone, out)
+            out = self.annex("fsck", "--fast", "--from", "origin-n1", "a.txt", ok=False)
+            self.assertIn(gone, out)
+            self.assertNotIn("fixing location log", out)
+            s = RawSession(self, self.uuids["n1"])
+            s.say(b"PUT f " + kb.encode() + b"\n")
+            s.expect(b"ERROR " + gone.encode())
+            self.assertEqual(s.close(), 0)
+            self.assertFalse(os.path.exists(path))
+        finally:
+            restore_node(path)
+        self.annex("copy", "--to", "origin-n1", "b.txt")
+        self.assertEqual(self.objectContent("n1", kb), b"stored after\n")
+        self.annex("fsck", "--fast", "--from", "origin-n1", "a.txt", "b.txt")
+        self.fsck(path)
 
     def test_drop_then_store_again(self):
         """
