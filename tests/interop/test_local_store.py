@@ -22,6 +22,7 @@ from annexrelay.testing.lab import Setup
 from annexrelay.testing.ports import free_port, wait_listening
 from tests.interop import test_testremote
 from tests.interop.test_faults import RawSession, waitFor
+from tests.interop.test_http import HttpCase
 from tests.interop.test_interop import InteropCase
 
 MiB = 1024 * 1024
@@ -409,6 +410,8 @@ class UglyPathTests(LocalStoreCase):
         self.annex("copy", "--to", "origin-n1", "a.txt")
         self.assertEqual(self.checkPresent("n1", k), b"SUCCESS")
         self.assertEqual(self.objectContent("n1", k), b"dropped and stored again\n")
+        # The node's git-annex-shell locks it for the client's drop.
+        self.annex("drop", "a.txt")
         # git-annex on the node (its branch and journal: the REMOVE its
         # git-annex-shell journalled) agrees once the commit delay passed,
         # and still after that git-annex-shell has exited.
@@ -495,3 +498,26 @@ class BareRepositoryOverHttpTests(LocalStoreCase):
         self.assertEqual(entries(os.path.join(self.repo, "annex", "transfer")), [])
         self.fsck(self.repo)
         self.annex("fsck", "--from", "origin", "own.bin")
+
+
+class ProxiedOverHttpTests(LocalStoreCase, HttpCase):
+    """
+    The annex+http door to a bare node annexrelay writes itself.
+    """
+
+    httpArgs = ("--wideopen", "--local-store")
+
+    def test_copy_get(self):
+        content = os.urandom(MiB + 7)
+        self.s.addFile(self.client, "h.bin", content)
+        k = self.key("h.bin")
+        self.annex("copy", "--to", "origin-n1", "h.bin")
+        self.assertTrue(self.httpRequests("put v4"), self.daemonLog())
+        self.assertIn(self.storedItself("n1"), self.daemonLog())
+        self.assertEqual(self.objectContent("n1", k), content)
+        self.waitBranchLog(self.node("n1"), k, " 1 " + self.uuids["n1"])
+        self.annex("drop", "h.bin")
+        self.annex("get", "--from", "origin-n1", "h.bin")
+        self.assertEqual(self.leftovers("n1"), [])
+        self.fsck(self.node("n1"))
+        self.assertCleanLog()
