@@ -5,9 +5,10 @@ upload to a bare node into the node's annex itself
 node's git-annex-shell leaves for the same files (modes, content, the
 node's own location log), git-annex's fsck and testremote judge the
 result, and the ugly paths: a client killed mid-upload, content that does
-not match its key, a node annexrelay must not write, a transfer lock held
-by git-annex on the node, a drop, and the bare repository itself over
-annex+http.
+not match its key, the transfer lock held by another session or by
+git-annex on the node, nodes annexrelay must not write, a node moved
+away, a drop; and the annex+http door to a node and to a bare repository
+served by itself.
 """
 
 import hashlib
