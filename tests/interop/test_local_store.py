@@ -297,6 +297,18 @@ class UglyPathTests(LocalStoreCase):
         self.assertEqual(self.leftovers("n1"), [])
         self.fsck(self.node("n1"))
 
+    def test_disk_reserve(self):
+        """
+        The node's annex.diskreserve cannot be kept: the upload is refused
+        before any byte, the client is told why, nothing is left.
+        """
+        self.s.git("config", "annex.diskreserve", "1000000 terabytes", cwd=self.node("n1"))
+        self.s.addFile(self.client, "a.txt", b"no room\n")
+        out = self.annex("copy", "--to", "origin-n1", "a.txt", ok=False)
+        self.assertIn("not enough free space in node n1", out)
+        self.assertFalse(os.path.exists(self.objectPath("n1", self.key("a.txt"))))
+        self.assertEqual(self.leftovers("n1"), [])
+
     def test_two_sessions_one_key(self):
         """
         Two sessions of the daemon upload the same key: the second is told
