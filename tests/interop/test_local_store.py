@@ -297,6 +297,25 @@ class UglyPathTests(LocalStoreCase):
         self.assertEqual(self.leftovers("n1"), [])
         self.fsck(self.node("n1"))
 
+    def test_garbage_partial_object(self):
+        """
+        annex/tmp holds bytes that are not a start of the object: the
+        resumed upload does not match the key and goes, and git-annex's
+        retry stores the object from the start (as with git-annex-shell).
+        """
+        content = os.urandom(200000)
+        self.s.addFile(self.client, "a.bin", content)
+        k = self.key("a.bin")
+        os.makedirs(os.path.join(self.node("n1"), "annex", "tmp"), exist_ok=True)
+        with open(os.path.join(self.node("n1"), "annex", "tmp", k), "wb") as f:
+            f.write(b"x" * 100000)
+        self.annex("copy", "--to", "origin-n1", "a.bin")
+        # (The second PUT, from 0 and small, is not logged on its own.)
+        self.assertEqual(self.putOffsets(k), [100000])
+        self.assertIn("content received for %s into node n1 does not match its key; deleted" % (k,), self.daemonLog())
+        self.assertEqual(self.objectContent("n1", k), content)
+        self.assertEqual(self.leftovers("n1"), [])
+
     def test_disk_reserve(self):
         """
         The node's annex.diskreserve cannot be kept: the upload is refused
