@@ -332,7 +332,8 @@ class UglyPathTests(LocalStoreCase):
         """
         Two sessions of the daemon upload the same key: the second is told
         the transfer is in progress (POSIX locks do not exclude within the
-        daemon; its own set does).
+        daemon; its own set does); so is git-annex on the node (the
+        daemon's locks are git-annex's).
         """
         content = os.urandom(300000)
         key = ("SHA256E-s%d--%s" % (len(content), hashlib.sha256(content).hexdigest())).encode()
@@ -343,12 +344,20 @@ class UglyPathTests(LocalStoreCase):
         b = RawSession(self, self.uuids["n1"])
         b.say(b"PUT f " + key + b"\n")
         b.expect(b"ERROR transfer already in progress, or unable to take transfer lock")
+        theirs = subprocess.run(
+            ["git-annex-shell", "p2pstdio", self.node("n1"), self.s.proxyUUID],
+            input=b"VERSION 4\nPUT f " + key + b"\nDATA %d\n" % len(content) + content + b"VALID\n",
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.s.env, timeout=60,
+        )
+        self.assertIn(b"transfer already in progress", theirs.stderr)
+        self.assertNotIn(b"SUCCESS", theirs.stdout.splitlines())
         a.say(content[1000:] + b"VALID\n")
         a.expect(b"SUCCESS")
         b.say(b"PUT f " + key + b"\n")
         b.expect(b"ALREADY-HAVE")
         self.assertEqual(a.close(), 0)
         self.assertEqual(b.close(), 0)
+        self.assertEqual(self.objectContent("n1", key.decode()), content)
         self.assertEqual(self.leftovers("n1"), [])
 
     def test_git_annex_holds_the_transfer_lock(self):
