@@ -32,13 +32,17 @@ import fcntl
 import os
 import stat
 
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from annexrelay.localnode import layout, verify
 
 # What is read at a time when hashing the part of an object already there.
 CHUNK = 1 << 20
+
+# How long a request to the node's git-annex-shell waits for the commit of
+# what annexrelay recorded for its key (L{LocalNode.settle}).
+SETTLE_TIMEOUT = 30.0
 
 log = Logger()
 
@@ -194,6 +198,23 @@ class LocalNode:
             log.warn("node {node}: cannot remove the record of a failed transfer: {error}", node=self.name, error=e)
         self.stored += 1
         self.records.record(key, self.uuid, True)
+
+    def settle(self, key, timeout=SETTLE_TIMEOUT):
+        """
+        Commit what is recorded for C{key} and not committed yet, before
+        the node's git-annex-shell changes the key's log (C{REMOVE}):
+        whichever writes last wins, so the two must be written in the order
+        they happened in.
+
+        @return: a L{Deferred} firing once it is committed (at once if
+            nothing is pending), or failing with
+            L{twisted.internet.defer.TimeoutError} after C{timeout} seconds.
+        """
+        if not self.records.overlay(key):
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self.records.flush().chainDeferred(d)
+        return d.addTimeout(timeout, self.reactor)
 
     def close(self):
         """

@@ -20,6 +20,7 @@ A C{PUT}:
  4. C{SUCCESS} once the object is checked and in place, else C{FAILURE}.
 """
 
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.interfaces import SessionAborted
@@ -32,6 +33,9 @@ from annexrelay.targets.relaying import clientVerdict
 # Requests a local node answers itself.
 SERVED = frozenset(["CHECKPRESENT", "PUT"])
 
+# Requests after which the node's git-annex-shell writes the key's log.
+LOGGED_BY_NODE = frozenset(["REMOVE", "REMOVE-BEFORE"])
+
 log = Logger()
 
 
@@ -43,6 +47,27 @@ def serves(local, msg):
     if local is None or msg.name not in SERVED:
         return False
     return msg.name == "CHECKPRESENT" or local.takes(msg.args[-1])
+
+
+async def beforeNode(local, msg):
+    """
+    Before C{msg} goes to the node's git-annex-shell: one after which it
+    writes the key's location log (C{REMOVE}) waits until what annexrelay
+    recorded for the key is committed (L{LocalNode.settle}).  Otherwise a
+    PUT's record still pending would be written after the drop's, and
+    the node's log would say it has the key.
+    """
+    if local is None or msg.name not in LOGGED_BY_NODE:
+        return
+    try:
+        await local.settle(msg.args[-1])
+    except defer.TimeoutError:
+        log.warn(
+            "node {node}: {key}: the location log was not committed in time; {request} goes on",
+            node=local.name,
+            key=msg.args[-1].decode("utf-8", "replace"),
+            request=msg.name,
+        )
 
 
 def _gone(local):

@@ -105,6 +105,20 @@ class LocalStoreCase(InteropCase):
             out.append("%s %s" % (m.group(2), "U" if m.group(3) == uuid else m.group(3)))
         return out
 
+    def status(self, repo, key, uuid):
+        """
+        What the committed log of C{key} says of C{uuid} now (the newest
+        line: "1", "0"), or None.
+        """
+        newest = None
+        for line in self.branchLog(repo, key):
+            m = _LOGLINE.match(line)
+            if m and m.group(3) == uuid:
+                ts = float(line.split("s ", 1)[0])
+                if newest is None or ts >= newest[0]:
+                    newest = (ts, m.group(2))
+        return newest and newest[1]
+
     def fsck(self, repo, *args):
         """
         git-annex's fsck (with checksums) in C{repo}: all keys.
@@ -435,6 +449,25 @@ class UglyPathTests(LocalStoreCase):
         self.annex("fsck", "--fast", "--from", "origin-n1", "a.txt", "b.txt")
         self.fsck(path)
 
+    def test_drop_right_after_store(self):
+        """
+        A drop through the relay before the commit delay has passed: the
+        node's log ends saying it lacks the key (the store's record,
+        still pending, must not be written after the drop's).
+        """
+        self.stopDaemon()
+        self.daemonArgs = ("--local-store", "--commit-delay", "30", "--idle-timeout", "60")
+        self.startDaemon()
+        self.s.addFile(self.client, "a.txt", b"dropped at once\n")
+        k = self.key("a.txt")
+        self.annex("copy", "--to", "origin-n1", "a.txt")
+        self.annex("drop", "--from", "origin-n1", "a.txt")
+        self.assertFalse(os.path.exists(self.objectPath("n1", k)))
+        self.stopDaemon()
+        u1 = self.uuids["n1"]
+        waitFor(lambda: self.status(self.node("n1"), k, u1) == "0", "the node's branch to say it lacks it")
+        self.assertNotIn(u1, self.annex("whereis", "--key", k, cwd=self.node("n1"), ok=False))
+
     def test_drop_then_store_again(self):
         """
         REMOVE goes to the node's git-annex-shell; annexrelay's CHECKPRESENT
@@ -459,7 +492,7 @@ class UglyPathTests(LocalStoreCase):
         u1 = self.uuids["n1"]
         waitFor(lambda: u1 in self.annex("whereis", "--key", k, cwd=self.node("n1"), ok=None), "the node to know it has it")
         self.stopDaemon()
-        waitFor(lambda: self.normalLog(self.node("n1"), k, u1) == ["1 U"], "the node's branch to say it has it")
+        waitFor(lambda: self.status(self.node("n1"), k, u1) == "1", "the node's branch to say it has it")
         self.assertEqual(entries(os.path.join(self.node("n1"), "annex", "journal")), [])
         self.assertIn(u1, self.annex("whereis", "--key", k, cwd=self.node("n1")))
         self.fsck(self.node("n1"))
