@@ -119,6 +119,23 @@ class LocalStoreCase(InteropCase):
                     newest = (ts, m.group(2))
         return newest and newest[1]
 
+    def disagreements(self, node):
+        """
+        The keys whose committed log in the node's own branch does not say
+        what its annex holds (once nothing is left to commit).
+        """
+        repo, u = self.node(node), self.uuids[node]
+        out = []
+        for name in self.s.git("ls-tree", "-r", "--name-only", "refs/heads/git-annex", cwd=repo).split():
+            if name.count("/") != 2 or not name.endswith(".log"):
+                continue
+            key = name.rsplit("/", 1)[1][: -len(".log")]
+            has = os.path.exists(os.path.join(repo, "annex", "objects", os.path.dirname(name), key, key))
+            status = self.status(repo, key, u)
+            if status is not None and (status == "1") != has:
+                out.append((key, status, has))
+        return out
+
     def fsck(self, repo, *args):
         """
         git-annex's fsck (with checksums) in C{repo}: all keys.
@@ -205,6 +222,8 @@ class DifferentialTests(LocalStoreCase):
             self.assertEqual(self.objectContent("n2", k), files[name], name)
             self.assertEqual(self.normalLog(self.node("n1"), k, u1), ["1 U"], name)
             self.assertEqual(self.normalLog(self.node("n1"), k, u1), self.normalLog(self.node("n2"), k, u2), name)
+        self.assertEqual(self.disagreements("n1"), [])
+        self.assertEqual(self.disagreements("n2"), [])
 
         # The proxy's branch says the same; git-annex's fsck agrees.
         self.daemonArgs = ("--local-store",)
@@ -232,6 +251,10 @@ class TestRemoteLocalStoreTests(LocalStoreCase):
         self.assertTrue(failed <= test_testremote.UNAVAILABLE, "failed: %s\n%s\n--- daemon log:\n%s" % (sorted(failed), out, log))
         self.assertIn(self.storedItself("n1"), log)
         self.assertIn(self.recordedItself("n1"), log)
+        # The node's own log says what it holds, once everything is
+        # committed (testremote stores and removes in quick succession).
+        self.stopDaemon()
+        self.assertEqual(self.disagreements("n1"), [])
 
 
 class UglyPathTests(LocalStoreCase):
@@ -467,6 +490,7 @@ class UglyPathTests(LocalStoreCase):
         u1 = self.uuids["n1"]
         waitFor(lambda: self.status(self.node("n1"), k, u1) == "0", "the node's branch to say it lacks it")
         self.assertNotIn(u1, self.annex("whereis", "--key", k, cwd=self.node("n1"), ok=False))
+        self.assertEqual(self.disagreements("n1"), [])
 
     def test_drop_then_store_again(self):
         """
@@ -495,6 +519,7 @@ class UglyPathTests(LocalStoreCase):
         waitFor(lambda: self.status(self.node("n1"), k, u1) == "1", "the node's branch to say it has it")
         self.assertEqual(entries(os.path.join(self.node("n1"), "annex", "journal")), [])
         self.assertIn(u1, self.annex("whereis", "--key", k, cwd=self.node("n1")))
+        self.assertEqual(self.disagreements("n1"), [])
         self.fsck(self.node("n1"))
 
 
