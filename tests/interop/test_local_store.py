@@ -353,6 +353,29 @@ class UglyPathTests(LocalStoreCase):
         self.assertEqual(self.objectContent("n1", k), content)
         self.assertEqual(self.leftovers("n1"), [])
 
+    def test_key_it_cannot_check(self):
+        """
+        A SKEIN key (hashlib cannot compute it as git-annex does) goes to
+        the node's git-annex-shell, which journals the node's log (and
+        commits it when it exits); annexrelay answers CHECKPRESENT.
+        """
+        self.stopDaemon()
+        self.daemonArgs = ("--local-store", "--idle-timeout", "60")
+        self.startDaemon()
+        with open(os.path.join(self.client, "s.txt"), "wb") as f:
+            f.write(b"a SKEIN key\n" * 1000)
+        self.s.git("annex", "add", "-q", "--backend=SKEIN256E", "s.txt", cwd=self.client)
+        self.s.git("commit", "-q", "-m", "s", cwd=self.client)
+        k = self.key("s.txt")
+        self.annex("copy", "--to", "origin-n1", "s.txt")
+        journal = entries(os.path.join(self.node("n1"), "annex", "journal"))
+        self.assertTrue(any(j.endswith(k + ".log") for j in journal), journal)
+        self.assertEqual(self.checkPresent("n1", k), b"SUCCESS")
+        self.annex("fsck", "--from", "origin-n1", "s.txt")
+        self.stopDaemon()
+        waitFor(lambda: self.status(self.node("n1"), k, self.uuids["n1"]) == "1", "the node's git-annex-shell to commit")
+        self.fsck(self.node("n1"))
+
     def test_disk_reserve(self):
         """
         The node's annex.diskreserve cannot be kept: the upload is refused
