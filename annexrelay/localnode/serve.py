@@ -28,13 +28,11 @@ from annexrelay.localnode.objects import Busy
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import is_reply
+from annexrelay.requests import REMOVALS
 from annexrelay.targets.relaying import clientVerdict
 
 # Requests a local node answers itself.
 SERVED = frozenset(["CHECKPRESENT", "PUT"])
-
-# Requests after which the node's git-annex-shell writes the key's log.
-LOGGED_BY_NODE = frozenset(["REMOVE", "REMOVE-BEFORE"])
 
 log = Logger()
 
@@ -57,7 +55,7 @@ async def beforeNode(local, msg):
     PUT's record still pending would be written after the drop's, and
     the node's log would say it has the key.
     """
-    if local is None or msg.name not in LOGGED_BY_NODE:
+    if local is None or msg.name not in REMOVALS:
         return
     try:
         await local.settle(msg.args[-1])
