@@ -13,7 +13,10 @@ C{Annex.DirHashes}, C{Logs.Transfer}):
  - a download of a key into the repository holds the POSIX lock on
    C{annex/transfer/download/lck/lck.<keyfile>} (any remote) and on
    C{annex/transfer/download/<uuid>/lck.<keyfile>} (the sender's UUID);
-   git-annex refuses a second download of the key while they are held.
+   git-annex refuses a second download of the key while they are held;
+ - a download that failed leaves a record,
+   C{annex/transfer/failed/download/<uuid>/<keyfile>}, which the next
+   download of the key from that UUID removes once it succeeds.
 """
 
 import hashlib
@@ -85,6 +88,13 @@ def transfer_files(gitDir: bytes, senderUUID: bytes, key: bytes) -> TransferFile
     kf = keyfile(key)
     top = os.path.join(gitDir, b"annex", b"transfer", b"download")
     return TransferFiles(os.path.join(top, b"lck", b"lck." + kf), os.path.join(top, senderUUID, b"lck." + kf))
+
+
+def failed_transfer_file(gitDir: bytes, senderUUID: bytes, key: bytes) -> bytes:
+    """
+    git-annex's record of a failed download of C{key} from C{senderUUID}.
+    """
+    return os.path.join(gitDir, b"annex", b"transfer", b"failed", b"download", senderUUID, keyfile(key))
 
 
 def _true(values) -> bool:

@@ -109,6 +109,7 @@ class LocalNodes:
             if gitDir not in self.refused:
                 self._decided("(this repository)", gitDir, why)
             return None
+        self._decided("(this repository)", gitDir, None)
         return LocalNode(
             self.reactor, "(this repository)", repository.uuid, gitDir.encode(), repository.uuid, writer, layout.disk_reserve(config)
         )

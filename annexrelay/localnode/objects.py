@@ -32,13 +32,17 @@ import fcntl
 import os
 import stat
 
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from annexrelay.localnode import layout, verify
 
 # What is read at a time when hashing the part of an object already there.
 CHUNK = 1 << 20
+
+# How long a request to the node's git-annex-shell waits for the commit of
+# what annexrelay recorded for its key (L{LocalNode.settle}).
+SETTLE_TIMEOUT = 30.0
 
 log = Logger()
 
@@ -104,20 +108,24 @@ class LocalNode:
         self._receiving = set()
         self.stored = 0
 
+    def gone(self):
+        """
+        Why the node's repository cannot be reached now (moved away, its
+        disk not mounted), or None.  Then nothing is created there, and
+        nothing is said about what it holds.  (Its git config, which
+        nothing here makes: the node's location log writer makes
+        C{annex/journal.lck} to take the lock, wherever the repository is.)
+        """
+        if os.path.isfile(os.path.join(self.gitDir, b"config")) and os.path.isdir(os.path.join(self.gitDir, b"annex")):
+            return None
+        return "cannot reach node %s (%s): its repository is gone" % (self.name, self.gitDir.decode("utf-8", "replace"))
+
     def present(self, key):
         """
         Whether the node has C{key}'s object (git-annex's C{inAnnex} for a
         bare repository: either hash directory).
         """
         return any(os.path.exists(p) for p in layout.object_paths(self.gitDir, key))
-
-    def there(self):
-        """
-        Whether the repository is still where it was (not moved away, its
-        disk mounted): otherwise requests go to its git-annex-shell, which
-        says why it cannot be reached, and nothing is made at the old path.
-        """
-        return os.path.isdir(os.path.join(self.gitDir, b"annex")) and os.path.isfile(os.path.join(self.gitDir, b"config"))
 
     def takes(self, key):
         """
@@ -162,7 +170,9 @@ class LocalNode:
         """
         C{moveAnnex}: the checked object at C{tmp} into C{annex/objects},
         frozen (unless the node got the key meanwhile: C{tmp} goes), and
-        the node's location log told.
+        the node's location log told; a record of an earlier failed
+        download of the key from the same sender goes, as git-annex removes
+        it when a download succeeds.
         """
         paths = layout.object_paths(self.gitDir, key)
         if any(os.path.exists(p) for p in paths):
@@ -180,8 +190,31 @@ class LocalNode:
                 os.chmod(dest, (mode | stat.S_IRUSR) & ~0o222)
             finally:
                 os.chmod(keydir, stat.S_IMODE(os.stat(keydir).st_mode) & ~0o222)
+        try:
+            os.unlink(layout.failed_transfer_file(self.gitDir, self.senderUUID, key))
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warn("node {node}: cannot remove the record of a failed transfer: {error}", node=self.name, error=e)
         self.stored += 1
         self.records.record(key, self.uuid, True)
+
+    def settle(self, key, timeout=SETTLE_TIMEOUT):
+        """
+        Commit what is recorded for C{key} and not committed yet, before
+        the node's git-annex-shell changes the key's log (C{REMOVE}):
+        whichever writes last wins, so the two must be written in the order
+        they happened in.
+
+        @return: a L{Deferred} firing once it is committed (at once if
+            nothing is pending), or failing with
+            L{twisted.internet.defer.TimeoutError} after C{timeout} seconds.
+        """
+        if not self.records.overlay(key):
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self.records.flush().chainDeferred(d)
+        return d.addTimeout(timeout, self.reactor)
 
     def close(self):
         """
@@ -308,7 +341,7 @@ class Receiving:
             )
             os.unlink(self.tmp)
             return False
-        if not self.node.there():
+        if self.node.gone() is not None:
             log.warn("node {node} went away while {key} was received", node=self.node.name, key=self.key.decode("utf-8", "replace"))
             return False
         try:

@@ -6,6 +6,10 @@ C{REMOVE}, C{LOCKCONTENT}, ...) still goes to the node's git-annex-shell,
 which takes git-annex's content locks.
 
 A C{PUT}:
+ 0. the node's repository is gone (moved away, its disk not mounted): an
+    C{ERROR} saying so, as for a node its git-annex-shell cannot reach
+    (to C{CHECKPRESENT} too: a C{FAILURE} would have C{fsck --from} record
+    the content lost);
  1. the node has the object: C{ALREADY-HAVE};
  2. the transfer locks and the free space (L{objects.LocalNode.receiving});
     either failing is an C{ERROR} saying so;
@@ -16,6 +20,7 @@ A C{PUT}:
  4. C{SUCCESS} once the object is checked and in place, else C{FAILURE}.
 """
 
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.interfaces import SessionAborted
@@ -23,6 +28,7 @@ from annexrelay.localnode.objects import Busy
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import is_reply
+from annexrelay.requests import REMOVALS
 from annexrelay.targets.relaying import clientVerdict
 
 # Requests a local node answers itself.
@@ -36,7 +42,7 @@ def serves(local, msg):
     Whether C{msg} is answered by annexrelay for C{local} (a
     L{annexrelay.localnode.objects.LocalNode}, or None).
     """
-    if local is None or msg.name not in SERVED or not local.there():
+    if local is None or msg.name not in SERVED:
         return False
     return msg.name == "CHECKPRESENT" or local.takes(msg.args[-1])
 
@@ -77,10 +83,42 @@ async def storeWhole(receiving, payload, offset, verdict):
     return messages.SUCCESS if receiving.finish(len(payload), verdictKnownBad=bad) else messages.FAILURE
 
 
+async def beforeNode(local, msg):
+    """
+    Before C{msg} goes to the node's git-annex-shell: one after which it
+    writes the key's location log (C{REMOVE}) waits until what annexrelay
+    recorded for the key is committed (L{LocalNode.settle}).  Otherwise a
+    PUT's record still pending would be written after the drop's, and
+    the node's log would say it has the key.
+    """
+    if local is None or msg.name not in REMOVALS:
+        return
+    try:
+        await local.settle(msg.args[-1])
+    except defer.TimeoutError:
+        log.warn(
+            "node {node}: {key}: the location log was not committed in time; {request} goes on",
+            node=local.name,
+            key=msg.args[-1].decode("utf-8", "replace"),
+            request=msg.name,
+        )
+
+
+def _gone(local):
+    why = local.gone()
+    if why is not None:
+        log.warn("{why}", why=why)
+        return messages.error(why)
+    return None
+
+
 def checkPresent(local, msg):
     """
-    @return: C{SUCCESS} or C{FAILURE}.
+    @return: C{SUCCESS}, C{FAILURE}, or an C{ERROR} when the node is gone.
     """
+    gone = _gone(local)
+    if gone is not None:
+        return gone
     return messages.SUCCESS if local.present(msg.args[-1]) else messages.FAILURE
 
 
@@ -94,6 +132,9 @@ async def put(local, session, msg, transfers):
         when the client gave up and expects none.
     """
     key = msg.args[1]
+    gone = _gone(local)
+    if gone is not None:
+        return gone
     first, receiving = ask(local, key)
     if receiving is None:
         return first

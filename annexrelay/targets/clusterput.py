@@ -196,7 +196,7 @@ class ClusterPut:
         if localFor is None:
             return {}
         found = {node: localFor(node) for node in self.candidates}
-        return {node: ln for node, ln in found.items() if ln is not None and ln.there() and ln.takes(self.key)}
+        return {node: ln for node, ln in found.items() if ln is not None and ln.gone() is None and ln.takes(self.key)}
 
     async def _small(self, reachable, asked, local, receiving):
         """

@@ -105,6 +105,7 @@ class ProxiedRemote:
         if localserve.serves(self.local, msg):
             await self._served(session, msg)
             return
+        await localserve.beforeNode(self.local, msg)
         try:
             conn = await self._node()
         except NodeError as e:
@@ -136,6 +137,10 @@ class ProxiedRemote:
             return
         if is_reply(final, "SUCCESS"):
             self._stored(key, [self.node.uuid])
+        elif is_reply(final, "ERROR") and getattr(session, "say", None) is not None:
+            # git-annex shows the ssh session's stderr, not a PUT's ERROR
+            # (its own server's "transfer already in progress" goes there).
+            session.say(final.args[0].decode("utf-8", "replace"))
         session.sendMessage(final)
 
     def _stored(self, key, uuids):

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from annexrelay.paths import default_socket
+
 FAKE_SSH = r'''#!%(python)s
 # ssh stand-in: runs the command locally like an sshd forced command.
 import os, sys
@@ -196,7 +198,7 @@ class Setup:
         @return: the L{subprocess.Popen}.
         """
         repo = repo or self.proxy
-        sock = os.path.join(repo, ".git", "annex", "annexrelay.sock")
+        sock = default_socket(repo)
         if os.path.exists(sock):
             os.unlink(sock)
         log = open(logfile or os.path.join(self.base, "annexrelay.log"), "ab")

@@ -29,9 +29,10 @@ class InteropCase(unittest.TestCase):
     daemon = True
     daemonArgs = ()
     nodes = 2
+    bare = False  # bare node repositories
 
     def setUp(self):
-        self.s = Setup(self.mktemp(), nodes=self.nodes)
+        self.s = Setup(self.mktemp(), nodes=self.nodes, bare=self.bare)
         self.uuids = {name: self.s.uuidOf(path) for name, path in self.s.nodes.items()}
         self.proc = None
         if self.daemon:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import tempfile
 
+from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
@@ -111,7 +112,10 @@ class LocalStoreSessionTests(unittest.TestCase):
         os.rename(self.dir, self.dir + b".gone")
         self.addCleanup(os.rename, self.dir + b".gone", self.dir)
         self.p.send(b"CHECKPRESENT " + KEY + b"\n")
-        self.assertEqual(self.p.nodeGot(), b"CHECKPRESENT " + KEY + b"\n")
+        self.assertTrue(self.p.take().startswith(b"ERROR cannot reach node n1 ("))
+        self.p.send(b"PUT f " + KEY + b"\n")
+        self.assertTrue(self.p.take().startswith(b"ERROR cannot reach node n1 ("))
+        self.assertEqual(self.p.nodeGot(), b"")
         self.assertFalse(os.path.exists(self.dir))
 
     def test_other_requests_and_other_keys_go_to_the_node(self):
@@ -171,3 +175,44 @@ class LocalClusterNodeTests(unittest.TestCase):
         self.assertEqual(p.take(), b"PUT-FROM 0\n")
         self.assertFalse(self.local.present(TEN))
         self.local.receiving(TEN).close()
+
+
+class HeldRecords(RecordingLog):
+    """
+    A node's location log writer whose commit the test lets happen.
+    """
+
+    def __init__(self):
+        RecordingLog.__init__(self)
+        self.commits = []
+
+    def overlay(self, key):
+        return {u: p for k, u, p in self.records if k == key}
+
+    def flush(self):
+        d = defer.Deferred()
+        self.commits.append(d)
+        return d
+
+
+class ClusterRemoveAfterLocalStoreTests(unittest.TestCase):
+    def test_removal_waits_for_the_stores_record(self):
+        dir = tempfile.mkdtemp(prefix="annexrelay-serve-").encode()
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", dir]) and None)
+        self.addCleanup(lambda: subprocess.run(["chmod", "-R", "u+w", dir]) and None)
+        bare(dir)
+        records = HeldRecords()
+        local = LocalNode(Clock(), "n1", NODE_UUIDS["n1"], dir, SENDER, records, diskReserve=0)
+        p = ClusterPair(nodes=2, localFor=lambda node: local if node.name == "n1" else None)
+        p.send(b"PUT a.txt " + TEN + b"\n")
+        p.send(b"DATA 10\n0123456789VALID\n")
+        p.nodeSays("n2", b"PUT-FROM 0\n")
+        p.nodeSays("n2", b"SUCCESS\n")
+        p.take()
+        p.send(b"REMOVE " + TEN + b"\n")
+        # n1's git-annex-shell gets the REMOVE only once annexrelay's record
+        # of the store is committed: its own record of the removal is then
+        # the later one.
+        self.assertEqual(p.nodeGot("n1"), b"")
+        records.commits[0].callback(None)
+        self.assertEqual(p.nodeGot("n1"), b"REMOVE " + TEN + b"\n")
