@@ -193,7 +193,7 @@ class OnionTargetTests(TorCase):
         self.startDaemon()
         self.link("tn1", addr)
         key = self.addFile("big", os.urandom(64 << 20))
-        tmp = os.path.join(self.s.nodes["n1"], ".git", "annex", "tmp", key)
+        tmp = os.path.join(self.s.gitDirOf("n1"), "annex", "tmp", key)
         p = subprocess.Popen(
             self.net.prefix + ["git", "annex", "copy", "--to", "tn1", "big"],
             cwd=self.client, env=self.s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -217,7 +217,7 @@ class OnionTargetTests(TorCase):
         daemon = self.startDaemon(extra=["--shutdown-grace", "0"])
         self.link("tn1", addr)
         key = self.addFile("big", os.urandom(64 << 20))
-        tmp = os.path.join(self.s.nodes["n1"], ".git", "annex", "tmp", key)
+        tmp = os.path.join(self.s.gitDirOf("n1"), "annex", "tmp", key)
         p = subprocess.Popen(
             self.net.prefix + ["git", "annex", "copy", "--to", "tn1", "big"],
             cwd=self.client, env=self.s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
