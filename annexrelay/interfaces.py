@@ -77,6 +77,11 @@ class IClientSession(Interface):
         " otherwise a target may accept a small object from offset 0 before the node answers."
     )
 
+    say = Attribute(
+        "A callable writing one line where the client's user reads it (an ssh session's stderr, which git-annex"
+        " shows, where it does not show a PUT's ERROR), or None when the front door has no such channel."
+    )
+
     def sendMessage(msg):
         """
         Send one L{annexrelay.p2p.messages.Message} to the client.

@@ -137,7 +137,7 @@ class ProxiedRemote:
             return
         if is_reply(final, "SUCCESS"):
             self._stored(key, [self.node.uuid])
-        elif is_reply(final, "ERROR") and getattr(session, "say", None) is not None:
+        elif is_reply(final, "ERROR") and session.say is not None:
             # git-annex shows the ssh session's stderr, not a PUT's ERROR
             # (its own server's "transfer already in progress" goes there).
             session.say(final.args[0].decode("utf-8", "replace"))
