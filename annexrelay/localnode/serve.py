@@ -148,12 +148,24 @@ async def put(local, session, msg, transfers):
             if n < 0:
                 raise SessionAborted("client announced DATA %d" % (n,))
             transfers.note("PUT", key, offset, n)
+            size = receiving.check.size
+            # More than the key's size cannot be its content: it is read and
+            # dropped, so that it cannot fill the node's disk past
+            # annex.diskreserve, and the PUT fails.
+            tooMuch = size is not None and offset + n > size
+            if tooMuch:
+                log.warn(
+                    "node {node}: {key}: the client sent {n} bytes from offset {offset}, more than the key's size; dropped",
+                    node=local.name, key=key.decode("utf-8", "replace"), n=n, offset=offset,
+                )
             try:
-                await session.readData(n, receiving.write)
+                await session.readData(n, None if tooMuch else receiving.write)
             except ShortData as e:
                 # What arrived stays in annex/tmp, for the client to resume.
                 raise SessionAborted("client stopped sending in the middle of PUT data: %s" % (e,))
             verdict = await clientVerdict(session) if session.version >= 1 else None
+            if tooMuch:
+                return messages.FAILURE
             bad = n == 0 and is_reply(verdict, "INVALID")
             ok = receiving.finish(offset + n, verdictKnownBad=bad)
             return messages.SUCCESS if ok else messages.FAILURE

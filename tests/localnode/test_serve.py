@@ -71,6 +71,11 @@ class LocalStoreSessionTests(unittest.TestCase):
         self.assertFalse(self.local.present(KEY))
         self.assertEqual(self.p.log.records, [])
 
+    def test_more_than_the_key_holds_is_dropped(self):
+        self.assertEqual(self.put(CONTENT + b"x" * 1000), b"FAILURE\n")
+        self.assertEqual(os.path.getsize(layout.tmp_path(self.dir, KEY)), 0)
+        self.assertEqual(self.put(CONTENT), b"SUCCESS\n")
+
     def test_invalid_verdict_checked_anyway(self):
         self.assertEqual(self.put(CONTENT, b"INVALID"), b"SUCCESS\n")
 
