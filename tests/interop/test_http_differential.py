@@ -135,7 +135,7 @@ class DifferentialCase(unittest.TestCase):
     flags = ("--wideopen",)
 
     def setUp(self):
-        self.s = Setup(self.mktemp(), nodes=3)
+        self.s = Setup(self.mktemp(), nodes=3, bare=False)  # files are added in n1's work tree
         self.uuids = {n: self.s.uuidOf(p) for n, p in self.s.nodes.items()}
         self.cluster = self.s.makeCluster("c1", ["n2", "n3"])
         self.content = b"differential content\n"
