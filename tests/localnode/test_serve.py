@@ -22,20 +22,22 @@ CONTENT = b"some content, locally stored\n"
 KEY = b"SHA256E-s%d--%s.txt" % (len(CONTENT), hashlib.sha256(CONTENT).hexdigest().encode())
 
 
-def bare(path):
+def bare(case):
     """
-    Enough of a bare repository for LocalNode.there.
+    A temporary directory with enough of a bare repository for a
+    LocalNode (removed after C{case}, frozen directories included).
     """
+    path = tempfile.mkdtemp(prefix="annexrelay-serve-").encode()
+    case.addCleanup(lambda: subprocess.run(["rm", "-rf", path]) and None)
+    case.addCleanup(lambda: subprocess.run(["chmod", "-R", "u+w", path]) and None)
     os.makedirs(os.path.join(path, b"annex"))
     open(os.path.join(path, b"config"), "wb").close()
+    return path
 
 
 class LocalStoreSessionTests(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="annexrelay-serve-").encode()
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.dir]) and None)
-        self.addCleanup(lambda: subprocess.run(["chmod", "-R", "u+w", self.dir]) and None)
-        bare(self.dir)
+        self.dir = bare(self)
         self.nodeRecords = RecordingLog()
         self.local = LocalNode(Clock(), "n1", NODE_UUID, self.dir, SENDER, self.nodeRecords, diskReserve=0)
         self.p = RelayPair(local=self.local)
@@ -140,10 +142,7 @@ class LocalClusterNodeTests(unittest.TestCase):
     """
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="annexrelay-serve-").encode()
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.dir]) and None)
-        self.addCleanup(lambda: subprocess.run(["chmod", "-R", "u+w", self.dir]) and None)
-        bare(self.dir)
+        self.dir = bare(self)
         self.local = LocalNode(Clock(), "n1", NODE_UUIDS["n1"], self.dir, SENDER, RecordingLog(), diskReserve=0)
         self.p = ClusterPair(nodes=2, localFor=lambda node: self.local if node.name == "n1" else None)
 
@@ -202,10 +201,7 @@ class HeldRecords(RecordingLog):
 
 class ClusterRemoveAfterLocalStoreTests(unittest.TestCase):
     def test_removal_waits_for_the_stores_record(self):
-        dir = tempfile.mkdtemp(prefix="annexrelay-serve-").encode()
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", dir]) and None)
-        self.addCleanup(lambda: subprocess.run(["chmod", "-R", "u+w", dir]) and None)
-        bare(dir)
+        dir = bare(self)
         records = HeldRecords()
         local = LocalNode(Clock(), "n1", NODE_UUIDS["n1"], dir, SENDER, records, diskReserve=0)
         p = ClusterPair(nodes=2, localFor=lambda node: local if node.name == "n1" else None)
