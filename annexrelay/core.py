@@ -165,7 +165,7 @@ class RelayCore:
         if self.localNodes is None:
             return None
         if self._ownLocal is None:
-            self._ownLocal = self.localNodes.forRepository(self.repository, self.locationLog) or False
+            self._ownLocal = self.localNodes.forRepository(self.repository, self.locationLog, self.branch) or False
         return self._ownLocal or None
 
     def describe(self, uuid):

@@ -85,6 +85,14 @@ class LocationLogWriter:
         self._writing = None
         self._waiters = []
         self._journalLeft = False
+        # Journal files written since the last batch read the journal
+        # (L{nudge}).
+        self._nudged = False
+        # Held with git-annex's journal lock by whatever in this process
+        # reads or writes the journal (a POSIX lock does not keep two
+        # holders in one process apart): the batches, and a local node's
+        # records (L{annexrelay.localnode.journalling}).
+        self.journalMutex = defer.DeferredLock()
         self.commits = 0
         self.recordsWritten = 0
         # Why the last commit failed, while commits fail ("" otherwise).
@@ -123,6 +131,15 @@ class LocationLogWriter:
                 if k == key:
                     out[uuid] = present
         return out
+
+    def nudge(self):
+        """
+        A journal file was written in this process: commit it with the
+        next batch, within the delay.
+        """
+        self._nudged = True
+        if self._timer is None and self._writing is None and not self._stopped:
+            self._timer = self.reactor.callLater(self.delay, self._write)
 
     def flush(self):
         """
@@ -217,6 +234,7 @@ class LocationLogWriter:
 
     def _write(self):
         self._timer = None
+        self._nudged = False
         batch, self._pending = self._pending, {}
         self._inFlight = batch
         self._writing = defer.ensureDeferred(self._commit(batch))
@@ -237,13 +255,17 @@ class LocationLogWriter:
             byPath.setdefault(locationlog.log_path(key, self._onelevel), {})[uuid] = present
         lock = JournalLock(self.reactor, os.path.join(self.gitDir, "annex", "journal.lck"))
         for attempt in range(20):
-            await lock.acquire()
+            await self.journalMutex.acquire()
             try:
-                return await self._commitOnce(byPath)
-            except RefMoved:
-                log.info("the git-annex branch moved while recording; recording again")
+                await lock.acquire()
+                try:
+                    return await self._commitOnce(byPath)
+                except RefMoved:
+                    log.info("the git-annex branch moved while recording; recording again")
+                finally:
+                    lock.release()
             finally:
-                lock.release()
+                self.journalMutex.release()
         raise GitCommandFailed("the git-annex branch kept moving")
 
     async def _commitOnce(self, byPath):
@@ -337,7 +359,7 @@ class LocationLogWriter:
                 os.remove(self.spool)
             except FileNotFoundError:
                 pass
-        if self._pending or self._journalLeft:
+        if self._pending or self._journalLeft or self._nudged:
             if self._waiters:
                 self._write()
             else:

@@ -21,9 +21,11 @@ import os
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from annexrelay.branch.reader import BranchReader
 from annexrelay.branch.writer import LocationLogWriter
 from annexrelay.connectors.urls import LOCAL, kind_of, local_path
 from annexrelay.localnode import layout
+from annexrelay.localnode.journalling import NodeJournal
 from annexrelay.localnode.objects import LocalNode
 from annexrelay.paths import git_dir
 from annexrelay.repo import RepositoryError, read_config
@@ -88,8 +90,9 @@ class LocalNodes:
             why = "this daemon serves it as a repository too"
         local = None
         if why is None:
-            records = LocationLogWriter(self.reactor, gitDir, delay=self.commitDelay, gitDir=gitDir)
-            records.recover()
+            writer = LocationLogWriter(self.reactor, gitDir, delay=self.commitDelay, gitDir=gitDir)
+            writer.recover()
+            records = NodeJournal(self.reactor, gitDir.encode(), writer, BranchReader(self.reactor, gitDir, gitDir, False, writer))
             local = LocalNode(
                 self.reactor, node.name, node.uuid, gitDir.encode(), proxyRepository.uuid, records, layout.disk_reserve(config)
             )
@@ -97,11 +100,11 @@ class LocalNodes:
         self._nodes[path] = local
         return local
 
-    def forRepository(self, repository, writer):
+    def forRepository(self, repository, writer, reader):
         """
-        The proxy repository itself as a local node, written with its
-        core's location log C{writer}; None if it does not qualify.  Made
-        per core (a core's writer is its own).
+        The proxy repository itself as a local node, its records journalled
+        with its core's location log C{writer} and branch C{reader}; None if
+        it does not qualify.  Made per core (a core's writer is its own).
         """
         gitDir = os.path.realpath(repository.gitDir)
         _, config, why = self._examine("(this repository)", repository.uuid, gitDir)
@@ -110,8 +113,9 @@ class LocalNodes:
                 self._decided("(this repository)", gitDir, why)
             return None
         self._decided("(this repository)", gitDir, None)
+        records = NodeJournal(self.reactor, gitDir.encode(), writer, reader)
         return LocalNode(
-            self.reactor, "(this repository)", repository.uuid, gitDir.encode(), repository.uuid, writer, layout.disk_reserve(config)
+            self.reactor, "(this repository)", repository.uuid, gitDir.encode(), repository.uuid, records, layout.disk_reserve(config)
         )
 
     def all(self):

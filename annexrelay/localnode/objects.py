@@ -18,9 +18,10 @@ C{Annex.Perms}):
  - the object file loses its write bits (C{0444} under the usual umask),
    its directory too (C{0555}); the hash directories above it are made as
    git-annex makes them;
- - the node's location log gets C{1 <node uuid>} through a location log
-   writer of the node's own repository, committed to its git-annex branch
-   within the commit delay (git-annex-shell commits when it exits).
+ - the node's location log gets C{1 <node uuid>} in the node's journal
+   before the client hears of it (L{annexrelay.localnode.journalling}),
+   committed to its git-annex branch within the commit delay
+   (git-annex-shell commits when it exits).
 
 Files are written with plain system calls in the reactor thread, a chunk
 at a time as the payload arrives, as Twisted writes files; resuming a
@@ -32,7 +33,7 @@ import fcntl
 import os
 import stat
 
-from twisted.internet import defer, task
+from twisted.internet import task
 from twisted.logger import Logger
 
 from annexrelay.localnode import layout, verify
@@ -40,9 +41,6 @@ from annexrelay.localnode import layout, verify
 # What is read at a time when hashing the part of an object already there.
 CHUNK = 1 << 20
 
-# How long a request to the node's git-annex-shell waits for the commit of
-# what annexrelay recorded for its key (L{LocalNode.settle}).
-SETTLE_TIMEOUT = 30.0
 
 log = Logger()
 
@@ -92,8 +90,7 @@ class LocalNode:
     @param gitDir: the bare repository (bytes).
     @param senderUUID: the UUID the node knows the proxy repository by
         (the sender in its transfer records).
-    @param records: a L{annexrelay.branch.writer.LocationLogWriter} of the
-        node's own repository.
+    @param records: the node's L{annexrelay.localnode.journalling.NodeJournal}.
     @param diskReserve: C{annex.diskreserve} of the node, in bytes.
     """
 
@@ -197,28 +194,11 @@ class LocalNode:
         except OSError as e:
             log.warn("node {node}: cannot remove the record of a failed transfer: {error}", node=self.name, error=e)
         self.stored += 1
-        self.records.record(key, self.uuid, True)
 
-    def settle(self, key, timeout=SETTLE_TIMEOUT):
-        """
-        Commit what is recorded for C{key} and not committed yet, before
-        the node's git-annex-shell changes the key's log (C{REMOVE}):
-        whichever writes last wins, so the two must be written in the order
-        they happened in.
-
-        @return: a L{Deferred} firing once it is committed (at once if
-            nothing is pending), or failing with
-            L{twisted.internet.defer.TimeoutError} after C{timeout} seconds.
-        """
-        if not self.records.overlay(key):
-            return defer.succeed(None)
-        d = defer.Deferred()
-        self.records.flush().chainDeferred(d)
-        return d.addTimeout(timeout, self.reactor)
 
     def close(self):
         """
-        At shutdown: commit the node's location log.
+        At shutdown: commit the node's journal, end its branch reader.
 
         @return: a L{Deferred}.
         """
@@ -315,7 +295,7 @@ class Receiving:
             self._hash.update(data)
         self.size += len(data)
 
-    def finish(self, expected, verdictKnownBad=False):
+    async def finish(self, expected, verdictKnownBad=False):
         """
         The payload is in: C{True} if the object is the key's content and
         now in C{annex/objects}.  A short object stays for resuming; one
@@ -351,6 +331,18 @@ class Receiving:
                 "could not move {key} into node {node}'s annex: {error}",
                 key=self.key.decode("utf-8", "replace"),
                 node=self.node.name,
+                error=e,
+            )
+            return False
+        try:
+            # The node's own record, in its journal before SUCCESS, as
+            # git-annex's server writes it.
+            await self.node.records.record(self.key, self.node.uuid, True)
+        except OSError as e:
+            log.error(
+                "node {node} has {key} but its location log could not be written ({error}); git annex fsck there mends it",
+                node=self.node.name,
+                key=self.key.decode("utf-8", "replace"),
                 error=e,
             )
             return False

@@ -20,7 +20,6 @@ A C{PUT}:
  4. C{SUCCESS} once the object is checked and in place, else C{FAILURE}.
 """
 
-from twisted.internet import defer
 from twisted.logger import Logger
 
 from annexrelay.interfaces import SessionAborted
@@ -28,7 +27,6 @@ from annexrelay.localnode.objects import Busy
 from annexrelay.p2p import messages
 from annexrelay.p2p.framing import ShortData
 from annexrelay.p2p.messages import is_reply
-from annexrelay.requests import REMOVALS
 from annexrelay.targets.relaying import clientVerdict
 
 # Requests a local node answers itself.
@@ -80,28 +78,8 @@ async def storeWhole(receiving, payload, offset, verdict):
     await receiving.start(offset)
     receiving.write(payload[offset:])
     bad = not payload and is_reply(verdict, "INVALID")
-    return messages.SUCCESS if receiving.finish(len(payload), verdictKnownBad=bad) else messages.FAILURE
+    return messages.SUCCESS if await receiving.finish(len(payload), verdictKnownBad=bad) else messages.FAILURE
 
-
-async def beforeNode(local, msg):
-    """
-    Before C{msg} goes to the node's git-annex-shell: one after which it
-    writes the key's location log (C{REMOVE}) waits until what annexrelay
-    recorded for the key is committed (L{LocalNode.settle}).  Otherwise a
-    PUT's record still pending would be written after the drop's, and
-    the node's log would say it has the key.
-    """
-    if local is None or msg.name not in REMOVALS:
-        return
-    try:
-        await local.settle(msg.args[-1])
-    except defer.TimeoutError:
-        log.warn(
-            "node {node}: {key}: the location log was not committed in time; {request} goes on",
-            node=local.name,
-            key=msg.args[-1].decode("utf-8", "replace"),
-            request=msg.name,
-        )
 
 
 def _gone(local):
@@ -167,7 +145,7 @@ async def put(local, session, msg, transfers):
             if tooMuch:
                 return messages.FAILURE
             bad = n == 0 and is_reply(verdict, "INVALID")
-            ok = receiving.finish(offset + n, verdictKnownBad=bad)
+            ok = await receiving.finish(offset + n, verdictKnownBad=bad)
             return messages.SUCCESS if ok else messages.FAILURE
         if is_reply(nxt, "DATA-PRESENT") and session.version >= 4:
             return messages.SUCCESS if local.present(key) else messages.FAILURE

@@ -9,7 +9,6 @@ session ends.
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from annexrelay.localnode import serve as localserve
 from annexrelay.nodeside import NodeError
 from annexrelay.p2p import messages
 from annexrelay.targets.relaying import Transfers, giveBack
@@ -140,10 +139,6 @@ class NodeSet:
         Send C{msg} to C{node}, return its reply, or None if it broke or did
         not answer within the reply timeout.
         """
-        if self.localFor is not None:
-            # A removal waits for what annexrelay recorded for the key on a
-            # node it writes itself (L{annexrelay.localnode.serve.beforeNode}).
-            await localserve.beforeNode(self.localFor(node), msg)
         d = conn.request(msg)
         d.addTimeout(self.replyTimeout, self.clock)
         try:

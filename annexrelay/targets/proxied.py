@@ -105,7 +105,6 @@ class ProxiedRemote:
         if localserve.serves(self.local, msg):
             await self._served(session, msg)
             return
-        await localserve.beforeNode(self.local, msg)
         try:
             conn = await self._node()
         except NodeError as e:

@@ -38,6 +38,21 @@ class RecordingLog:
         return defer.succeed(None)
 
 
+class RecordingJournal:
+    """
+    Stands in for a local node's journal (L{annexrelay.localnode.journalling.NodeJournal}).
+    """
+
+    def __init__(self):
+        self.records = []
+
+    async def record(self, key, uuid, present):
+        self.records.append((key, uuid, present))
+
+    def close(self):
+        return defer.succeed(None)
+
+
 class MemoryPool:
     """
     A node pool whose connections are StringTransports; the test plays the

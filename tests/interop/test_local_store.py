@@ -515,6 +515,25 @@ class UglyPathTests(LocalStoreCase):
         self.assertNotIn(u1, self.annex("whereis", "--key", k, cwd=self.node("n1"), ok=False))
         self.assertEqual(self.disagreements("n1"), [])
 
+    def test_drop_on_the_node_right_after_store(self):
+        """
+        git-annex itself drops the key on the node before annexrelay's
+        record of the store is committed: the drop, the later of the two,
+        is what the node's log says.
+        """
+        self.stopDaemon()
+        self.daemonArgs = ("--local-store", "--commit-delay", "30", "--idle-timeout", "60")
+        self.startDaemon()
+        self.s.addFile(self.client, "b.txt", b"dropped on the node at once\n")
+        k = self.key("b.txt")
+        self.annex("copy", "--to", "origin-n1", "b.txt")
+        self.annex("dropkey", "--force", k, cwd=self.node("n1"))
+        self.assertFalse(os.path.exists(self.objectPath("n1", k)))
+        self.stopDaemon()
+        u1 = self.uuids["n1"]
+        waitFor(lambda: self.status(self.node("n1"), k, u1) == "0", "the node's branch to say it lacks it")
+        self.assertEqual(self.disagreements("n1"), [])
+
     def test_drop_then_store_again(self):
         """
         REMOVE goes to the node's git-annex-shell; annexrelay's CHECKPRESENT

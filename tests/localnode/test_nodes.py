@@ -80,8 +80,9 @@ class LocalNodesTests(unittest.TestCase):
     def test_the_repository_itself(self):
         nodes = LocalNodes(Clock())
         path = self.repo("proxy", uuid=PROXY)
-        writer = object()
-        local = nodes.forRepository(_Proxy(path), writer)
-        self.assertIs(local.records, writer)
+        writer, reader = object(), object()
+        local = nodes.forRepository(_Proxy(path), writer, reader)
+        self.assertIs(local.records.writer, writer)
+        self.assertIs(local.records.reader, reader)
         self.assertEqual(local.uuid, PROXY)
-        self.assertIsNone(nodes.forRepository(_Proxy(self.repo("other", bare=False, uuid=PROXY)), writer))
+        self.assertIsNone(nodes.forRepository(_Proxy(self.repo("other", bare=False, uuid=PROXY)), writer, reader))

@@ -17,7 +17,7 @@ from twisted.trial import unittest
 
 from annexrelay.localnode import layout
 from annexrelay.localnode.objects import Busy, LocalNode
-from annexrelay.testing.memory import RecordingLog
+from annexrelay.testing.memory import RecordingJournal
 
 UUID = b"c3b14da6-1f84-4224-9094-1a9801d6ba37"
 SENDER = b"e32ff237-9a8c-4d57-9207-7d0aa4bf916b"
@@ -39,7 +39,7 @@ class LocalNodeTests(unittest.TestCase):
         self.addCleanup(self.cleanup)
         os.makedirs(os.path.join(self.dir, b"annex", b"objects"))
         open(os.path.join(self.dir, b"config"), "wb").close()
-        self.records = RecordingLog()
+        self.records = RecordingJournal()
         self.node = LocalNode(Clock(), "n1", UUID, self.dir, SENDER, self.records, diskReserve=0)
         self.content = os.urandom(5000)
         self.key = key_for(self.content)
@@ -53,7 +53,7 @@ class LocalNodeTests(unittest.TestCase):
         try:
             self.successResultOf(defer.ensureDeferred(r.start(offset)))
             r.write(content[offset:])
-            return r.finish(len(content) if expected is None else expected)
+            return self.successResultOf(defer.ensureDeferred(r.finish(len(content) if expected is None else expected)))
         finally:
             r.close()
 
@@ -143,53 +143,17 @@ OTHER_SENDER = b"0b531efe-1ddd-4f1a-a22c-16b82487267f"
 KEY = b"WORM-s5-m1700000000--a.txt"
 
 
-class Records:
-    """
-    What LocalNode uses of a location log writer.
-    """
-
-    def __init__(self):
-        self.pending = {}
-        self.flushes = []
-
-    def record(self, key, uuid, present):
-        self.pending[key] = {uuid: present}
-
-    def overlay(self, key):
-        return dict(self.pending.get(key, {}))
-
-    def flush(self):
-        d = defer.Deferred()
-        self.flushes.append(d)
-        return d
-
 
 class LocalNodeStateTests(unittest.TestCase):
     def setUp(self):
         self.clock = Clock()
-        self.records = Records()
+        self.records = RecordingJournal()
         self.git = os.path.abspath(self.mktemp()).encode()
         os.makedirs(os.path.join(self.git, b"annex"))
         with open(os.path.join(self.git, b"config"), "w") as f:
             f.write("[core]\n\tbare = true\n")
         self.node = LocalNode(self.clock, "n1", U, self.git, OTHER_SENDER, self.records, diskReserve=0)
 
-    def test_settle_waits_for_the_commit_of_the_key(self):
-        self.assertTrue(self.node.settle(KEY).called)
-        self.assertEqual(self.records.flushes, [])
-        self.records.record(KEY, U, True)
-        d = self.node.settle(KEY)
-        self.assertFalse(d.called)
-        self.records.flushes[0].callback(None)
-        self.assertTrue(d.called)
-
-    def test_settle_gives_up(self):
-        self.records.record(KEY, U, True)
-        d = self.node.settle(KEY, timeout=5)
-        self.clock.advance(5)
-        self.failureResultOf(d, defer.TimeoutError)
-        # The commit coming later is harmless.
-        self.records.flushes[0].callback(None)
 
     def test_gone(self):
         self.assertIsNone(self.node.gone())
@@ -208,10 +172,10 @@ class LocalNodeStateTests(unittest.TestCase):
         try:
             self.successResultOf(defer.ensureDeferred(r.start(0)))
             r.write(b"hello")
-            self.assertTrue(r.finish(5))
+            self.assertTrue(self.successResultOf(defer.ensureDeferred(r.finish(5))))
         finally:
             r.close()
         self.assertFalse(os.path.exists(failed))
-        self.assertEqual(self.records.pending[KEY], {U: True})
+        self.assertEqual(self.records.records, [(KEY, U, True)])
         with open(layout.object_paths(self.git, KEY)[0], "rb") as f:
             self.assertEqual(f.read(), b"hello")

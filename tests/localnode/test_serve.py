@@ -9,13 +9,12 @@ import os
 import subprocess
 import tempfile
 
-from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from annexrelay.localnode import layout
 from annexrelay.localnode.objects import LocalNode
-from annexrelay.testing.memory import KEY as TEN, NODE_UUID, NODE_UUIDS, ClusterPair, RecordingLog, RelayPair
+from annexrelay.testing.memory import KEY as TEN, NODE_UUID, NODE_UUIDS, ClusterPair, RecordingJournal, RelayPair
 
 SENDER = b"e32ff237-9a8c-4d57-9207-7d0aa4bf916b"
 CONTENT = b"some content, locally stored\n"
@@ -38,7 +37,7 @@ def bare(case):
 class LocalStoreSessionTests(unittest.TestCase):
     def setUp(self):
         self.dir = bare(self)
-        self.nodeRecords = RecordingLog()
+        self.nodeRecords = RecordingJournal()
         self.local = LocalNode(Clock(), "n1", NODE_UUID, self.dir, SENDER, self.nodeRecords, diskReserve=0)
         self.p = RelayPair(local=self.local)
         self.p.nodeGot()
@@ -143,7 +142,7 @@ class LocalClusterNodeTests(unittest.TestCase):
 
     def setUp(self):
         self.dir = bare(self)
-        self.local = LocalNode(Clock(), "n1", NODE_UUIDS["n1"], self.dir, SENDER, RecordingLog(), diskReserve=0)
+        self.local = LocalNode(Clock(), "n1", NODE_UUIDS["n1"], self.dir, SENDER, RecordingJournal(), diskReserve=0)
         self.p = ClusterPair(nodes=2, localFor=lambda node: self.local if node.name == "n1" else None)
 
     def test_small_put(self):
@@ -180,40 +179,3 @@ class LocalClusterNodeTests(unittest.TestCase):
         self.assertFalse(self.local.present(TEN))
         self.local.receiving(TEN).close()
 
-
-class HeldRecords(RecordingLog):
-    """
-    A node's location log writer whose commit the test lets happen.
-    """
-
-    def __init__(self):
-        RecordingLog.__init__(self)
-        self.commits = []
-
-    def overlay(self, key):
-        return {u: p for k, u, p in self.records if k == key}
-
-    def flush(self):
-        d = defer.Deferred()
-        self.commits.append(d)
-        return d
-
-
-class ClusterRemoveAfterLocalStoreTests(unittest.TestCase):
-    def test_removal_waits_for_the_stores_record(self):
-        dir = bare(self)
-        records = HeldRecords()
-        local = LocalNode(Clock(), "n1", NODE_UUIDS["n1"], dir, SENDER, records, diskReserve=0)
-        p = ClusterPair(nodes=2, localFor=lambda node: local if node.name == "n1" else None)
-        p.send(b"PUT a.txt " + TEN + b"\n")
-        p.send(b"DATA 10\n0123456789VALID\n")
-        p.nodeSays("n2", b"PUT-FROM 0\n")
-        p.nodeSays("n2", b"SUCCESS\n")
-        p.take()
-        p.send(b"REMOVE " + TEN + b"\n")
-        # n1's git-annex-shell gets the REMOVE only once annexrelay's record
-        # of the store is committed: its own record of the removal is then
-        # the later one.
-        self.assertEqual(p.nodeGot("n1"), b"")
-        records.commits[0].callback(None)
-        self.assertEqual(p.nodeGot("n1"), b"REMOVE " + TEN + b"\n")
