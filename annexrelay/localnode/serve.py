@@ -75,7 +75,11 @@ async def storeWhole(receiving, payload, offset, verdict):
     @return: C{SUCCESS} or C{FAILURE}.
     """
     offset = min(offset, len(payload))
-    await receiving.start(offset)
+    try:
+        await receiving.start(offset)
+    except OSError as e:
+        log.warn("node {node}: cannot receive {key}: {error}", node=receiving.node.name, key=receiving.key.decode("utf-8", "replace"), error=e)
+        return messages.FAILURE
     receiving.write(payload[offset:])
     bad = not payload and is_reply(verdict, "INVALID")
     return messages.SUCCESS if await receiving.finish(len(payload), verdictKnownBad=bad) else messages.FAILURE

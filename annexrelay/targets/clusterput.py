@@ -234,14 +234,19 @@ class ClusterPut:
                 if node in local:
                     localFinals.append((node, messages.SUCCESS if local[node].present(self.key) else messages.FAILURE))
         else:
+            # The local nodes store at once, each waiting only for its own
+            # journal, while the others get the payload.
+            stores = []
             for node, offset in answers.wanting:
                 offset = min(offset, len(payload))
                 self.nodes.transfers(node).note("PUT", self.key, offset, len(payload) - offset)
                 if node in local:
-                    localFinals.append((node, await localserve.storeWhole(receiving[node], payload, offset, verdict)))
+                    stores.append((node, defer.ensureDeferred(localserve.storeWhole(receiving[node], payload, offset, verdict))))
                     continue
                 conn = self.conns[node]
                 conn.sendPayload(payload[offset:], verdict if conn.version >= 1 else None)
+            for node, stored in stores:
+                localFinals.append((node, await stored))
         await self._stored(answers, localFinals)
 
     def _inOrder(self, pairs):
