@@ -495,25 +495,35 @@ class UglyPathTests(LocalStoreCase):
         self.annex("fsck", "--fast", "--from", "origin-n1", "a.txt", "b.txt")
         self.fsck(path)
 
+    def storedThenDropped(self, name, drop):
+        """
+        Store C{name} into n1 and C{drop(key)} it before the commit delay
+        (30 s) has passed; once the daemon has stopped (committing), the
+        node's own branch must say it lacks the key.
+
+        @return: the key.
+        """
+        self.stopDaemon()
+        self.daemonArgs = ("--local-store", "--commit-delay", "30", "--idle-timeout", "60")
+        self.startDaemon()
+        self.s.addFile(self.client, name, b"dropped at once: " + name.encode() + b"\n")
+        k = self.key(name)
+        self.annex("copy", "--to", "origin-n1", name)
+        drop(k)
+        self.assertFalse(os.path.exists(self.objectPath("n1", k)))
+        self.stopDaemon()
+        waitFor(lambda: self.status(self.node("n1"), k, self.uuids["n1"]) == "0", "the node's branch to say it lacks it")
+        self.assertEqual(self.disagreements("n1"), [])
+        return k
+
     def test_drop_right_after_store(self):
         """
         A drop through the relay before the commit delay has passed: the
         node's log ends saying it lacks the key (the store's record,
         still pending, must not be written after the drop's).
         """
-        self.stopDaemon()
-        self.daemonArgs = ("--local-store", "--commit-delay", "30", "--idle-timeout", "60")
-        self.startDaemon()
-        self.s.addFile(self.client, "a.txt", b"dropped at once\n")
-        k = self.key("a.txt")
-        self.annex("copy", "--to", "origin-n1", "a.txt")
-        self.annex("drop", "--from", "origin-n1", "a.txt")
-        self.assertFalse(os.path.exists(self.objectPath("n1", k)))
-        self.stopDaemon()
-        u1 = self.uuids["n1"]
-        waitFor(lambda: self.status(self.node("n1"), k, u1) == "0", "the node's branch to say it lacks it")
-        self.assertNotIn(u1, self.annex("whereis", "--key", k, cwd=self.node("n1"), ok=False))
-        self.assertEqual(self.disagreements("n1"), [])
+        k = self.storedThenDropped("a.txt", lambda k: self.annex("drop", "--from", "origin-n1", "a.txt"))
+        self.assertNotIn(self.uuids["n1"], self.annex("whereis", "--key", k, cwd=self.node("n1"), ok=False))
 
     def test_drop_on_the_node_right_after_store(self):
         """
@@ -521,18 +531,7 @@ class UglyPathTests(LocalStoreCase):
         record of the store is committed: the drop, the later of the two,
         is what the node's log says.
         """
-        self.stopDaemon()
-        self.daemonArgs = ("--local-store", "--commit-delay", "30", "--idle-timeout", "60")
-        self.startDaemon()
-        self.s.addFile(self.client, "b.txt", b"dropped on the node at once\n")
-        k = self.key("b.txt")
-        self.annex("copy", "--to", "origin-n1", "b.txt")
-        self.annex("dropkey", "--force", k, cwd=self.node("n1"))
-        self.assertFalse(os.path.exists(self.objectPath("n1", k)))
-        self.stopDaemon()
-        u1 = self.uuids["n1"]
-        waitFor(lambda: self.status(self.node("n1"), k, u1) == "0", "the node's branch to say it lacks it")
-        self.assertEqual(self.disagreements("n1"), [])
+        self.storedThenDropped("b.txt", lambda k: self.annex("dropkey", "--force", k, cwd=self.node("n1")))
 
     def test_drop_then_store_again(self):
         """
