@@ -30,13 +30,6 @@ class RecordingLog:
     def record(self, key, uuid, present):
         self.records.append((key, uuid, present))
 
-    def overlay(self, key):
-        # Every record counts as committed at once.
-        return {}
-
-    def flush(self):
-        return defer.succeed(None)
-
 
 class RecordingJournal:
     """
