@@ -85,7 +85,6 @@ async def storeWhole(receiving, payload, offset, verdict):
     return messages.SUCCESS if await receiving.finish(len(payload), verdictKnownBad=bad) else messages.FAILURE
 
 
-
 def _gone(local):
     why = local.gone()
     if why is not None:
@@ -122,7 +121,11 @@ async def put(local, session, msg, transfers):
         return first
     try:
         offset = first.args[0]
-        await receiving.start(offset)
+        try:
+            await receiving.start(offset)
+        except OSError as e:
+            log.warn("node {node}: cannot receive {key}: {error}", node=local.name, key=key.decode("utf-8", "replace"), error=e)
+            return messages.error("node %s cannot receive it: %s" % (local.name, e.strerror or e))
         session.sendMessage(first)
         nxt = await session.nextMessage()
         if is_reply(nxt, "DATA"):

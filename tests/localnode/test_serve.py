@@ -114,6 +114,14 @@ class LocalStoreSessionTests(unittest.TestCase):
         self.p.send(b"CHECKPRESENT " + KEY + b"\n")
         self.assertEqual(self.p.take(), b"FAILURE\n")
 
+    def test_partial_object_cannot_be_opened(self):
+        tmp = layout.tmp_path(self.dir, KEY)
+        os.makedirs(tmp)  # a directory where the partial object goes
+        self.p.send(b"PUT f " + KEY + b"\n")
+        self.assertTrue(self.p.take().startswith(b"ERROR node n1 cannot receive it: "))
+        self.p.send(b"CHECKPRESENT " + KEY + b"\n")
+        self.assertEqual(self.p.take(), b"FAILURE\n")
+
     def test_node_moved_away(self):
         os.rename(self.dir, self.dir + b".gone")
         self.addCleanup(os.rename, self.dir + b".gone", self.dir)
